@@ -1,0 +1,73 @@
+namespace Secateur.Graph;
+
+/// <summary>
+/// The operators a <see cref="ModelGraph"/> may contain: a subset of ONNX's (same names, same semantics,
+/// same input order), so that a graph saves to and loads from ONNX without translation.
+/// </summary>
+public enum OpKind
+{
+    /// <summary>ONNX Conv: inputs X, W[, B]; attributes strides, pads, dilations, group, kernel_shape.</summary>
+    Conv,
+    /// <summary>ONNX BatchNormalization: X, scale, B, mean, var; attributes epsilon, momentum.</summary>
+    BatchNormalization,
+    /// <summary>ONNX Relu.</summary>
+    Relu,
+    /// <summary>ONNX Clip (ReLU6 is Clip with min 0 and max 6); min/max as attributes or constant inputs.</summary>
+    Clip,
+    /// <summary>ONNX Sigmoid (SiLU is Sigmoid then Mul).</summary>
+    Sigmoid,
+    /// <summary>ONNX HardSigmoid: max(0, min(1, alpha·x + beta)).</summary>
+    HardSigmoid,
+    /// <summary>ONNX HardSwish: x · HardSigmoid(x) with alpha 1/6, beta 0.5.</summary>
+    HardSwish,
+    /// <summary>ONNX Add with broadcasting.</summary>
+    Add,
+    /// <summary>ONNX Sub with broadcasting.</summary>
+    Sub,
+    /// <summary>ONNX Mul with broadcasting.</summary>
+    Mul,
+    /// <summary>ONNX Div with broadcasting.</summary>
+    Div,
+    /// <summary>ONNX Concat along <c>axis</c>.</summary>
+    Concat,
+    /// <summary>ONNX MaxPool.</summary>
+    MaxPool,
+    /// <summary>ONNX AveragePool.</summary>
+    AveragePool,
+    /// <summary>ONNX GlobalAveragePool.</summary>
+    GlobalAveragePool,
+    /// <summary>ONNX Flatten at <c>axis</c> (default 1).</summary>
+    Flatten,
+    /// <summary>ONNX Reshape with a constant int64 shape input.</summary>
+    Reshape,
+    /// <summary>ONNX Gemm: alpha·A·op(B) + beta·C, with transA/transB (a Linear layer is transB = 1).</summary>
+    Gemm,
+    /// <summary>ONNX MatMul.</summary>
+    MatMul,
+    /// <summary>ONNX Dropout (ratio attribute in Secateur's graphs; identity at inference).</summary>
+    Dropout,
+    /// <summary>ONNX Identity.</summary>
+    Identity,
+    /// <summary>ONNX Softmax along <c>axis</c> (default -1).</summary>
+    Softmax,
+}
+
+/// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>
+public static class OpKinds
+{
+    private static readonly Dictionary<string, OpKind> ByName =
+        Enum.GetValues<OpKind>().ToDictionary(k => k.ToString(), StringComparer.Ordinal);
+
+    /// <summary>The ONNX op_type of <paramref name="kind"/>.</summary>
+    public static string OnnxName(this OpKind kind) => kind.ToString();
+
+    /// <summary>Looks up an ONNX op_type; false when Secateur does not support it.</summary>
+    public static bool TryParse(string onnxName, out OpKind kind) => ByName.TryGetValue(onnxName, out kind);
+
+    /// <summary>True for ops that act elementwise on one input and keep its shape.</summary>
+    public static bool IsElementwiseUnary(this OpKind kind) => kind is OpKind.Relu or OpKind.Clip or OpKind.Sigmoid
+        or OpKind.HardSigmoid or OpKind.HardSwish or OpKind.Dropout or OpKind.Identity;
+
+    /// <summary>True for broadcasting binary arithmetic.</summary>
+    public static bool IsBinaryArithmetic(this OpKind kind) => kind is OpKind.Add or OpKind.Sub or OpKind.Mul or OpKind.Div;
+}
