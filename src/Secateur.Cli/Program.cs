@@ -1,1 +1,6 @@
-namespace Secateur.Cli; internal static class Program { private static int Main() => 0; }
+namespace Secateur.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args) => Cli.Run(args, Console.Out, Console.Error);
+}

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Secateur.Cli;
+
+/// <summary>Where a verb writes: results to <see cref="Out"/>, progress and messages to <see cref="Error"/>.</summary>
+public sealed class CliContext
+{
+    /// <summary>Creates a context over two writers.</summary>
+    public CliContext(TextWriter output, TextWriter error)
+    {
+        Out = output;
+        Error = error;
+        bool terminal = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected;
+        Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        ProgressConsole = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(error),
+            Ansi = ReferenceEquals(error, System.Console.Error) && !System.Console.IsErrorRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+            Interactive = ReferenceEquals(error, System.Console.Error) && !System.Console.IsErrorRedirected ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+    }
+
+    /// <summary>Standard output (results, tables, JSON).</summary>
+    public TextWriter Out { get; }
+
+    /// <summary>Standard error (progress, notes).</summary>
+    public TextWriter Error { get; }
+
+    /// <summary>Spectre console over <see cref="Out"/>.</summary>
+    public IAnsiConsole Console { get; }
+
+    /// <summary>Spectre console over <see cref="Error"/>, for progress bars.</summary>
+    public IAnsiConsole ProgressConsole { get; }
+
+    /// <summary>True when progress can be drawn as a live bar (stderr is a terminal).</summary>
+    public bool LiveProgress => ProgressConsole.Profile.Capabilities.Interactive;
+
+    /// <summary>JSON settings for <c>--json</c> output.</summary>
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Writes one JSON object to standard output.</summary>
+    public void WriteJson(object value) => Out.WriteLine(JsonSerializer.Serialize(value, value.GetType(), Json));
+}

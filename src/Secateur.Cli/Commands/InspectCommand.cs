@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Globalization;
+using Secateur.Analysis;
+using Secateur.Graph;
+using Spectre.Console;
+
+namespace Secateur.Cli.Commands;
+
+/// <summary><c>secateur inspect</c>: per-layer table of output shapes, parameters and MACs.</summary>
+public static class InspectCommand
+{
+    /// <summary>Builds the verb.</summary>
+    public static Command Create(CliContext context)
+    {
+        var model = new Argument<string>("model") { Description = "zoo model name (see 'secateur inspect --list') or .onnx file" };
+        model.Arity = ArgumentArity.ZeroOrOne;
+        var input = CommonOptions.Input();
+        var classes = CommonOptions.Classes();
+        var json = CommonOptions.Json();
+        var list = new Option<bool>("--list") { Description = "list the zoo models and exit" };
+        var cmd = new Command("inspect", "show a model's layers with output shapes, parameters and MACs") { model, input, classes, json, list };
+        cmd.SetAction(r =>
+        {
+            if (r.GetValue(list) || r.GetValue(model) is null) return ListZoo(context, r.GetValue(json));
+            var graph = ModelSource.Load(r.GetValue(model)!, r.GetValue(input), r.GetValue(classes));
+            var stats = ModelStats.Compute(graph);
+            if (r.GetValue(json))
+            {
+                context.WriteJson(new
+                {
+                    model = graph.Name,
+                    input = graph.Inputs[0].ShapeText,
+                    output = graph.Outputs[0].ShapeText,
+                    @params = stats.Params,
+                    macs = stats.Macs,
+                    convention = ModelStats.Convention,
+                    layers = stats.Layers.Select(l => new { name = l.Name, op = l.Op.ToString(), shape = l.OutputShape, @params = l.Params, macs = l.Macs }),
+                });
+                return 0;
+            }
+            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  input {graph.Inputs[0].ShapeText}");
+            table.AddColumn("layer").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned());
+            foreach (var l in stats.Layers)
+                table.AddRow(Markup.Escape(l.Name), l.Op.ToString(), TensorData.FormatShape(l.OutputShape), Num(l.Params), Num(l.Macs));
+            table.AddEmptyRow();
+            table.AddRow("[bold]total[/]", "", "", $"[bold]{Num(stats.Params)}[/]", $"[bold]{Num(stats.Macs)}[/]");
+            context.Console.Write(table);
+            context.Out.WriteLine($"params {stats.Params:N0} ({Human(stats.Params)}), MACs {stats.Macs:N0} ({Human(stats.Macs)}) — {ModelStats.Convention}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static int ListZoo(CliContext context, bool json)
+    {
+        var rows = Models.ModelZoo.Entries.Select(e => new { name = e.Name, input = $"{e.Defaults.Channels}x{e.Defaults.Height}x{e.Defaults.Width}", classes = e.Defaults.Classes, description = e.Description }).ToList();
+        if (json) { context.WriteJson(new { models = rows }); return 0; }
+        var table = new Table().Border(TableBorder.Simple).AddColumn("model").AddColumn("default input").AddColumn("classes").AddColumn("description");
+        foreach (var r in rows) table.AddRow(r.name, r.input, r.classes.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.description));
+        context.Console.Write(table);
+        return 0;
+    }
+
+    internal static string Num(long v) => v == 0 ? "-" : v.ToString("N0", CultureInfo.InvariantCulture);
+
+    internal static string Human(double v) => v switch
+    {
+        >= 1e9 => (v / 1e9).ToString("0.##", CultureInfo.InvariantCulture) + "G",
+        >= 1e6 => (v / 1e6).ToString("0.##", CultureInfo.InvariantCulture) + "M",
+        >= 1e3 => (v / 1e3).ToString("0.##", CultureInfo.InvariantCulture) + "K",
+        _ => v.ToString("0", CultureInfo.InvariantCulture),
+    };
+}

@@ -1,0 +1,30 @@
+namespace Secateur.Training;
+
+/// <summary>Loss and accuracy over a dataset or an epoch.</summary>
+/// <param name="Loss">Mean cross-entropy per sample.</param>
+/// <param name="Top1">Fraction of samples whose top class is right.</param>
+/// <param name="Top5">Fraction of samples whose label is among the five highest scores.</param>
+/// <param name="Samples">Number of samples seen.</param>
+public sealed record EvaluationResult(double Loss, double Top1, double Top5, long Samples);
+
+/// <summary>What the trainer is doing now, for progress bars and logs.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Epochs">Total epochs.</param>
+/// <param name="Batch">1-based batch within the epoch.</param>
+/// <param name="Batches">Batches per epoch.</param>
+/// <param name="Loss">Running mean loss this epoch.</param>
+/// <param name="Accuracy">Running top-1 accuracy this epoch.</param>
+/// <param name="ImagesPerSecond">Throughput this epoch.</param>
+/// <param name="LearningRate">Current learning rate.</param>
+/// <param name="Elapsed">Time since training started (this process).</param>
+/// <param name="Eta">Estimated time to the end of training.</param>
+public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy,
+    double ImagesPerSecond, double LearningRate, TimeSpan Elapsed, TimeSpan Eta);
+
+/// <summary>Summary of one finished epoch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Train">Training loss and accuracy (running, with augmentation).</param>
+/// <param name="Test">Evaluation on the held-out set, when one was given.</param>
+/// <param name="ImagesPerSecond">Training throughput.</param>
+/// <param name="Seconds">Wall time of the epoch.</param>
+public sealed record EpochResult(int Epoch, EvaluationResult Train, EvaluationResult? Test, double ImagesPerSecond, double Seconds);

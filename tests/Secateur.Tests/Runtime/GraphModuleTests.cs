@@ -1,0 +1,58 @@
+using Secateur.Graph;
+using Secateur.Models;
+using Secateur.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Secateur.Tests.Runtime;
+
+public sealed class GraphModuleTests
+{
+    [Fact]
+    public void Conv_bn_relu_matches_torch_functional()
+    {
+        var b = new GraphBuilder("t", 3, 8, 8, seed: 1);
+        var x = b.Relu(b.BatchNorm(b.Conv(b.Input, "conv", 4, 3, 2, 1, bias: true), "bn"));
+        var g = b.Build(b.Flatten(b.GlobalAvgPool(x)));
+        using var m = new GraphModule(g);
+        m.eval();
+        using var scope = NewDisposeScope();
+        var input = randn(2, 3, 8, 8, generator: new Generator(3));
+        var expected = nn.functional.relu(nn.functional.conv2d(input, m.Tensor("conv.weight"), m.Tensor("conv.bias"), [2, 2], [1, 1]))
+            .mean([2, 3]);
+        var actual = m.forward(input);
+        actual.shape.ShouldBe([2L, 4L]);
+        // BN with fresh statistics (mean 0, var 1) only scales by 1/sqrt(1 + eps).
+        (actual - expected / Math.Sqrt(1 + 1e-5)).abs().max().item<float>().ShouldBeLessThan(1e-5f);
+    }
+
+    [Fact]
+    public void Training_mode_updates_batch_norm_statistics_and_eval_does_not()
+    {
+        var g = ModelZoo.Create("resnet20");
+        using var m = new GraphModule(g);
+        using var scope = NewDisposeScope();
+        var input = randn(4, 1, 28, 28, generator: new Generator(5));
+        m.eval();
+        using (no_grad()) m.forward(input);
+        m.Tensor("bn1.running_mean").abs().sum().item<float>().ShouldBe(0f);
+        m.train();
+        using (no_grad()) m.forward(input);
+        m.Tensor("bn1.running_mean").abs().sum().item<float>().ShouldBeGreaterThan(0f);
+        var back = m.ToGraph();
+        back.Initializers["bn1.running_mean"].Floats.Any(v => v != 0).ShouldBeTrue();
+        g.Initializers["bn1.running_mean"].Floats.All(v => v == 0).ShouldBeTrue(); // the source graph is untouched
+    }
+
+    [Fact]
+    public void Parameters_are_trainable_and_buffers_are_not()
+    {
+        var g = ModelZoo.Create("mobilenetv2");
+        using var m = new GraphModule(g);
+        var names = m.GraphParameters().Select(p => p.Name).ToList();
+        names.ShouldBe(g.ParameterNames());
+        names.ShouldNotContain("features.0.bn.running_mean");
+        names.ShouldNotContain("const.six");
+        m.GraphParameters().Sum(p => p.Parameter.numel()).ShouldBe(2_236_106L);
+    }
+}
