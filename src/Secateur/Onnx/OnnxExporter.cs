@@ -1,0 +1,178 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Secateur.Graph;
+using Secateur.Onnx.Proto;
+
+namespace Secateur.Onnx;
+
+/// <summary>Builds the ModelProto for a <see cref="ModelGraph"/>; see <see cref="OnnxSerializer"/> for the conversions.</summary>
+internal static class OnnxExporter
+{
+    /// <summary>IR version 8 is the one the bundled ONNX 1.12 schema describes (and the one opset 17 needs).</summary>
+    internal const long IrVersion = 8;
+
+    /// <summary>The first opset in which Dropout's ratio is an input rather than an attribute.</summary>
+    internal const int DropoutRatioInputOpset = 12;
+
+    /// <summary>Ops whose ONNX meaning (or existence) starts at a later opset than <see cref="OnnxSaveOptions.MinOpset"/>.</summary>
+    private static readonly Dictionary<OpKind, (int Opset, string Why)> Since = new()
+    {
+        // Before 13, Softmax flattened the input to 2-D at `axis`; Secateur's Softmax is the opset-13 one.
+        [OpKind.Softmax] = (13, "Softmax before opset 13 normalises over all trailing axes"),
+        [OpKind.HardSwish] = (14, "HardSwish was added in opset 14"),
+    };
+
+    public static ModelProto Export(ModelGraph graph, OnnxSaveOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Opset is < OnnxSaveOptions.MinOpset or > OnnxSaveOptions.MaxOpset)
+            throw new SecateurException(ErrorCode.BadArgument,
+                $"opset {options.Opset} is not supported for saving; use {OnnxSaveOptions.MinOpset} to {OnnxSaveOptions.MaxOpset}");
+        ArgumentNullException.ThrowIfNull(options.ProducerName);
+        ArgumentNullException.ThrowIfNull(options.ProducerVersion);
+        // Never write a file that Load would reject.
+        GraphValidator.Validate(graph);
+        CheckOpset(graph, options.Opset);
+
+        long bytes = graph.Initializers.Values.Sum(t => t.ByteSize);
+        if (bytes >= int.MaxValue)
+            throw new SecateurException(ErrorCode.BadArgument,
+                $"the weights take {bytes} bytes; a single ONNX file holds less than 2 GiB and Secateur does not write external data");
+
+        var g = new GraphProto { Name = graph.Name.Length > 0 ? graph.Name : "model" };
+        var extra = new List<TensorProto>();
+        var taken = AllValueNames(graph);
+        foreach (var node in graph.Nodes) g.Node.Add(ToProto(node, options.Opset, taken, extra));
+        foreach (var kv in graph.Initializers) g.Initializer.Add(ToProto(kv.Key, kv.Value));
+        g.Initializer.AddRange(extra);
+        foreach (var i in graph.Inputs) g.Input.Add(ToProto(i));
+        foreach (var o in graph.Outputs) g.Output.Add(ToProto(o));
+
+        var model = new ModelProto
+        {
+            IrVersion = IrVersion,
+            ProducerName = options.ProducerName,
+            ProducerVersion = options.ProducerVersion,
+            Graph = g,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
+        // Metadata is a SortedDictionary, so its order (and thus the bytes) is canonical.
+        foreach (var kv in graph.Metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = kv.Key, Value = kv.Value });
+        return model;
+    }
+
+    private static void CheckOpset(ModelGraph graph, int opset)
+    {
+        var problems = new List<string>();
+        foreach (var n in graph.Nodes)
+        {
+            if (Since.TryGetValue(n.Op, out var s) && opset < s.Opset)
+                problems.Add($"node '{n.Name}' ({n.Op}) needs opset {s.Opset}: {s.Why}");
+            if (n.Op == OpKind.Reshape && n.Attributes.ContainsKey("allowzero") && opset < 14)
+                problems.Add($"node '{n.Name}' (Reshape) uses allowzero, which needs opset 14");
+            if (n.Op == OpKind.Dropout && opset < DropoutRatioInputOpset && n.Inputs.Count > 1)
+                problems.Add($"node '{n.Name}' (Dropout) has ratio/training_mode inputs, which need opset {DropoutRatioInputOpset}");
+            if (n.Op == OpKind.Dropout && opset >= DropoutRatioInputOpset && n.Attributes.ContainsKey("ratio") && n.InputOrNull(1) is not null)
+                problems.Add($"node '{n.Name}' (Dropout) has both a ratio attribute and a ratio input");
+            if (n.Op == OpKind.Dropout && n.Attributes.TryGetValue("ratio", out var r) && r.Kind != AttributeKind.Float)
+                problems.Add($"node '{n.Name}' (Dropout) has a ratio attribute of kind {r.Kind}, expected Float");
+        }
+        if (problems.Count > 0)
+            throw new SecateurException(ErrorCode.UnsupportedOp, $"cannot save in opset {opset}: {string.Join("; ", problems)}");
+    }
+
+    private static HashSet<string> AllValueNames(ModelGraph graph)
+    {
+        var names = new HashSet<string>(graph.Initializers.Keys, StringComparer.Ordinal);
+        names.UnionWith(graph.Inputs.Select(i => i.Name));
+        foreach (var n in graph.Nodes)
+        {
+            names.UnionWith(n.Inputs);
+            names.UnionWith(n.Outputs);
+        }
+        return names;
+    }
+
+    private static NodeProto ToProto(Node node, int opset, HashSet<string> taken, List<TensorProto> extra)
+    {
+        var p = new NodeProto { Name = node.Name, OpType = node.Op.OnnxName() };
+        var inputs = node.Inputs.ToList();
+        var attributes = node.Attributes.AsEnumerable();
+        if (node.Op == OpKind.Dropout && opset >= DropoutRatioInputOpset && node.Attributes.TryGetValue("ratio", out var ratio))
+        {
+            var name = Unique($"{node.Name}.ratio", taken);
+            extra.Add(ToProto(name, TensorData.FromFloats([ratio.Float])));
+            if (inputs.Count < 2) inputs.Add(name);
+            else inputs[1] = name;
+            attributes = attributes.Where(a => a.Key != "ratio");
+        }
+        p.Input.AddRange(inputs);
+        p.Output.AddRange(node.Outputs);
+        // Node.Attributes is ordinal-sorted, so attribute order is canonical.
+        foreach (var (key, value) in attributes) p.Attribute.Add(ToProto(key, value));
+        return p;
+    }
+
+    private static string Unique(string name, HashSet<string> taken)
+    {
+        var candidate = name;
+        for (int k = 1; !taken.Add(candidate); k++) candidate = $"{name}_{k}";
+        return candidate;
+    }
+
+    private static AttributeProto ToProto(string name, AttributeValue value)
+    {
+        var a = new AttributeProto { Name = name };
+        switch (value.Kind)
+        {
+            case AttributeKind.Float: a.Type = AttributeProto.Types.AttributeType.Float; a.F = value.Float; break;
+            case AttributeKind.Int: a.Type = AttributeProto.Types.AttributeType.Int; a.I = value.Int; break;
+            case AttributeKind.String: a.Type = AttributeProto.Types.AttributeType.String; a.S = ByteString.CopyFromUtf8(value.String); break;
+            case AttributeKind.Floats: a.Type = AttributeProto.Types.AttributeType.Floats; a.Floats.AddRange(value.Floats); break;
+            case AttributeKind.Ints: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(value.Ints); break;
+            default: throw new ArgumentOutOfRangeException(nameof(value), value.Kind, "unknown attribute kind");
+        }
+        return a;
+    }
+
+    internal static TensorProto ToProto(string name, TensorData t)
+    {
+        var p = new TensorProto { Name = name, DataType = (int)t.Type, RawData = RawBytes(t) };
+        p.Dims.AddRange(t.Shape);
+        return p;
+    }
+
+    /// <summary>Elements as little-endian bytes, as raw_data requires whatever the host's byte order.</summary>
+    private static ByteString RawBytes(TensorData t)
+    {
+        if (BitConverter.IsLittleEndian)
+            return t.Type == ElementType.Float
+                ? ByteString.CopyFrom(MemoryMarshal.AsBytes(t.Floats.AsSpan()))
+                : ByteString.CopyFrom(MemoryMarshal.AsBytes(t.Longs.AsSpan()));
+        var bytes = new byte[t.ByteSize];
+        if (t.Type == ElementType.Float)
+            for (int i = 0; i < t.Floats.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), t.Floats[i]);
+        else
+            for (int i = 0; i < t.Longs.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8 * i), t.Longs[i]);
+        return ByteString.CopyFrom(bytes);
+    }
+
+    private static ValueInfoProto ToProto(ValueInfo v)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in v.Dims)
+        {
+            var dim = new TensorShapeProto.Types.Dimension();
+            if (d.Param is not null) dim.DimParam = d.Param;
+            else if (d.Value >= 0) dim.DimValue = d.Value;
+            // Else neither is set: ONNX's "unknown dimension", which loads back as Dim(-1).
+            shape.Dim.Add(dim);
+        }
+        return new ValueInfoProto
+        {
+            Name = v.Name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)v.Type, Shape = shape } },
+        };
+    }
+}

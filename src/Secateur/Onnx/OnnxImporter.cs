@@ -1,0 +1,425 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Secateur.Graph;
+using Secateur.Onnx.Proto;
+using AttrType = Secateur.Onnx.Proto.AttributeProto.Types.AttributeType;
+using DataType = Secateur.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace Secateur.Onnx;
+
+/// <summary>
+/// Turns a parsed ModelProto into a validated <see cref="ModelGraph"/>; see <see cref="OnnxSerializer"/> for the
+/// conversions. Unsupported content is collected and reported in one exception, so that a user sees everything
+/// standing between the file and Secateur at once rather than one problem per attempt.
+/// </summary>
+internal sealed class OnnxImporter
+{
+    private readonly string _source;
+    // Unsupported op label → descriptions of the nodes using it, in file order.
+    private readonly OrderedDictionary<string, List<string>> _unsupportedOps = new(StringComparer.Ordinal);
+    private readonly List<string> _problems = [];
+
+    private OnnxImporter(string source) => _source = source;
+
+    public static ModelGraph Import(ModelProto model, string source)
+    {
+        try
+        {
+            return new OnnxImporter(source).Run(model);
+        }
+        catch (SecateurException e) when (!e.Message.StartsWith($"'{source}'", StringComparison.Ordinal))
+        {
+            // Validator and shape-inference messages name the node; add the file so the user knows which model.
+            throw new SecateurException(e.Code, $"'{source}': {e.Message}", e);
+        }
+    }
+
+    private sealed record RawNode(string Name, string OpType, OpKind? Op, List<string> Inputs, List<string> Outputs,
+        List<KeyValuePair<string, AttributeValue>> Attributes);
+
+    private ModelGraph Run(ModelProto model)
+    {
+        var gp = model.Graph ?? throw Bad("has no graph; it is not an ONNX model");
+        if (!model.HasIrVersion) throw Bad("has no ir_version; it is not an ONNX model");
+        if (!model.OpsetImport.Any(o => IsDefaultDomain(o.Domain)))
+            throw Bad("imports no ai.onnx operator set (opset_import); it is truncated or not an ONNX model");
+        if (gp.SparseInitializer.Count > 0)
+            _problems.Add($"sparse initializers ({string.Join(", ", gp.SparseInitializer.Select(s => $"'{s.Values?.Name}'"))}) are not supported");
+
+        // Constants in file order: initializers, then the outputs of Constant nodes.
+        var constants = new OrderedDictionary<string, TensorProto>(StringComparer.Ordinal);
+        foreach (var t in gp.Initializer)
+        {
+            if (string.IsNullOrEmpty(t.Name)) throw Bad("has an initializer without a name");
+            if (!constants.TryAdd(t.Name, t)) throw Invalid($"initializer '{t.Name}' is defined twice");
+        }
+
+        var names = NodeNames(gp);
+        var nodes = new List<RawNode>();
+        for (int i = 0; i < gp.Node.Count; i++)
+        {
+            var p = gp.Node[i];
+            if (!IsDefaultDomain(p.Domain))
+            {
+                Unsupported($"{p.Domain}.{p.OpType}", names[i]);
+                continue;
+            }
+            if (p.OpType == "Constant")
+            {
+                ReadConstant(p, names[i], constants);
+                continue;
+            }
+            bool known = OpKinds.TryParse(p.OpType, out var kind);
+            if (!known) Unsupported(p.OpType, names[i]);
+            nodes.Add(new RawNode(names[i], p.OpType, known ? kind : null, [.. p.Input], [.. p.Output], ReadAttributes(p, names[i])));
+        }
+
+        // Names of constants before any rewrite, so a dropped ratio constant is not mistaken for a real input.
+        var constantNames = constants.Keys.ToHashSet(StringComparer.Ordinal);
+        var outputNames = gp.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var n in nodes.Where(n => n.Op == OpKind.Dropout)) RestoreDropout(n, nodes, constants, outputNames);
+
+        var tensors = new List<KeyValuePair<string, TensorData>>();
+        foreach (var (name, t) in constants)
+            if (ReadTensor(t, name) is { } data) tensors.Add(KeyValuePair.Create(name, data));
+
+        var inputs = gp.Input.Where(v => !constantNames.Contains(v.Name))
+            .Select(v => ReadValueInfo(v, "graph input")).ToList();
+        var outputs = gp.Output.Select(v => ReadValueInfo(v, "graph output")).ToList();
+
+        ThrowIfUnsupported();
+
+        var graph = new ModelGraph(gp.Name.Length > 0 ? gp.Name : "model");
+        foreach (var (name, data) in tensors) graph.Initializers.Add(name, data);
+        foreach (var (info, shaped) in inputs)
+        {
+            if (!shaped) throw Invalid($"graph input '{info!.Name}' has no shape; Secateur needs at least its rank");
+            graph.Inputs.Add(info!);
+        }
+        graph.Outputs.AddRange(outputs.Select(o => o.Info!));
+        foreach (var kv in model.MetadataProps) graph.Metadata[kv.Key] = kv.Value;
+
+        var built = nodes.Select(n => new Node(n.Name, n.Op!.Value, n.Inputs, n.Outputs, n.Attributes)).ToList();
+        graph.Nodes.AddRange(TopologicalOrder(built, graph.Inputs.Select(i => i.Name).Concat(graph.Initializers.Keys)));
+
+        GraphValidator.Validate(graph);
+        if (outputs.Any(o => !o.Shaped)) InferOutputShapes(graph, outputs);
+        return graph;
+    }
+
+    private static bool IsDefaultDomain(string domain) => domain is "" or "ai.onnx";
+
+    private SecateurException Bad(string why) => new(ErrorCode.BadFile, $"'{_source}' {why}");
+
+    private SecateurException Invalid(string why) => new(ErrorCode.InvalidGraph, $"'{_source}': {why}");
+
+    private void Unsupported(string op, string node)
+    {
+        if (!_unsupportedOps.TryGetValue(op, out var list)) _unsupportedOps.Add(op, list = []);
+        list.Add($"'{node}'");
+    }
+
+    private void ThrowIfUnsupported()
+    {
+        if (_unsupportedOps.Count == 0 && _problems.Count == 0) return;
+        var parts = new List<string>();
+        if (_unsupportedOps.Count > 0)
+            parts.Add("unsupported operators: " + string.Join(", ", _unsupportedOps.Select(kv =>
+                $"{kv.Key} ({(kv.Value.Count == 1 ? "node" : "nodes")} {string.Join(", ", kv.Value)})")));
+        parts.AddRange(_problems);
+        throw new SecateurException(ErrorCode.UnsupportedOp, $"'{_source}' uses what Secateur does not support: {string.Join("; ", parts)}");
+    }
+
+    /// <summary>Node names, inventing <c>op_type_index</c> for unnamed nodes because Secateur addresses nodes by name.</summary>
+    private static string[] NodeNames(GraphProto g)
+    {
+        var taken = g.Node.Where(n => n.Name.Length > 0).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
+        var names = new string[g.Node.Count];
+        for (int i = 0; i < names.Length; i++)
+        {
+            var n = g.Node[i];
+            if (n.Name.Length > 0) { names[i] = n.Name; continue; }
+            var baseName = $"{(n.OpType.Length > 0 ? n.OpType : "node")}_{i}";
+            var candidate = baseName;
+            for (int k = 1; !taken.Add(candidate); k++) candidate = $"{baseName}_{k}";
+            names[i] = candidate;
+        }
+        return names;
+    }
+
+    private void ReadConstant(NodeProto p, string node, OrderedDictionary<string, TensorProto> constants)
+    {
+        if (p.Output.Count != 1 || p.Output[0].Length == 0) throw Invalid($"node '{node}' (Constant) must have exactly one output");
+        if (p.Attribute.Count != 1) throw Invalid($"node '{node}' (Constant) must have exactly one value attribute, has {p.Attribute.Count}");
+        var a = p.Attribute[0];
+        TensorProto? t = a.Name switch
+        {
+            "value" when a.T is not null => a.T.Clone(),
+            "value_float" => new TensorProto { DataType = (int)DataType.Float, FloatData = { a.F } },
+            "value_floats" => new TensorProto { DataType = (int)DataType.Float, Dims = { a.Floats.Count }, FloatData = { a.Floats } },
+            "value_int" => new TensorProto { DataType = (int)DataType.Int64, Int64Data = { a.I } },
+            "value_ints" => new TensorProto { DataType = (int)DataType.Int64, Dims = { a.Ints.Count }, Int64Data = { a.Ints } },
+            _ => null,
+        };
+        if (t is null)
+        {
+            _problems.Add($"node '{node}' (Constant): attribute '{a.Name}' is not supported");
+            return;
+        }
+        t.Name = p.Output[0];
+        if (!constants.TryAdd(t.Name, t)) throw Invalid($"'{t.Name}' is defined twice (initializer and Constant node '{node}')");
+    }
+
+    private List<KeyValuePair<string, AttributeValue>> ReadAttributes(NodeProto p, string node)
+    {
+        var list = new List<KeyValuePair<string, AttributeValue>>();
+        foreach (var a in p.Attribute)
+        {
+            if (a.Name.Length == 0) throw Bad($"has an attribute without a name on node '{node}'");
+            var type = a.Type != AttrType.Undefined ? a.Type : GuessType(a);
+            AttributeValue? value = type switch
+            {
+                AttrType.Float => AttributeValue.Of(a.F),
+                AttrType.Int => AttributeValue.Of(a.I),
+                AttrType.String => AttributeValue.Of(a.S.ToStringUtf8()),
+                AttrType.Floats => AttributeValue.Of(a.Floats.ToArray()),
+                AttrType.Ints => AttributeValue.Of(a.Ints.ToArray()),
+                _ => null,
+            };
+            if (value is null)
+            {
+                _problems.Add($"node '{node}' ({p.OpType}): attribute '{a.Name}' has type {type.ToString().ToUpperInvariant()}, which is not supported");
+                continue;
+            }
+            if (list.Any(kv => kv.Key == a.Name)) throw Invalid($"node '{node}' ({p.OpType}) sets attribute '{a.Name}' twice");
+            list.Add(KeyValuePair.Create(a.Name, value));
+        }
+        return list;
+    }
+
+    /// <summary>Very old exporters omitted the type discriminator; infer it from the field that is set.</summary>
+    private static AttrType GuessType(AttributeProto a) =>
+        a.Ints.Count > 0 ? AttrType.Ints
+        : a.Floats.Count > 0 ? AttrType.Floats
+        : a.HasS ? AttrType.String
+        : a.HasF ? AttrType.Float
+        : a.HasI ? AttrType.Int
+        : a.T is not null ? AttrType.Tensor
+        : a.G is not null ? AttrType.Graph
+        : AttrType.Undefined;
+
+    /// <summary>
+    /// Undoes the exporter's opset-12 Dropout form: a constant float scalar ratio input becomes the ratio attribute
+    /// Secateur keeps, and a constant-false training_mode input is dropped (false is the default).
+    /// </summary>
+    private void RestoreDropout(RawNode n, List<RawNode> nodes, OrderedDictionary<string, TensorProto> constants, HashSet<string> outputs)
+    {
+        void DropIfUnused(string value)
+        {
+            if (!outputs.Contains(value) && !nodes.Any(m => m.Inputs.Contains(value))) constants.Remove(value);
+        }
+
+        if (n.Inputs.Count > 1 && n.Inputs[1].Length > 0 && !n.Attributes.Any(a => a.Key == "ratio")
+            && constants.TryGetValue(n.Inputs[1], out var r) && FloatScalar(r, n.Inputs[1]) is { } ratio)
+        {
+            var name = n.Inputs[1];
+            n.Inputs[1] = "";
+            n.Attributes.Add(KeyValuePair.Create("ratio", AttributeValue.Of(ratio)));
+            DropIfUnused(name);
+        }
+        if (n.Inputs.Count > 2 && n.Inputs[2].Length > 0 && constants.TryGetValue(n.Inputs[2], out var m))
+        {
+            switch (BoolScalar(m))
+            {
+                case false:
+                    var name = n.Inputs[2];
+                    n.Inputs[2] = "";
+                    DropIfUnused(name);
+                    break;
+                case true:
+                    _problems.Add($"node '{n.Name}' (Dropout) runs in training mode (training_mode is true)");
+                    break;
+            }
+        }
+        // Trailing omitted optional inputs carry no meaning; trimming them gives the form Secateur builds.
+        while (n.Inputs.Count > 1 && n.Inputs[^1].Length == 0) n.Inputs.RemoveAt(n.Inputs.Count - 1);
+    }
+
+    private float? FloatScalar(TensorProto t, string name)
+    {
+        if (t.DataType is not ((int)DataType.Float or (int)DataType.Double) || t.Dims.Any(d => d != 1)
+            || t.DataLocation == TensorProto.Types.DataLocation.External || t.Segment is not null) return null;
+        var data = ReadTensor(t, name);
+        return data is { Type: ElementType.Float, Count: 1 } ? data.Floats[0] : null;
+    }
+
+    private static bool? BoolScalar(TensorProto t)
+    {
+        if (t.DataType != (int)DataType.Bool || t.Dims.Any(d => d != 1) || t.DataLocation == TensorProto.Types.DataLocation.External) return null;
+        if (t.HasRawData) return t.RawData.Length == 1 ? t.RawData[0] != 0 : null;
+        return t.Int32Data.Count == 1 ? t.Int32Data[0] != 0 : null;
+    }
+
+    /// <summary>A tensor as FLOAT or INT64 data, or null (with a problem recorded) when its type is not supported.</summary>
+    private TensorData? ReadTensor(TensorProto t, string name)
+    {
+        if (t.DataLocation == TensorProto.Types.DataLocation.External)
+        {
+            _problems.Add($"tensor '{name}' keeps its data in an external file, which Secateur does not read");
+            return null;
+        }
+        if (t.Segment is not null)
+        {
+            _problems.Add($"tensor '{name}' is segmented, which Secateur does not read");
+            return null;
+        }
+        var shape = t.Dims.ToArray();
+        if (shape.Any(d => d < 0)) throw Bad($"has tensor '{name}' with a negative dimension ({TensorData.FormatShape(shape)})");
+        long count;
+        try
+        {
+            count = shape.Aggregate(1L, (a, d) => checked(a * d));
+        }
+        catch (OverflowException)
+        {
+            throw Bad($"has tensor '{name}' with an impossible shape {TensorData.FormatShape(shape)}");
+        }
+        if (count > Array.MaxLength) throw Bad($"has tensor '{name}' with {count} elements, more than an array can hold");
+        int n = (int)count;
+        var type = (DataType)t.DataType;
+        switch (type)
+        {
+            case DataType.Float:
+                {
+                    float[] data = t.HasRawData ? FromRaw<float>(t, name, n, BinaryPrimitives.ReadSingleLittleEndian) : Typed(t.FloatData, name, n);
+                    return TensorData.FromFloats(data, shape);
+                }
+            case DataType.Int64:
+                {
+                    long[] data = t.HasRawData ? FromRaw<long>(t, name, n, BinaryPrimitives.ReadInt64LittleEndian) : Typed(t.Int64Data, name, n);
+                    return TensorData.FromLongs(data, shape);
+                }
+            case DataType.Double:
+                {
+                    var wide = t.HasRawData ? FromRaw<double>(t, name, n, BinaryPrimitives.ReadDoubleLittleEndian) : Typed(t.DoubleData, name, n);
+                    return TensorData.FromFloats(Array.ConvertAll(wide, x => (float)x), shape);
+                }
+            case DataType.Int32:
+                {
+                    var narrow = t.HasRawData ? FromRaw<int>(t, name, n, BinaryPrimitives.ReadInt32LittleEndian) : Typed(t.Int32Data, name, n);
+                    return TensorData.FromLongs(Array.ConvertAll(narrow, x => (long)x), shape);
+                }
+            default:
+                _problems.Add($"tensor '{name}' has element type {type.ToString().ToUpperInvariant()}; Secateur reads FLOAT, INT64, DOUBLE and INT32");
+                return null;
+        }
+    }
+
+    private delegate T LittleEndianReader<T>(ReadOnlySpan<byte> source);
+
+    private T[] FromRaw<T>(TensorProto t, string name, int count, LittleEndianReader<T> read) where T : unmanaged
+    {
+        var raw = t.RawData.Span;
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        if (raw.Length != (long)count * size)
+            throw Bad($"has tensor '{name}' whose raw_data holds {raw.Length} bytes, but its shape needs {(long)count * size}");
+        // raw_data is little-endian; on a little-endian host it is already the in-memory layout.
+        if (BitConverter.IsLittleEndian) return MemoryMarshal.Cast<byte, T>(raw).ToArray();
+        var result = new T[count];
+        for (int i = 0; i < count; i++) result[i] = read(raw.Slice(i * size, size));
+        return result;
+    }
+
+    private T[] Typed<T>(IReadOnlyCollection<T> values, string name, int count)
+    {
+        if (values.Count != count) throw Bad($"has tensor '{name}' with {values.Count} values, but its shape needs {count}");
+        return values.ToArray();
+    }
+
+    private (ValueInfo? Info, bool Shaped) ReadValueInfo(ValueInfoProto v, string role)
+    {
+        if (v.Name.Length == 0) throw Bad($"has a {role} without a name");
+        if (v.Type is null || v.Type.ValueCase != TypeProto.ValueOneofCase.TensorType)
+        {
+            _problems.Add($"{role} '{v.Name}' is not a tensor");
+            return (null, false);
+        }
+        var tensor = v.Type.TensorType;
+        var elem = (DataType)tensor.ElemType;
+        ElementType type;
+        switch (elem)
+        {
+            case DataType.Float: type = ElementType.Float; break;
+            case DataType.Int64: type = ElementType.Int64; break;
+            default:
+                _problems.Add($"{role} '{v.Name}' has element type {elem.ToString().ToUpperInvariant()}; Secateur supports FLOAT and INT64");
+                return (null, false);
+        }
+        if (tensor.Shape is null) return (new ValueInfo(v.Name, type, []), false);
+        var dims = tensor.Shape.Dim.Select(d => d.ValueCase switch
+        {
+            TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue when d.DimValue >= 0 => new Dim(d.DimValue),
+            TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam when d.DimParam.Length > 0 => Dim.Symbolic(d.DimParam),
+            _ => new Dim(-1),
+        }).ToList();
+        return (new ValueInfo(v.Name, type, dims), true);
+    }
+
+    /// <summary>
+    /// Fills in the shapes of outputs the file left untyped. Inferring at two batch sizes tells fixed dimensions
+    /// from ones that follow the batch; the latter are recorded as unknown.
+    /// </summary>
+    private void InferOutputShapes(ModelGraph graph, List<(ValueInfo? Info, bool Shaped)> outputs)
+    {
+        var one = ShapeInference.Infer(graph, 1);
+        var two = ShapeInference.Infer(graph, 2);
+        for (int i = 0; i < outputs.Count; i++)
+        {
+            if (outputs[i].Shaped) continue;
+            var name = outputs[i].Info!.Name;
+            if (!one.TryGetValue(name, out var a) || !two.TryGetValue(name, out var b) || a.Length != b.Length)
+                throw Invalid($"graph output '{name}' has no shape, and Secateur cannot infer one");
+            graph.Outputs[i] = graph.Outputs[i] with { Dims = a.Select((d, k) => d == b[k] ? new Dim(d) : new Dim(-1)).ToList() };
+        }
+    }
+
+    /// <summary>
+    /// Orders nodes so each comes after the producers of its inputs, keeping file order wherever it is already
+    /// valid (a stable sort: a topologically ordered file keeps its order exactly).
+    /// </summary>
+    internal static List<Node> TopologicalOrder(IReadOnlyList<Node> nodes, IEnumerable<string> available)
+    {
+        var defined = available.ToHashSet(StringComparer.Ordinal);
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < nodes.Count; i++)
+            foreach (var o in nodes[i].Outputs.Where(o => o.Length > 0 && !defined.Contains(o)))
+                producer.TryAdd(o, i);
+        var waiting = new int[nodes.Count];
+        var dependents = new List<int>[nodes.Count];
+        for (int i = 0; i < nodes.Count; i++) dependents[i] = [];
+        for (int i = 0; i < nodes.Count; i++)
+            // Values nobody produces (dangling reads) do not block: the validator reports them by name.
+            foreach (var p in nodes[i].Inputs.Where(producer.ContainsKey).Select(v => producer[v]).Distinct())
+            {
+                waiting[i]++;
+                dependents[p].Add(i);
+            }
+        var ready = new PriorityQueue<int, int>();
+        for (int i = 0; i < nodes.Count; i++)
+            if (waiting[i] == 0) ready.Enqueue(i, i);
+        var order = new List<Node>(nodes.Count);
+        while (ready.TryDequeue(out var i, out _))
+        {
+            order.Add(nodes[i]);
+            foreach (var d in dependents[i])
+                if (--waiting[d] == 0) ready.Enqueue(d, d);
+        }
+        if (order.Count < nodes.Count)
+        {
+            var stuck = Enumerable.Range(0, nodes.Count).Where(i => waiting[i] > 0).Select(i => $"'{nodes[i].Name}'").ToList();
+            throw new SecateurException(ErrorCode.InvalidGraph,
+                $"the graph has a cycle; these nodes depend on each other: {string.Join(", ", stuck.Take(10))}{(stuck.Count > 10 ? ", …" : "")}");
+        }
+        return order;
+    }
+}
