@@ -17,9 +17,9 @@ public static class Cli
         var root = new RootCommand("secateur: prune convolutional networks, fine-tune them, and prove what it gained")
         {
             InspectCommand.Create(context),
-//T
-//E
-//D
+            TrainCommand.Create(context),
+            EvalCommand.Create(context),
+            DemoCommand.Create(context),
         };
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Secateur.Data;
 using Secateur.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -132,7 +133,7 @@ public sealed class Trainer
     };
 
     /// <summary>Copies a managed batch into tensors on <paramref name="device"/>: images (N, C, H, W) and labels (N).</summary>
-    public static (Tensor Images, Tensor Labels) ToTensors(TrainingBatch batch, Device device)
+    public static (Tensor Images, Tensor Labels) ToTensors(Batch batch, Device device)
     {
         ArgumentNullException.ThrowIfNull(batch);
         long[] shape = [batch.Count, .. batch.SampleShape];

@@ -1,0 +1,45 @@
+// Secateur's side of the benchmarks. Prints one JSON line per measurement.
+//   throughput MODEL BATCHES [--threads N] [--warmup W] [--data embedded|fashion-mnist]
+using System.Diagnostics;
+using System.Text.Json;
+using Secateur.Data;
+using Secateur.Models;
+using Secateur.Runtime;
+using Secateur.Training;
+
+var argsList = args.ToList();
+string Opt(string name, string fallback) { int i = argsList.IndexOf(name); return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback; }
+if (argsList.Count < 3 || argsList[0] != "throughput")
+{
+    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]");
+    return 2;
+}
+string model = argsList[1];
+int batches = int.Parse(argsList[2], System.Globalization.CultureInfo.InvariantCulture);
+int threads = int.Parse(Opt("--threads", "2"), System.Globalization.CultureInfo.InvariantCulture);
+int warmup = int.Parse(Opt("--warmup", "3"), System.Globalization.CultureInfo.InvariantCulture);
+var data = DataSource.Resolve(Opt("--data", "fashion-mnist"));
+
+NativeLibraries.EnsureTorch();
+TorchSharp.torch.set_num_threads(threads);
+using var module = new GraphModule(ModelZoo.Create(model));
+// The real trainer on real, augmented batches: one epoch over exactly warm-up + measured batches.
+var subset = data.WithTrain(data.Train.Take((warmup + batches) * 128));
+var loader = subset.TrainLoader(128, seed: 0);
+var trainer = new Trainer(module, new TrainingOptions { Epochs = 1, LearningRate = 0.05, Schedule = ScheduleKind.Constant });
+var clock = new Stopwatch();
+var sink = new Sink(p => { if (p.Batch == warmup) clock.Restart(); });
+trainer.Fit(loader, progress: sink);
+clock.Stop();
+double seconds = clock.Elapsed.TotalSeconds;
+Console.WriteLine(JsonSerializer.Serialize(new
+{
+    runtime = "secateur (TorchSharp 0.107, libtorch 2.10)", model, threads, batch = 128, batches,
+    seconds = Math.Round(seconds, 3), imagesPerSecond = Math.Round(batches * 128 / seconds, 1),
+}));
+return 0;
+
+sealed class Sink(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => report(value);
+}

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Globalization;
+using Secateur.Training;
+using Spectre.Console;
+
+namespace Secateur.Cli;
+
+/// <summary>
+/// Shows long work to the user: a live Spectre progress bar (epoch, loss, accuracy, images/s, ETA) when stderr
+/// is a terminal, otherwise a plain line per epoch and a heartbeat line every 30 seconds.
+/// </summary>
+public static class TrainingView
+{
+    /// <summary>Runs <paramref name="work"/>, giving it a progress sink wired to the view.</summary>
+    public static T Run<T>(CliContext context, string title, int totalBatches, Func<IProgress<TrainingProgress>, Action<EpochResult>, T> work)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(work);
+        if (context.LiveProgress)
+        {
+            T result = default!;
+            context.ProgressConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask(Markup.Escape(title), maxValue: Math.Max(1, totalBatches));
+                    var sink = new Progress(p =>
+                    {
+                        task.Description = Markup.Escape(Describe(p));
+                        task.Value = (p.Epoch - 1) * (double)p.Batches + p.Batch;
+                    });
+                    result = work(sink, e => ctx.Refresh());
+                    task.Value = task.MaxValue;
+                });
+            return result;
+        }
+        var clock = Stopwatch.StartNew();
+        var lastBeat = TimeSpan.Zero;
+        var heartbeat = new Progress(p =>
+        {
+            if (clock.Elapsed - lastBeat < TimeSpan.FromSeconds(30)) return;
+            lastBeat = clock.Elapsed;
+            context.Error.WriteLine($"  {Describe(p)}");
+        });
+        context.Error.WriteLine(title);
+        return work(heartbeat, _ => { });
+    }
+
+    /// <summary>One line per finished epoch.</summary>
+    public static string EpochLine(EpochResult e, int epochs) =>
+        FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} acc {e.Train.Top1:P2}") +
+        (e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2} top-5 {t.Top5:P2}") : "") +
+        FormattableString.Invariant($" | {e.ImagesPerSecond:0} img/s, {e.Seconds:0.0} s");
+
+    private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} acc {p.Accuracy:P1} {p.ImagesPerSecond:0} img/s lr {p.LearningRate:0.####} ETA {p.Eta:hh\\:mm\\:ss}");
+
+    // Synchronous IProgress: System.Progress<T> would post to the thread pool and reorder reports.
+    private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

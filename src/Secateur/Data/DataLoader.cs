@@ -1,0 +1,113 @@
+namespace Secateur.Data;
+
+/// <summary>
+/// Batches an <see cref="ImageDataset"/>: optional shuffling and per-sample transforms, all derived from
+/// (seed, epoch, batch) so that an epoch's batches are the same in every run — a resumed run reproduces them —
+/// and batches can be built ahead on another thread while the model trains on the current one.
+/// </summary>
+public sealed class DataLoader : IBatchSource
+{
+    private readonly IReadOnlyList<IImageTransform> _transforms;
+
+    /// <summary>Creates a loader.</summary>
+    /// <param name="data">The images.</param>
+    /// <param name="batchSize">Samples per batch.</param>
+    /// <param name="shuffle">Visit samples in a new random order every epoch.</param>
+    /// <param name="dropLast">Drop a final batch smaller than <paramref name="batchSize"/>.</param>
+    /// <param name="seed">Seed for the order and the random transforms.</param>
+    /// <param name="transforms">Transforms applied in order to each image (augmentation, then normalisation).</param>
+    /// <param name="prefetch">Build the next batch on a worker thread.</param>
+    public DataLoader(ImageDataset data, int batchSize, bool shuffle = false, bool dropLast = false, int seed = 0,
+        IReadOnlyList<IImageTransform>? transforms = null, bool prefetch = true)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (batchSize < 1) throw new SecateurException(ErrorCode.BadArgument, $"batch size must be at least 1 (got {batchSize})");
+        Data = data;
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        DropLast = dropLast;
+        Seed = seed;
+        Prefetch = prefetch;
+        _transforms = transforms ?? [];
+    }
+
+    /// <summary>The images.</summary>
+    public ImageDataset Data { get; }
+
+    /// <summary>Samples per batch.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>Whether the order changes every epoch.</summary>
+    public bool Shuffle { get; }
+
+    /// <summary>Whether a final partial batch is dropped.</summary>
+    public bool DropLast { get; }
+
+    /// <summary>Seed of order and transforms.</summary>
+    public int Seed { get; }
+
+    /// <summary>Whether batches are built one ahead on a worker thread.</summary>
+    public bool Prefetch { get; }
+
+    /// <inheritdoc/>
+    public long Samples => DropLast ? (long)BatchesPerEpoch * BatchSize : Data.Count;
+
+    /// <inheritdoc/>
+    public int BatchesPerEpoch => DropLast ? Data.Count / BatchSize : (Data.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>The sample indices of epoch <paramref name="epoch"/> in visiting order.</summary>
+    public int[] Order(int epoch)
+    {
+        var order = Enumerable.Range(0, Data.Count).ToArray();
+        if (Shuffle) new Random(Mix(Seed, epoch, -1)).Shuffle(order);
+        return order;
+    }
+
+    /// <inheritdoc/>
+    public IEnumerable<Batch> Epoch(int epoch)
+    {
+        var order = Order(epoch);
+        int batches = BatchesPerEpoch;
+        if (!Prefetch)
+        {
+            for (int b = 0; b < batches; b++) yield return Build(order, epoch, b);
+            yield break;
+        }
+        Task<Batch>? next = batches > 0 ? Task.Run(() => Build(order, epoch, 0)) : null;
+        for (int b = 0; b < batches; b++)
+        {
+            var current = next!.GetAwaiter().GetResult();
+            int following = b + 1;
+            next = following < batches ? Task.Run(() => Build(order, epoch, following)) : null;
+            yield return current;
+        }
+    }
+
+    private Batch Build(int[] order, int epoch, int batch)
+    {
+        int start = batch * BatchSize;
+        int count = Math.Min(BatchSize, order.Length - start);
+        var shape = Data.Shape;
+        var images = new float[(long)count * shape.Size];
+        var labels = new long[count];
+        var rng = new Random(Mix(Seed, epoch, batch));
+        for (int i = 0; i < count; i++)
+        {
+            int index = order[start + i];
+            var span = images.AsSpan(i * shape.Size, shape.Size);
+            Data.CopyImage(index, span);
+            foreach (var t in _transforms) t.Apply(span, shape, rng);
+            labels[i] = Data.Labels[index];
+        }
+        return new Batch(images, labels, count, [shape.Channels, shape.Height, shape.Width]);
+    }
+
+    /// <summary>A well-spread 32-bit seed from three integers (splitmix64 finaliser).</summary>
+    internal static int Mix(int seed, int epoch, int batch)
+    {
+        ulong z = ((ulong)(uint)seed << 32 | (uint)epoch) ^ ((ulong)(uint)batch * 0x9E3779B97F4A7C15UL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (int)(z ^ (z >> 31));
+    }
+}
