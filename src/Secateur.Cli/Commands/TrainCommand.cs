@@ -44,9 +44,14 @@ public static class TrainCommand
 
     internal static Outcome Run(CliContext context, ModelGraph graph, DataSet data, TrainingOptions options, string device, int? threads)
     {
-        if (threads is { } n) TorchSharp.torch.set_num_threads(n);
+        var target = Devices.Parse(device); // loads libtorch: no torch call may come before it
+        if (threads is { } n)
+        {
+            if (n < 1) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {n})");
+            TorchSharp.torch.set_num_threads(n);
+        }
         var clock = Stopwatch.StartNew();
-        using var module = new GraphModule(graph, Devices.Parse(device));
+        using var module = new GraphModule(graph, target);
         var trainer = new Trainer(module, options);
         var train = data.TrainLoader(options.BatchSize, options.Seed, options.Augment);
         var test = data.TestLoader();
