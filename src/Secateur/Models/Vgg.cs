@@ -5,6 +5,7 @@ namespace Secateur.Models;
 /// <summary>
 /// VGG with batch norm (Simonyan and Zisserman 2014), adapted to small inputs: a max pool is skipped once the
 /// feature map is 1x1, and the head is global average pooling plus one linear layer (as in common CIFAR variants).
+/// Convolutions have no bias (torchvision's vgg*_bn keeps one, which the following batch norm makes redundant).
 /// </summary>
 public static class Vgg
 {

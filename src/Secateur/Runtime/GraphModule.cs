@@ -128,7 +128,8 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
             case OpKind.Conv: return Conv(node, In(0), In(1), Opt(2));
             case OpKind.BatchNormalization:
                 // ONNX momentum weighs the old statistic; PyTorch's weighs the new one.
-                return F.batch_norm(In(0), In(3), In(4), In(1), In(2), training, 1.0 - node.Float("momentum", 0.9f), node.Float("epsilon", 1e-5f));
+                return F.batch_norm(In(0), In(3), In(4), In(1), In(2), training,
+                    1.0 - Exact(node.Float("momentum", 0.9f)), Exact(node.Float("epsilon", 1e-5f)));
             case OpKind.Relu: return F.relu(In(0));
             case OpKind.Clip:
                 {
@@ -187,6 +188,12 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
             default: throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}': op {node.Op} cannot be executed");
         }
     }
+
+    /// <summary>
+    /// The double a float attribute was written as: ONNX stores 1e-5 as a float, and widening that float gives
+    /// 9.99999975e-6, not PyTorch's 1e-5; the shortest round-trip text recovers the intended decimal.
+    /// </summary>
+    private static double Exact(float value) => double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 
     private static (long[] Begin, long[] End, long[] Strides, long[] Dilations, long[] Kernel) Geometry(Node node, Tensor x, long[] kernel)
     {

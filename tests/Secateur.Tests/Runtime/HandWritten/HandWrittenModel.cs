@@ -19,7 +19,7 @@ internal abstract class HandWrittenModel : nn.Module<Tensor, Tensor>
     /// nearly equal values can be far below epsilon, and later layers amplify that bit to ~1e-5. The float
     /// value keeps the comparison exact instead of near the tolerance; a wrong epsilon still shows in eval mode.
     /// </summary>
-    public const double Epsilon = 1e-5f;
+    public const double Epsilon = 1e-5;
 
     /// <summary>PyTorch's momentum (weight of the new batch statistic); ONNX's 0.9 is the weight of the old one.</summary>
     public const double Momentum = 0.1;
