@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Training throughput, Secateur's runtime vs PyTorch for Python, side by side in one run on one machine.
+# Same model definitions (the benchmark protocol's ResNet-20 and MobileNetV2 at 1x28x28), same batch (128),
+# same optimizer, same augmentation, real Fashion-MNIST batches, same thread count. The two runtimes
+# alternate ROUNDS times and the best round of each is kept (the machine is shared and noisy).
+# Usage: benchmarks/training-throughput/run.sh [BATCHES=30] [ROUNDS=3] [THREADS=2]
+# Needs: apt-get install dataset-fashion-mnist python3-torch
+set -euo pipefail
+batches=${1:-30}; rounds=${2:-3}; threads=${3:-2}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here="$root/benchmarks/training-throughput"
+bin=$(mktemp -d)
+dotnet publish "$root/benchmarks/Secateur.Benchmarks" -c Release -o "$bin" >/dev/null
+raw="$here/results/raw.jsonl"
+mkdir -p "$here/results"; : > "$raw"
+for model in resnet20 mobilenetv2; do
+  for r in $(seq "$rounds"); do
+    /usr/bin/python3 "$here/torch_reference.py" "$model" "$batches" --threads "$threads" >> "$raw"
+    dotnet "$bin/Secateur.Benchmarks.dll" throughput "$model" "$batches" --threads "$threads" >> "$raw"
+  done
+done
+/usr/bin/python3 - "$raw" "$here/results/results.md" <<'PY'
+import json, sys, datetime, platform, os
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
+out = [f"# Training throughput, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
+       f"Machine: {platform.node()}, {os.cpu_count()} cores, {cpu}. Command: benchmarks/training-throughput/run.sh {' '.join(sys.argv[3:])}", "",
+       "| model | PyTorch (Python) img/s, best | Secateur img/s, best | ratio Secateur / PyTorch | all rounds (PyTorch ; Secateur) |", "|---|---|---|---|---|"]
+for model in ['resnet20', 'mobilenetv2']:
+    py = [r['imagesPerSecond'] for r in rows if r['model'] == model and r['runtime'].startswith('pytorch')]
+    cs = [r['imagesPerSecond'] for r in rows if r['model'] == model and r['runtime'].startswith('secateur')]
+    if py and cs:
+        out.append(f"| {model} | {max(py):.1f} | {max(cs):.1f} | {max(cs)/max(py):.2f} | {', '.join(map(str, py))} ; {', '.join(map(str, cs))} |")
+open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
+print('\n'.join(out))
+PY
