@@ -67,7 +67,14 @@ public static class Cifar
             pixels.Add(p);
             labels.Add(l);
         }
-        return ImageDataset.FromBytes(pixels.SelectMany(p => p).ToArray(), new ImageShape(3, 32, 32), labels.SelectMany(l => l).ToArray(), classCount, names, name);
+        var all = new byte[pixels.Sum(p => (long)p.Length)];
+        long offset = 0;
+        foreach (var p in pixels)
+        {
+            Buffer.BlockCopy(p, 0, all, (int)offset, p.Length);
+            offset += p.Length;
+        }
+        return ImageDataset.FromBytes(all, new ImageShape(3, 32, 32), labels.SelectMany(l => l).ToArray(), classCount, names, name);
     }
 
     private static string Resolve(string dir, string subfolder, string marker)

@@ -104,8 +104,8 @@ public static class DataSource
         }
         else
         {
-            // One folder only: hold out a stratified 10% as the test split.
-            (train, test) = ImageFolder.Load(dir, shape.Channels, shape.Height, shape.Width).Split(0.1, seed: 0);
+            // One folder of classes (or a train/ folder without a test/ one): hold out a stratified 10% as the test split.
+            (train, test) = ImageFolder.Load(trainDir ?? dir, shape.Channels, shape.Height, shape.Width).Split(0.1, seed: 0);
         }
         var (mean, std) = Statistics(train);
         return new DataSet(Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), train, test, mean, std);

@@ -32,6 +32,8 @@ public sealed class Normalize : IImageTransform
     /// <inheritdoc/>
     public void Apply(Span<float> image, ImageShape shape, Random rng)
     {
+        if (_mean.Length != 1 && _mean.Length != shape.Channels)
+            throw new SecateurException(ErrorCode.BadArgument, $"normalisation has {_mean.Length} channel statistics, the images have {shape.Channels} channels");
         for (int c = 0; c < shape.Channels; c++)
         {
             int k = _mean.Length == 1 ? 0 : c;
