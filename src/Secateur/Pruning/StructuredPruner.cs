@@ -1,0 +1,134 @@
+using Secateur.Graph;
+
+namespace Secateur.Pruning;
+
+/// <summary>
+/// Removes channels for real: returns a new, smaller <see cref="ModelGraph"/> whose initializers are the
+/// originals with the pruned channels' rows, columns and entries cut out (conv filters and input channels,
+/// biases, batch-norm parameters and statistics, linear columns) and whose conv/linear shapes shrink to match.
+/// The input graph is not modified.
+/// </summary>
+public static class StructuredPruner
+{
+    /// <summary>Prunes channels <paramref name="remove"/>[group] of each group.</summary>
+    /// <exception cref="SecateurException">A blocked group, an index out of range, or a group emptied completely.</exception>
+    public static ModelGraph Prune(DependencyGraph dependencies, IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> remove)
+    {
+        ArgumentNullException.ThrowIfNull(dependencies);
+        ArgumentNullException.ThrowIfNull(remove);
+        var graph = dependencies.Graph;
+        // Per tensor and axis, the indices to drop.
+        var cuts = new Dictionary<(string Tensor, int Axis), SortedSet<long>>();
+        foreach (var (group, indices) in remove)
+        {
+            if (indices.Count == 0) continue;
+            if (!group.Prunable) throw new SecateurException(ErrorCode.ImpossibleTarget, $"group '{group.Name}' cannot be pruned: {group.BlockedReason}");
+            if (indices.Any(i => i < 0 || i >= group.Channels))
+                throw new SecateurException(ErrorCode.BadArgument, $"group '{group.Name}' has {group.Channels} channels; a channel index to remove is out of range");
+            if (indices.Distinct().Count() >= group.Channels)
+                throw new SecateurException(ErrorCode.ImpossibleTarget, $"removing all {group.Channels} channels of group '{group.Name}' would disconnect the network");
+            foreach (var s in group.Slices)
+            {
+                var key = (s.Tensor, s.Axis);
+                if (!cuts.TryGetValue(key, out var set)) cuts[key] = set = [];
+                foreach (var j in indices)
+                    for (long k = 0; k < s.Factor; k++) set.Add((s.Offset + j) * s.Factor + k);
+            }
+        }
+        var result = new ModelGraph(graph.Name);
+        result.Inputs.AddRange(graph.Inputs);
+        result.Outputs.AddRange(graph.Outputs);
+        foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
+        foreach (var (name, data) in graph.Initializers)
+        {
+            var t = data;
+            foreach (var ((tensor, axis), set) in cuts.Where(c => c.Key.Tensor == name).OrderBy(c => c.Key.Axis))
+                t = Remove(t, axis, set);
+            result.Initializers.Add(name, ReferenceEquals(t, data) ? data.Clone() : t);
+        }
+        foreach (var node in graph.Nodes)
+        {
+            // Conv group counts shrink with depthwise channels; kernel_shape is unchanged.
+            if (node.Op == OpKind.Conv && node.Int("group", 1) > 1)
+            {
+                var w = result.Initializers[node.Inputs[1]].Shape;
+                var attrs = node.Attributes.ToDictionary(k => k.Key, k => k.Value);
+                attrs["group"] = AttributeValue.Of(w[0]);
+                result.Nodes.Add(node.With(attributes: attrs));
+            }
+            else result.Nodes.Add(node);
+        }
+        GraphValidator.Validate(result);
+        return result;
+    }
+
+    /// <summary>A copy of <paramref name="data"/> without the given indices along <paramref name="axis"/>.</summary>
+    public static TensorData Remove(TensorData data, int axis, IReadOnlySet<long> drop)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(drop);
+        var shape = data.Shape;
+        long outer = shape.Take(axis).Aggregate(1L, (a, b) => a * b);
+        long inner = shape.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
+        long n = shape[axis];
+        var keep = Enumerable.Range(0, (int)n).Select(i => (long)i).Where(i => !drop.Contains(i)).ToArray();
+        var newShape = (long[])shape.Clone();
+        newShape[axis] = keep.Length;
+        if (data.Type == ElementType.Float)
+        {
+            var src = data.Floats;
+            var dst = new float[outer * keep.Length * inner];
+            long d = 0;
+            for (long o = 0; o < outer; o++)
+                foreach (var k in keep)
+                {
+                    Array.Copy(src, (o * n + k) * inner, dst, d, inner);
+                    d += inner;
+                }
+            return TensorData.FromFloats(dst, newShape);
+        }
+        else
+        {
+            var src = data.Longs;
+            var dst = new long[outer * keep.Length * inner];
+            long d = 0;
+            for (long o = 0; o < outer; o++)
+                foreach (var k in keep)
+                {
+                    Array.Copy(src, (o * n + k) * inner, dst, d, inner);
+                    d += inner;
+                }
+            return TensorData.FromLongs(dst, newShape);
+        }
+    }
+
+    /// <summary>
+    /// A copy of the graph in which the given channels are switched off instead of removed: every producer,
+    /// per-channel and depthwise parameter of those channels is set to zero (consumers then read zeros). For
+    /// activations that map 0 to 0 its outputs equal the pruned graph's — the proof used by the tests.
+    /// </summary>
+    public static ModelGraph ZeroOut(DependencyGraph dependencies, IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> channels)
+    {
+        ArgumentNullException.ThrowIfNull(dependencies);
+        ArgumentNullException.ThrowIfNull(channels);
+        var g = dependencies.Graph.Clone();
+        foreach (var (group, indices) in channels)
+            foreach (var s in group.Slices.Where(s => s.Role != SliceRole.Consumer))
+            {
+                var t = g.Initializers[s.Tensor];
+                // Running variance must stay positive: zeroing scale and shift already zeroes the output.
+                var node = g.FindNode(s.Node);
+                if (node is { Op: OpKind.BatchNormalization } && (node.Inputs[3] == s.Tensor || node.Inputs[4] == s.Tensor)) continue;
+                long outer = t.Shape.Take(s.Axis).Aggregate(1L, (a, b) => a * b);
+                long inner = t.Shape.Skip(s.Axis + 1).Aggregate(1L, (a, b) => a * b);
+                long n = t.Shape[s.Axis];
+                foreach (var j in indices)
+                    for (long k = 0; k < s.Factor; k++)
+                    {
+                        long index = (s.Offset + j) * s.Factor + k;
+                        for (long o = 0; o < outer; o++) Array.Clear(t.Floats, (int)((o * n + index) * inner), (int)inner);
+                    }
+            }
+        return g;
+    }
+}
