@@ -62,6 +62,12 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
         return graph.Name;
     }
 
+    /// <summary>
+    /// When set, the PyTorch-convention momentum (weight of the new batch statistic) every batch norm uses in
+    /// training mode instead of its own: batch-norm recalibration sets 1/k on the k-th batch to get exact averages.
+    /// </summary>
+    public double? BatchNormMomentum { get; set; }
+
     /// <summary>The device the parameters live on.</summary>
     public Device Device { get; }
 
@@ -129,7 +135,7 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
             case OpKind.BatchNormalization:
                 // ONNX momentum weighs the old statistic; PyTorch's weighs the new one.
                 return F.batch_norm(In(0), In(3), In(4), In(1), In(2), training,
-                    1.0 - Exact(node.Float("momentum", 0.9f)), Exact(node.Float("epsilon", 1e-5f)));
+                    BatchNormMomentum ?? 1.0 - Exact(node.Float("momentum", 0.9f)), Exact(node.Float("epsilon", 1e-5f)));
             case OpKind.Relu: return F.relu(In(0));
             case OpKind.Clip:
                 {

@@ -1,0 +1,149 @@
+namespace Secateur.Pruning;
+
+/// <summary>How much to prune: exactly one of a channel ratio, a MACs speed-up, a MACs budget or a parameter budget.</summary>
+public sealed record PruningTarget
+{
+    /// <summary>Fraction of each group's channels (uniform) or of all prunable channels (global) to remove.</summary>
+    public double? Ratio { get; init; }
+    /// <summary>Base MACs ÷ pruned MACs to reach at least.</summary>
+    public double? Speedup { get; init; }
+    /// <summary>MACs budget to reach at most.</summary>
+    public long? Macs { get; init; }
+    /// <summary>Parameter budget to reach at most.</summary>
+    public long? Params { get; init; }
+
+    /// <summary>Checks that exactly one target is set and in range.</summary>
+    public PruningTarget Validated()
+    {
+        int set = (Ratio.HasValue ? 1 : 0) + (Speedup.HasValue ? 1 : 0) + (Macs.HasValue ? 1 : 0) + (Params.HasValue ? 1 : 0);
+        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: --ratio, --speedup, --macs or --params");
+        if (Ratio is { } r && r is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"--ratio must be in [0, 1) (got {r})");
+        if (Speedup is { } s && s < 1) throw new SecateurException(ErrorCode.BadArgument, $"--speedup must be at least 1 (got {s})");
+        if (Macs is { } m && m < 1) throw new SecateurException(ErrorCode.BadArgument, $"--macs must be positive (got {m})");
+        if (Params is { } p && p < 1) throw new SecateurException(ErrorCode.BadArgument, $"--params must be positive (got {p})");
+        return this;
+    }
+
+    /// <summary>Human-readable form, e.g. "2× fewer MACs".</summary>
+    public override string ToString() => Ratio is { } r ? $"channel ratio {r:0.###}" : Speedup is { } s ? $"{s:0.##}x fewer MACs"
+        : Macs is { } m ? $"at most {m:N0} MACs" : $"at most {Params:N0} parameters";
+}
+
+/// <summary>How the channel budget is spread over groups.</summary>
+public enum AllocationKind
+{
+    /// <summary>The same fraction of every prunable group.</summary>
+    Uniform,
+    /// <summary>One ranking of all channels by normalised importance, with a per-group maximum.</summary>
+    Global,
+}
+
+/// <summary>Constraints on any allocation.</summary>
+/// <param name="Kind">Uniform or global.</param>
+/// <param name="RoundTo">Keep every group's channel count a multiple of this (when it has more channels than that).</param>
+/// <param name="MaxGroupRatio">No group loses more than this fraction of its channels.</param>
+public sealed record AllocationOptions(AllocationKind Kind = AllocationKind.Uniform, int RoundTo = 1, double MaxGroupRatio = 0.9)
+{
+    /// <summary>Checks the values.</summary>
+    public AllocationOptions Validated()
+    {
+        if (RoundTo < 1) throw new SecateurException(ErrorCode.BadArgument, $"--round-to must be at least 1 (got {RoundTo})");
+        if (MaxGroupRatio is <= 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"the per-layer maximum ratio must be in (0, 1) (got {MaxGroupRatio})");
+        return this;
+    }
+}
+
+/// <summary>
+/// Turns importance scores and a target into a <see cref="PruningPlan"/>: how many channels each group loses
+/// (uniformly or by global ranking, searched by bisection until the target is met), and which — the lowest-scored.
+/// </summary>
+public static class Allocation
+{
+    /// <summary>Plans the pruning of <paramref name="groups"/> (a subset of the prunable groups) to meet <paramref name="target"/>.</summary>
+    public static PruningPlan Plan(DependencyGraph dependencies, IReadOnlyCollection<PruningGroup> groups, IReadOnlyDictionary<PruningGroup, float[]> scores,
+        PruningTarget target, AllocationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(dependencies);
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(scores);
+        target = (target ?? throw new ArgumentNullException(nameof(target))).Validated();
+        options = (options ?? throw new ArgumentNullException(nameof(options))).Validated();
+        var counter = new PlanCounter(dependencies);
+        if (groups.Count == 0) throw new SecateurException(ErrorCode.ImpossibleTarget, "no group of this model can be pruned (see --dry-run for why)");
+        var order = groups.ToDictionary(g => g, g => Ascending(scores[g]));
+        // Normalised scores make groups comparable for global ranking: each group's scores divided by its mean.
+        var normalised = groups.ToDictionary(g => g, g => Normalise(scores[g]));
+
+        Dictionary<PruningGroup, long> CountsAt(double level) => options.Kind == AllocationKind.Uniform
+            ? groups.ToDictionary(g => g, g => Clamp(g, (long)Math.Round(level * g.Channels), options))
+            : groups.ToDictionary(g => g, g => Clamp(g, normalised[g].Count(s => s < level), options));
+
+        double Measure(Dictionary<PruningGroup, long> counts)
+        {
+            if (target.Ratio.HasValue)
+                return options.Kind == AllocationKind.Uniform ? 0 : counts.Values.Sum() / (double)groups.Sum(g => g.Channels);
+            var (p, m) = counter.Count(counts);
+            return target.Params.HasValue ? p : m;
+        }
+        bool Met(Dictionary<PruningGroup, long> counts)
+        {
+            if (target.Ratio is { } r) return options.Kind == AllocationKind.Uniform || Measure(counts) >= r - 1e-9;
+            var (p, m) = counter.Count(counts);
+            return target.Params is { } maxP ? p <= maxP
+                : target.Macs is { } maxM ? m <= maxM
+                : counter.Base.Macs / (double)m >= target.Speedup!.Value - 1e-9;
+        }
+
+        Dictionary<PruningGroup, long> chosen;
+        if (target.Ratio is { } ratio && options.Kind == AllocationKind.Uniform)
+            chosen = CountsAt(ratio);
+        else
+        {
+            double lo = 0, hi = options.Kind == AllocationKind.Uniform ? 1 : normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6;
+            var most = CountsAt(hi);
+            if (!Met(most))
+            {
+                var (p, m) = counter.Count(most);
+                throw new SecateurException(ErrorCode.ImpossibleTarget,
+                    $"the target ({target}) cannot be met: pruning every group to its limit (keeping {1 - options.MaxGroupRatio:P0} of each, multiples of {options.RoundTo}) still leaves {p:N0} params and {m:N0} MACs ({counter.Base.Macs / (double)m:0.##}x fewer MACs)");
+            }
+            for (int i = 0; i < 60; i++)
+            {
+                double mid = (lo + hi) / 2;
+                if (Met(CountsAt(mid))) hi = mid; else lo = mid;
+            }
+            chosen = CountsAt(hi);
+        }
+        var remove = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
+        foreach (var g in groups)
+            if (chosen[g] > 0) remove[g] = order[g].Take((int)chosen[g]).Select(i => (long)i).Order().ToArray();
+        return new PruningPlan(dependencies, remove);
+    }
+
+    /// <summary>How many channels a group may lose given a wish: within the per-group maximum, keeping a multiple of RoundTo.</summary>
+    internal static long Clamp(PruningGroup g, long wish, AllocationOptions o)
+    {
+        long maxRemove = Math.Min(g.Channels - 1, (long)Math.Floor(g.Channels * o.MaxGroupRatio));
+        long remove = Math.Clamp(wish, 0, maxRemove);
+        if (o.RoundTo > 1 && g.Channels > o.RoundTo)
+        {
+            long keep = g.Channels - remove;
+            keep = Math.Max(o.RoundTo, (keep + o.RoundTo - 1) / o.RoundTo * o.RoundTo); // round the kept count up
+            remove = Math.Max(0, g.Channels - keep);
+        }
+        return remove;
+    }
+
+    private static int[] Ascending(float[] scores)
+    {
+        var idx = Enumerable.Range(0, scores.Length).ToArray();
+        // Stable: equal scores keep channel order, so plans are deterministic.
+        return idx.OrderBy(i => scores[i]).ThenBy(i => i).ToArray();
+    }
+
+    private static float[] Normalise(float[] scores)
+    {
+        double mean = scores.Length == 0 ? 1 : scores.Average(s => (double)s);
+        return mean > 0 ? scores.Select(s => (float)(s / mean)).ToArray() : scores.Select(_ => 1f).ToArray();
+    }
+}
