@@ -20,6 +20,7 @@ public static class Cli
             TrainCommand.Create(context),
             EvalCommand.Create(context),
             DemoCommand.Create(context),
+            PruneCommand.Create(context),
         };
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try

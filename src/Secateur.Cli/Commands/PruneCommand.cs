@@ -1,0 +1,261 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Secateur.Analysis;
+using Secateur.Data;
+using Secateur.Graph;
+using Secateur.Onnx;
+using Secateur.Pruning;
+using Secateur.Runtime;
+using Secateur.Training;
+using Spectre.Console;
+
+namespace Secateur.Cli.Commands;
+
+/// <summary><c>secateur prune</c>: structured channel pruning to a target, with BN recalibration and fine-tuning.</summary>
+public static class PruneCommand
+{
+    /// <summary>Builds the verb.</summary>
+    public static Command Create(CliContext context)
+    {
+        var model = new Argument<string>("model") { Description = ".onnx file or zoo model name" };
+        var criterion = new Option<string>("--criterion") { Description = $"importance criterion: {string.Join(", ", Importances.Names)}", DefaultValueFactory = _ => "l1" };
+        var ratio = new Option<double?>("--ratio") { Description = "remove this fraction of the channels (per group, or of all with --global)" };
+        var speedup = new Option<double?>("--speedup") { Description = "reach at least this many times fewer MACs" };
+        var macs = new Option<long?>("--macs") { Description = "reach at most this many MACs" };
+        var parameters = new Option<long?>("--params") { Description = "reach at most this many parameters" };
+        var global = new Option<bool>("--global") { Description = "rank all channels together instead of the same ratio per group" };
+        var roundTo = new Option<int>("--round-to") { Description = "keep channel counts multiples of N", DefaultValueFactory = _ => 1 };
+        var maxRatio = new Option<double>("--max-layer-ratio") { Description = "no group loses more than this fraction", DefaultValueFactory = _ => 0.9 };
+        var exclude = new Option<string[]>("--exclude") { Description = "layers (names or patterns with *) to leave alone", AllowMultipleArgumentsPerToken = true };
+        var dryRun = new Option<bool>("--dry-run") { Description = "only list the groups: layers, channels, prunable or blocked and why" };
+        var data = new Option<string?>("--data") { Description = $"dataset for accuracy, data-driven criteria, recalibration and fine-tuning: {DataSource.Forms}" };
+        var dataDir = CommonOptions.DataDir();
+        var calibration = new Option<int>("--calibration-batches") { Description = "batches of 64 training images for data-driven criteria", DefaultValueFactory = _ => 8 };
+        var recalibrate = new Option<int>("--recalibrate") { Description = "re-estimate batch-norm statistics on N training images after pruning (0: off)", DefaultValueFactory = _ => 1024 };
+        var epochs = new Option<int>("--finetune-epochs") { Description = "fine-tuning epochs after pruning", DefaultValueFactory = _ => 0 };
+        var lr = new Option<double>("--lr") { Description = "fine-tuning learning rate (cosine annealing to 0)", DefaultValueFactory = _ => 0.01 };
+        var batch = CommonOptions.BatchSize();
+        var distill = new Option<bool>("--distill") { Description = "fine-tune with knowledge distillation from the unpruned model" };
+        var alpha = new Option<double>("--distill-alpha") { Description = "weight of the distillation loss", DefaultValueFactory = _ => 0.7 };
+        var temperature = new Option<double>("--distill-temperature") { Description = "distillation temperature", DefaultValueFactory = _ => 4.0 };
+        var scheduleKind = new Option<string>("--schedule") { Description = "oneshot, iterative, agp or dynamic", DefaultValueFactory = _ => "oneshot" }.AcceptOnlyFromAmong("oneshot", "iterative", "agp", "dynamic");
+        var steps = new Option<int>("--steps") { Description = "pruning steps of iterative, agp and dynamic schedules (fine-tuning --finetune-epochs after each)", DefaultValueFactory = _ => 4 };
+        var tolerance = new Option<double>("--tolerance") { Description = "dynamic: largest accepted validation accuracy drop (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
+        var trainLimit = new Option<int?>("--train-limit") { Description = "use only the first N training images" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "fine-tuning checkpoint written after every epoch" };
+        var resume = new Option<bool>("--resume") { Description = "continue fine-tuning from --checkpoint" };
+        var output = new Option<string?>("--output", "-o") { Description = "where to save the pruned model (default: <model>.pruned.onnx)" };
+        var report = new Option<string?>("--report") { Description = "write a Markdown report (and a .json beside it)" };
+        var json = CommonOptions.Json();
+        var seed = CommonOptions.Seed();
+        var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
+        var input = CommonOptions.Input();
+        var classes = CommonOptions.Classes();
+        var cmd = new Command("prune", "remove the least important channels for real, recalibrate, fine-tune, save a smaller ONNX model")
+        {
+            model, criterion, ratio, speedup, macs, parameters, global, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
+            epochs, lr, batch, distill, alpha, temperature, scheduleKind, steps, tolerance, trainLimit, checkpoint, resume, output, report, json, seed, device, threads, input, classes,
+        };
+        cmd.SetAction(r =>
+        {
+            var spec = r.GetValue(model)!;
+            DataSet? set = r.GetValue(data) is { } d ? DataSource.Resolve(d, r.GetValue(dataDir)) : null;
+            if (set is not null && r.GetValue(trainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
+            var graph = set is null
+                ? ModelSource.Load(spec, r.GetValue(input), r.GetValue(classes))
+                : ModelSource.Load(spec, r.GetValue(input) ?? $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", r.GetValue(classes) ?? set.Train.ClassCount);
+            if (set is not null) TrainingCliOptions.CheckCompatible(graph, set);
+            var excluded = (r.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
+            if (r.GetValue(dryRun)) return DryRun(context, graph, excluded, r.GetValue(json));
+
+            var target = new PruningTarget { Ratio = r.GetValue(ratio), Speedup = r.GetValue(speedup), Macs = r.GetValue(macs), Params = r.GetValue(parameters) }.Validated();
+            var importance = Importances.Create(r.GetValue(criterion)!);
+            if ((importance.NeedsData || r.GetValue(epochs) > 0) && set is null)
+                throw new SecateurException(ErrorCode.BadArgument, $"{(importance.NeedsData ? $"criterion '{importance.Name}'" : "fine-tuning")} needs data: give --data");
+            string dev = r.GetValue(device)!;
+            var torchDevice = Devices.Parse(dev);
+            if (r.GetValue(threads) is { } n) TorchSharp.torch.set_num_threads(Math.Max(1, n));
+            var clock = Stopwatch.StartNew();
+            int s = r.GetValue(seed);
+            var test = set?.TestLoader();
+            double? Accuracy(ModelGraph g)
+            {
+                if (test is null) return null;
+                using var m = new GraphModule(g, torchDevice);
+                return Trainer.Evaluate(m, test).Top1;
+            }
+            var accBefore = Accuracy(graph);
+            var options = new PruningOptions
+            {
+                Target = target,
+                Allocation = new AllocationOptions(r.GetValue(global) ? AllocationKind.Global : AllocationKind.Uniform, r.GetValue(roundTo), r.GetValue(maxRatio)),
+                Exclude = excluded,
+                Importance = new ImportanceContext(set?.TrainLoader(64, s, augment: false), r.GetValue(calibration), s, dev),
+            };
+            var schedule = new ScheduleOptions(r.GetValue(scheduleKind) switch
+            {
+                "iterative" => PruningScheduleKind.Iterative, "agp" => PruningScheduleKind.Agp, "dynamic" => PruningScheduleKind.Dynamic, _ => PruningScheduleKind.OneShot,
+            }, r.GetValue(steps), r.GetValue(tolerance)).Validated();
+            ModelGraph Recalibrate(ModelGraph g) =>
+                set is not null && r.GetValue(recalibrate) > 0 ? BatchNormRecalibration.Recalibrate(g, set.TrainLoader(128, s, augment: false), r.GetValue(recalibrate), dev) : g;
+            var history = new List<EpochResult>();
+            ModelGraph Finetune(ModelGraph g, int epochCount, string title)
+            {
+                if (set is null || epochCount <= 0) return g;
+                var training = new TrainingOptions
+                {
+                    Epochs = epochCount, LearningRate = r.GetValue(lr), Schedule = ScheduleKind.Cosine, BatchSize = r.GetValue(batch),
+                    Seed = s, CheckpointPath = r.GetValue(checkpoint), Resume = r.GetValue(resume),
+                }.Validated();
+                using var module = new GraphModule(g, torchDevice);
+                using var teacher = r.GetValue(distill) ? new GraphModule(graph, torchDevice) : null;
+                var trainer = new Trainer(module, training) { Distillation = teacher is null ? null : (teacher, r.GetValue(alpha), r.GetValue(temperature)) };
+                var loader = set.TrainLoader(training.BatchSize, s);
+                history.AddRange(TrainingView.Run(context, title, training.Epochs * loader.BatchesPerEpoch,
+                    (progress, refresh) => trainer.Fit(loader, test, progress, e => { context.Error.WriteLine(TrainingView.EpochLine(e, training.Epochs)); refresh(e); })));
+                // A checkpoint belongs to one fine-tuning run: the next step starts afresh.
+                if (training.CheckpointPath is { } c && schedule.Kind != PruningScheduleKind.OneShot) File.Delete(c);
+                return module.ToGraph();
+            }
+            double? accPruned = null, accRecalibrated = null;
+            var outside = new Stopwatch();
+            var scheduleClock = Stopwatch.StartNew();
+            var result = PruningSchedule.Run(graph, importance, options, schedule, (step, g, retry) =>
+            {
+                outside.Start();
+                try {
+                if (step == 1 && retry == 0)
+                {
+                    accPruned = Accuracy(g);
+                }
+                var recalibrated = Recalibrate(g);
+                if (step == 1 && retry == 0 && !ReferenceEquals(recalibrated, g)) accRecalibrated = Accuracy(recalibrated);
+                return Finetune(recalibrated, r.GetValue(epochs) << retry, $"fine-tuning step {step} ({r.GetValue(epochs) << retry} epochs)");
+                } finally { outside.Stop(); }
+            }, g => set is null || schedule.Kind != PruningScheduleKind.Dynamic ? null : Accuracy(g), line => context.Error.WriteLine(line));
+            double pruneSeconds = scheduleClock.Elapsed.TotalSeconds - outside.Elapsed.TotalSeconds;
+            var pruned = result.Graph;
+            var before = ModelStats.Compute(graph);
+            var after = ModelStats.Compute(pruned);
+            double? accFinetuned = r.GetValue(epochs) > 0 ? Accuracy(pruned) : null;
+            var groups = Pruner.Preflight(graph, excluded).Where(e => e.Prunable)
+                .Select(e => new GroupChange(e.Group, e.Producers, e.Channels, CountChannels(pruned, e.Producers, e.Channels))).ToList();
+            var path = r.GetValue(output) ?? (File.Exists(spec) ? Path.ChangeExtension(spec, null) : spec) + ".pruned.onnx";
+            OnnxSerializer.Save(pruned, path);
+            var summary = new PruneSummary(graph.Name, importance.Name, target.ToString(), options.Allocation.Kind.ToString().ToLowerInvariant(), set?.Name,
+                before.Params, after.Params, before.Macs, after.Macs, before.Macs / (double)after.Macs,
+                accBefore, accPruned, accRecalibrated, accFinetuned, pruneSeconds, clock.Elapsed.TotalSeconds, path,
+                groups, history.Select(e => new EpochSummary(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)).ToList(),
+                result.Steps, result.Stop,
+                "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+            if (r.GetValue(report) is { } reportPath) WriteReport(summary, reportPath);
+            if (r.GetValue(json)) context.WriteJson(summary);
+            else context.Out.WriteLine(summary.Line());
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Channels a group's first producer has in the pruned graph (names survive pruning).</summary>
+    private static long CountChannels(ModelGraph pruned, IReadOnlyList<string> producers, long before)
+    {
+        var producer = producers.FirstOrDefault();
+        var node = producer is null ? null : pruned.FindNode(producer);
+        if (node is null) return before;
+        var w = pruned.Initializers[node.Inputs[1]].Shape;
+        return node.Op == OpKind.Gemm && node.Int("transB", 0) == 0 ? w[1] : w[0];
+    }
+
+    private static int DryRun(CliContext context, ModelGraph graph, IReadOnlyList<string> exclude, bool json)
+    {
+        var entries = Pruner.Preflight(graph, exclude);
+        var stats = ModelStats.Compute(graph);
+        if (json)
+        {
+            context.WriteJson(new { model = graph.Name, @params = stats.Params, macs = stats.Macs, prunable = entries.Count(e => e.Prunable), blocked = entries.Count(e => !e.Prunable), groups = entries });
+            return 0;
+        }
+        var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: {entries.Count(e => e.Prunable)} prunable groups, {entries.Count(e => !e.Prunable)} blocked");
+        table.AddColumn("group").AddColumn(new TableColumn("channels").RightAligned()).AddColumn("layers").AddColumn("status");
+        foreach (var e in entries)
+            table.AddRow(Markup.Escape(e.Group), e.Channels.ToString(CultureInfo.InvariantCulture), Markup.Escape(string.Join(", ", e.Layers)),
+                e.Prunable ? "[green]prunable[/]" : "[red]blocked[/]: " + Markup.Escape(e.Reason ?? ""));
+        context.Console.Write(table);
+        return 0;
+    }
+
+    private static void WriteReport(PruneSummary s, string path)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"# Pruning report: {s.Model}");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"`{s.Command}`");
+        md.AppendLine();
+        md.AppendLine("| | before | after | ratio |");
+        md.AppendLine("|---|---|---|---|");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| params | {s.ParamsBefore:N0} | {s.ParamsAfter:N0} | {s.ParamsBefore / (double)s.ParamsAfter:0.00}x |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| MACs | {s.MacsBefore:N0} | {s.MacsAfter:N0} | {s.Speedup:0.00}x |");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Criterion {s.Criterion}, {s.Allocation} allocation, target {s.Target}; data: {s.Data ?? "none"}.");
+        md.AppendLine();
+        md.AppendLine("| accuracy | |");
+        md.AppendLine("|---|---|");
+        void Row(string name, double? v) { if (v is { } x) md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {x:P2} |"); }
+        Row("before pruning", s.AccuracyBefore);
+        Row("right after pruning", s.AccuracyPruned);
+        Row("after BN recalibration", s.AccuracyRecalibrated);
+        Row("after fine-tuning", s.AccuracyFinetuned);
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Time: one pruning pass {s.PruneSeconds:0.000} s, total {s.TotalSeconds:0.0} s. Schedule: {s.Stop}.");
+        if (s.Steps.Count > 1)
+        {
+            md.AppendLine();
+            md.AppendLine("| step | budget | MACs | params | accuracy | decision |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var st in s.Steps)
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {st.Step} | {st.TargetMacs:N0} | {st.Macs:N0} | {st.Params:N0} | {(st.Accuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "-")} | {st.Note} |");
+        }
+        md.AppendLine();
+        md.AppendLine("| group | layers | channels before | after |");
+        md.AppendLine("|---|---|---|---|");
+        foreach (var g in s.Groups) md.AppendLine(CultureInfo.InvariantCulture, $"| {g.Group} | {string.Join(", ", g.Layers)} | {g.Before} | {g.After} |");
+        if (s.Epochs.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("| epoch | train loss | train acc | test acc |");
+            md.AppendLine("|---|---|---|---|");
+            foreach (var e in s.Epochs) md.AppendLine(CultureInfo.InvariantCulture, $"| {e.Epoch} | {e.TrainLoss:0.0000} | {e.TrainAccuracy:P2} | {e.TestAccuracy:P2} |");
+        }
+        File.WriteAllText(path, md.ToString());
+        File.WriteAllText(Path.ChangeExtension(path, ".json"), System.Text.Json.JsonSerializer.Serialize(s, CliContext.Json));
+    }
+}
+
+/// <summary>One fine-tuning epoch in a report.</summary>
+public sealed record EpochSummary(int Epoch, double TrainLoss, double TrainAccuracy, double? TestAccuracy);
+
+/// <summary>Everything <c>prune</c> reports (its <c>--json</c> output and the report's data).</summary>
+public sealed record PruneSummary(string Model, string Criterion, string Target, string Allocation, string? Data,
+    long ParamsBefore, long ParamsAfter, long MacsBefore, long MacsAfter, double Speedup,
+    double? AccuracyBefore, double? AccuracyPruned, double? AccuracyRecalibrated, double? AccuracyFinetuned,
+    double PruneSeconds, double TotalSeconds, string Output, IReadOnlyList<GroupChange> Groups, IReadOnlyList<EpochSummary> Epochs,
+    IReadOnlyList<ScheduleStep> Steps, string Stop, string Command)
+{
+    /// <summary>Top-level <c>params</c> and <c>macs</c> (after pruning) for scripts.</summary>
+    public long Params => ParamsAfter;
+
+    /// <summary>MACs after pruning.</summary>
+    public long Macs => MacsAfter;
+
+    /// <summary>The one-line summary.</summary>
+    public string Line()
+    {
+        static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
+        return FormattableString.Invariant(
+            $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") +
+            $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}";
+    }
+}
