@@ -15,8 +15,8 @@ raw="$here/results/raw.jsonl"
 mkdir -p "$here/results"; : > "$raw"
 for model in resnet20 mobilenetv2; do
   for r in $(seq "$rounds"); do
-    /usr/bin/python3 "$here/torch_reference.py" "$model" "$batches" --threads "$threads" >> "$raw"
-    dotnet "$bin/Secateur.Benchmarks.dll" throughput "$model" "$batches" --threads "$threads" >> "$raw"
+    /usr/bin/python3 "$here/torch_reference.py" "$model" "$batches" --threads "$threads" --warmup 10 >> "$raw"
+    dotnet "$bin/Secateur.Benchmarks.dll" throughput "$model" "$batches" --threads "$threads" --warmup 10 >> "$raw"
   done
 done
 /usr/bin/python3 - "$raw" "$here/results/results.md" <<'PY'

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Structured pruning on the benchmark protocol's workload (ResNet-20, Fashion-MNIST).
+#   speed:    dependency graph + pruning ResNet-50 (3x224x224) to half its channels (uniform L1)
+#   criteria: accuracy right after a 2x MACs cut, per criterion, without and with BN recalibration
+#   quick:    the protocol's quick recipe: L1 uniform 2x, 3 fine-tuning epochs (lr 0.01 cosine)
+# Usage: benchmarks/pruning/run.sh [speed|criteria|quick|all]  (needs benchmarks/baseline-accuracy/run.sh quick first)
+set -euo pipefail
+what=${1:-all}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/benchmarks/pruning/results"; mkdir -p "$out"
+base="$root/benchmarks/baseline-accuracy/results/resnet20-quick.onnx"
+bin=$(mktemp -d); dotnet publish "$root/src/Secateur.Cli" -c Release -o "$bin/cli" >/dev/null
+dotnet publish "$root/benchmarks/Secateur.Benchmarks" -c Release -o "$bin/bench" >/dev/null
+stamp="# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+secateur() { dotnet "$bin/cli/Secateur.Cli.dll" "$@"; }
+if [[ $what == speed || $what == all ]]; then
+  { echo "$stamp"; dotnet "$bin/bench/Secateur.Benchmarks.dll" prune-speed resnet50; } | tee "$out/speed.jsonl"
+fi
+if [[ $what == criteria || $what == all ]]; then
+  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion C [--recalibrate 0] --json"; } > "$out/criteria.jsonl"
+  for c in l1 l2 fpgm bn taylor activation apoz reconstruction random; do
+    for recal in 0 1024; do
+      secateur prune "$base" --data fashion-mnist --speedup 2 --criterion "$c" --recalibrate "$recal" --threads 2 -o "$bin/p.onnx" --json \
+        | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d.get(k) for k in ['criterion','speedup','paramsAfter','macsAfter','accuracyBefore','accuracyPruned','accuracyRecalibrated']} | {'recalibrationImages': $recal}))" \
+        | tee -a "$out/criteria.jsonl"
+    done
+  done
+fi
+if [[ $what == quick || $what == all ]]; then
+  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3 --json"; } > "$out/quick-l1-2x.meta"
+  secateur prune "$base" --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3 --threads 2 \
+    -o "$out/resnet20-quick-l1-2x.onnx" --report "$out/quick-l1-2x.md" --json > "$out/quick-l1-2x.json"
+  cat "$out/quick-l1-2x.meta" "$out/quick-l1-2x.md"
+fi
