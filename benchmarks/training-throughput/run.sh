@@ -19,7 +19,7 @@ for model in resnet20 mobilenetv2; do
     dotnet "$bin/Secateur.Benchmarks.dll" throughput "$model" "$batches" --threads "$threads" --warmup 10 >> "$raw"
   done
 done
-/usr/bin/python3 - "$raw" "$here/results/results.md" <<'PY'
+/usr/bin/python3 - "$raw" "$here/results/results.md" "$batches" "$rounds" "$threads" <<'PY'
 import json, sys, datetime, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')

@@ -74,32 +74,23 @@ public static class StructuredPruner
         var keep = Enumerable.Range(0, (int)n).Select(i => (long)i).Where(i => !drop.Contains(i)).ToArray();
         var newShape = (long[])shape.Clone();
         newShape[axis] = keep.Length;
-        if (data.Type == ElementType.Float)
-        {
-            var src = data.Floats;
-            var dst = new float[outer * keep.Length * inner];
-            long d = 0;
-            for (long o = 0; o < outer; o++)
-                foreach (var k in keep)
-                {
-                    Array.Copy(src, (o * n + k) * inner, dst, d, inner);
-                    d += inner;
-                }
-            return TensorData.FromFloats(dst, newShape);
-        }
-        else
-        {
-            var src = data.Longs;
-            var dst = new long[outer * keep.Length * inner];
-            long d = 0;
-            for (long o = 0; o < outer; o++)
-                foreach (var k in keep)
-                {
-                    Array.Copy(src, (o * n + k) * inner, dst, d, inner);
-                    d += inner;
-                }
-            return TensorData.FromLongs(dst, newShape);
-        }
+        return data.Type == ElementType.Float
+            ? TensorData.FromFloats(Keep(data.Floats, outer, n, inner, keep), newShape)
+            : TensorData.FromLongs(Keep(data.Longs, outer, n, inner, keep), newShape);
+    }
+
+    // Copies the kept rows of axis n (rows of `inner` elements, repeated `outer` times).
+    private static T[] Keep<T>(T[] src, long outer, long n, long inner, long[] keep)
+    {
+        var dst = new T[outer * keep.Length * inner];
+        long d = 0;
+        for (long o = 0; o < outer; o++)
+            foreach (var k in keep)
+            {
+                Array.Copy(src, (o * n + k) * inner, dst, d, inner);
+                d += inner;
+            }
+        return dst;
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ namespace Secateur.Tests.Cli;
 
 public sealed class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -87,5 +87,61 @@ public sealed class CliTests
             error.ShouldContain("3x32x32");
         }
         finally { dir.Delete(true); }
+    }
+}
+
+public sealed class PruneCliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(args);
+
+    [Fact]
+    public void Dry_run_lists_groups_with_reasons()
+    {
+        var (code, output, _) = Run("prune", "mobilenetv2", "--dry-run", "--json");
+        code.ShouldBe(0);
+        using var doc = JsonDocument.Parse(output);
+        doc.RootElement.GetProperty("prunable").GetInt32().ShouldBeGreaterThan(10);
+        doc.RootElement.GetProperty("groups").EnumerateArray()
+            .Where(g => !g.GetProperty("prunable").GetBoolean())
+            .ShouldAllBe(g => g.GetProperty("reason").GetString()!.Length > 0);
+    }
+
+    [Fact]
+    public void Prune_with_data_reports_accuracies_and_writes_a_smaller_model_and_report()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-prune");
+        try
+        {
+            var output = Path.Combine(dir.FullName, "pruned.onnx");
+            var report = Path.Combine(dir.FullName, "report.md");
+            var (code, json, error) = Run("prune", "resnet20", "--data", "embedded", "--train-limit", "256", "--speedup", "2",
+                "--criterion", "l1", "--recalibrate", "256", "--finetune-epochs", "1", "--batch-size", "64", "-o", output, "--report", report, "--json");
+            code.ShouldBe(0, error);
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement;
+            root.GetProperty("speedup").GetDouble().ShouldBeGreaterThanOrEqualTo(2);
+            root.GetProperty("params").GetInt64().ShouldBeLessThan(272_186);
+            root.GetProperty("macsBefore").GetInt64().ShouldBe(31_021_952);
+            foreach (var k in new[] { "accuracyBefore", "accuracyPruned", "accuracyRecalibrated", "accuracyFinetuned" })
+                root.GetProperty(k).GetDouble().ShouldBeInRange(0, 1);
+            var pruned = Secateur.Onnx.OnnxSerializer.Load(output);
+            Secateur.Analysis.ModelStats.Compute(pruned).Macs.ShouldBe(root.GetProperty("macs").GetInt64());
+            File.ReadAllText(report).ShouldContain("| layer1.0.conv1 |");
+            File.Exists(Path.ChangeExtension(report, ".json")).ShouldBeTrue();
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Theory]
+    [InlineData(6, "prune", "lenet5", "--speedup", "1000")]
+    [InlineData(5, "prune", "lenet5", "--speedup", "2", "--ratio", "0.5")]
+    [InlineData(5, "prune", "lenet5", "--criterion", "taylor", "--speedup", "2")]
+    [InlineData(5, "prune", "lenet5", "--criterion", "magic", "--speedup", "2")]
+    public void Prune_mistakes_are_one_line_errors(int expected, params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        code.ShouldBe(expected);
+        error.ShouldStartWith("error: ");
+        error.ShouldNotContain("   at ");
     }
 }

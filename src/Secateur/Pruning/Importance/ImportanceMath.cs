@@ -94,5 +94,7 @@ internal static class ImportanceMath
     {
         ArgumentNullException.ThrowIfNull(dependencies);
         ArgumentNullException.ThrowIfNull(context);
+        // Every criterion touches torch; libtorch must be loaded (and repaired where needed) first.
+        Secateur.Runtime.NativeLibraries.EnsureTorch();
     }
 }
