@@ -3,7 +3,8 @@
 #   speed:    dependency graph + pruning ResNet-50 (3x224x224) to half its channels (uniform L1)
 #   criteria: accuracy right after a 2x MACs cut, per criterion, without and with BN recalibration
 #   quick:    the protocol's quick recipe: L1 uniform 2x, 3 fine-tuning epochs (lr 0.01 cosine)
-# Usage: benchmarks/pruning/run.sh [speed|criteria|quick|all]  (needs benchmarks/baseline-accuracy/run.sh quick first)
+#   best:     the same recipe with the reconstruction criterion (BN recalibration is on by default)
+# Usage: benchmarks/pruning/run.sh [speed|criteria|quick|best|all]  (needs benchmarks/baseline-accuracy/run.sh quick first)
 set -euo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,4 +32,10 @@ if [[ $what == quick || $what == all ]]; then
   secateur prune "$base" --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3 --threads 2 \
     -o "$out/resnet20-quick-l1-2x.onnx" --report "$out/quick-l1-2x.md" --json > "$out/quick-l1-2x.json"
   cat "$out/quick-l1-2x.meta" "$out/quick-l1-2x.md"
+fi
+if [[ $what == best || $what == all ]]; then
+  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion reconstruction --finetune-epochs 3 --json"; } > "$out/quick-reconstruction-2x.meta"
+  secateur prune "$base" --data fashion-mnist --speedup 2 --criterion reconstruction --finetune-epochs 3 --threads 2 \
+    -o "$out/resnet20-quick-reconstruction-2x.onnx" --report "$out/quick-reconstruction-2x.md" --json > "$out/quick-reconstruction-2x.json"
+  cat "$out/quick-reconstruction-2x.meta" "$out/quick-reconstruction-2x.md"
 fi
