@@ -21,6 +21,7 @@ public static class Cli
             EvalCommand.Create(context),
             DemoCommand.Create(context),
             PruneCommand.Create(context),
+            SensitivityCommand.Create(context),
         };
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try

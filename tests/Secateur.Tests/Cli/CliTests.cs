@@ -145,3 +145,28 @@ public sealed class PruneCliTests
         error.ShouldNotContain("   at ");
     }
 }
+
+public sealed class SensitivityCliTests
+{
+    [Fact]
+    public void Sensitivity_reports_a_point_per_group_and_ratio()
+    {
+        var (code, output, error) = CliTests.Run("sensitivity", "lenet5", "--data", "embedded", "--ratios", "0.5,0.9", "--validation-images", "200", "--json");
+        code.ShouldBe(0, error);
+        using var doc = JsonDocument.Parse(output);
+        var points = doc.RootElement.GetProperty("points").EnumerateArray().ToList();
+        // lenet5 has four prunable groups (conv1, conv2, fc1, fc2), two ratios each.
+        points.Count.ShouldBe(8);
+        points.ShouldAllBe(p => p.GetProperty("accuracy").GetDouble() >= 0 && p.GetProperty("accuracy").GetDouble() <= 1);
+        double baseline = doc.RootElement.GetProperty("baseline").GetDouble();
+        points.ShouldAllBe(p => Math.Abs(baseline - p.GetProperty("accuracy").GetDouble() - p.GetProperty("drop").GetDouble()) < 1e-9);
+    }
+
+    [Fact]
+    public void Bad_ratios_are_rejected()
+    {
+        var (code, _, error) = CliTests.Run("sensitivity", "lenet5", "--data", "embedded", "--ratios", "0.5,1.5");
+        code.ShouldBe(5);
+        error.ShouldContain("ratios");
+    }
+}
