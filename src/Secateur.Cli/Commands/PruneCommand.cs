@@ -26,6 +26,8 @@ public static class PruneCommand
         var macs = new Option<long?>("--macs") { Description = "reach at most this many MACs" };
         var parameters = new Option<long?>("--params") { Description = "reach at most this many parameters" };
         var global = new Option<bool>("--global") { Description = "rank all channels together instead of the same ratio per group" };
+        var bySensitivity = new Option<bool>("--sensitivity") { Description = "allocate from a sensitivity analysis on a held-out slice of the training data (needs --data)" };
+        var sensitivityRatios = new Option<string>("--sensitivity-ratios") { Description = "ratios the sensitivity analysis measures", DefaultValueFactory = _ => "0.25,0.5,0.75" };
         var roundTo = new Option<int>("--round-to") { Description = "keep channel counts multiples of N", DefaultValueFactory = _ => 1 };
         var maxRatio = new Option<double>("--max-layer-ratio") { Description = "no group loses more than this fraction", DefaultValueFactory = _ => 0.9 };
         var exclude = new Option<string[]>("--exclude") { Description = "layers (names or patterns with *) to leave alone", AllowMultipleArgumentsPerToken = true };
@@ -56,7 +58,7 @@ public static class PruneCommand
         var classes = CommonOptions.Classes();
         var cmd = new Command("prune", "remove the least important channels for real, recalibrate, fine-tune, save a smaller ONNX model")
         {
-            model, criterion, ratio, speedup, macs, parameters, global, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
+            model, criterion, ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
             epochs, lr, batch, distill, alpha, temperature, scheduleKind, steps, tolerance, trainLimit, checkpoint, resume, output, report, json, seed, device, threads, input, classes,
         };
         cmd.SetAction(r =>
@@ -88,12 +90,26 @@ public static class PruneCommand
                 return Trainer.Evaluate(m, test).Top1;
             }
             var accBefore = Accuracy(graph);
+            var context0 = new ImportanceContext(set?.TrainLoader(64, s, augment: false), r.GetValue(calibration), s, dev);
+            IReadOnlyList<SensitivityPoint>? sensitivityPoints = null;
+            if (r.GetValue(bySensitivity))
+            {
+                if (set is null) throw new SecateurException(ErrorCode.BadArgument, "--sensitivity needs data: give --data");
+                var ratios = r.GetValue(sensitivityRatios)!.Split(',', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new SecateurException(ErrorCode.BadArgument, $"bad ratio '{t}' in --sensitivity-ratios")).ToList();
+                // Held out from training, never the test split: allocation must not peek at the test set.
+                var held = set.Train.Split(0.1, s).Validation.Take(1000);
+                var heldOut = (set with { Test = held }).TestLoader();
+                context.Error.WriteLine($"sensitivity analysis on {held.Count} held-out training images ...");
+                sensitivityPoints = Sensitivity.Analyze(graph, importance, context0, heldOut, ratios).Points;
+            }
             var options = new PruningOptions
             {
                 Target = target,
-                Allocation = new AllocationOptions(r.GetValue(global) ? AllocationKind.Global : AllocationKind.Uniform, r.GetValue(roundTo), r.GetValue(maxRatio)),
+                Sensitivity = sensitivityPoints,
+                Allocation = new AllocationOptions(r.GetValue(bySensitivity) ? AllocationKind.Sensitivity : r.GetValue(global) ? AllocationKind.Global : AllocationKind.Uniform, r.GetValue(roundTo), r.GetValue(maxRatio)),
                 Exclude = excluded,
-                Importance = new ImportanceContext(set?.TrainLoader(64, s, augment: false), r.GetValue(calibration), s, dev),
+                Importance = context0,
             };
             var schedule = new ScheduleOptions(r.GetValue(scheduleKind) switch
             {

@@ -36,6 +36,11 @@ public enum AllocationKind
     Uniform,
     /// <summary>One ranking of all channels by normalised importance, with a per-group maximum.</summary>
     Global,
+    /// <summary>
+    /// From a sensitivity analysis: every group is pruned as far as it stays within one common accuracy-drop
+    /// threshold (interpolating its measured curve), and the threshold is searched until the target is met.
+    /// </summary>
+    Sensitivity,
 }
 
 /// <summary>Constraints on any allocation.</summary>
@@ -60,8 +65,14 @@ public sealed record AllocationOptions(AllocationKind Kind = AllocationKind.Unif
 public static class Allocation
 {
     /// <summary>Plans the pruning of <paramref name="groups"/> (a subset of the prunable groups) to meet <paramref name="target"/>.</summary>
+    /// <param name="dependencies">The dependency graph.</param>
+    /// <param name="groups">Groups that may be pruned.</param>
+    /// <param name="scores">Importance per channel of each group.</param>
+    /// <param name="target">The target.</param>
+    /// <param name="options">Allocation kind and constraints.</param>
+    /// <param name="sensitivity">For <see cref="AllocationKind.Sensitivity"/>: measured (ratio, accuracy drop) points per group name.</param>
     public static PruningPlan Plan(DependencyGraph dependencies, IReadOnlyCollection<PruningGroup> groups, IReadOnlyDictionary<PruningGroup, float[]> scores,
-        PruningTarget target, AllocationOptions options)
+        PruningTarget target, AllocationOptions options, IReadOnlyList<SensitivityPoint>? sensitivity = null)
     {
         ArgumentNullException.ThrowIfNull(dependencies);
         ArgumentNullException.ThrowIfNull(groups);
@@ -74,9 +85,16 @@ public static class Allocation
         // Normalised scores make groups comparable for global ranking: each group's scores divided by its mean.
         var normalised = groups.ToDictionary(g => g, g => Normalise(scores[g]));
 
-        Dictionary<PruningGroup, long> CountsAt(double level) => options.Kind == AllocationKind.Uniform
-            ? groups.ToDictionary(g => g, g => Clamp(g, (long)Math.Round(level * g.Channels), options))
-            : groups.ToDictionary(g => g, g => Clamp(g, normalised[g].Count(s => s < level), options));
+        if (options.Kind == AllocationKind.Sensitivity && (sensitivity is null || sensitivity.Count == 0))
+            throw new SecateurException(ErrorCode.BadArgument, "sensitivity allocation needs a sensitivity analysis (and so --data)");
+        var curves = groups.ToDictionary(g => g, g => (sensitivity ?? []).Where(p => p.Group == g.Name).OrderBy(p => p.Ratio).Select(p => (p.Ratio, p.Drop)).ToArray());
+
+        Dictionary<PruningGroup, long> CountsAt(double level) => options.Kind switch
+        {
+            AllocationKind.Uniform => groups.ToDictionary(g => g, g => Clamp(g, (long)Math.Round(level * g.Channels), options)),
+            AllocationKind.Sensitivity => groups.ToDictionary(g => g, g => Clamp(g, (long)Math.Floor(RatioWithin(curves[g], level) * g.Channels), options)),
+            _ => groups.ToDictionary(g => g, g => Clamp(g, normalised[g].Count(s => s < level), options)),
+        };
 
         double Measure(Dictionary<PruningGroup, long> counts)
         {
@@ -99,7 +117,12 @@ public static class Allocation
             chosen = CountsAt(ratio);
         else
         {
-            double lo = 0, hi = options.Kind == AllocationKind.Uniform ? 1 : normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6;
+            double lo = 0, hi = options.Kind switch
+            {
+                AllocationKind.Uniform => 1,
+                AllocationKind.Sensitivity => curves.Values.SelectMany(c => c).Select(p => p.Drop).DefaultIfEmpty(0).Max() + 1e-6,
+                _ => normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6,
+            };
             var most = CountsAt(hi);
             if (!Met(most))
             {
@@ -118,6 +141,24 @@ public static class Allocation
         foreach (var g in groups)
             if (chosen[g] > 0) remove[g] = order[g].Take((int)chosen[g]).Select(i => (long)i).Order().ToArray();
         return new PruningPlan(dependencies, remove);
+    }
+
+    /// <summary>
+    /// The largest ratio whose interpolated accuracy drop stays within <paramref name="threshold"/>, walking the
+    /// measured curve from (0, 0) and stopping at the first point above the threshold.
+    /// </summary>
+    internal static double RatioWithin((double Ratio, double Drop)[] curve, double threshold)
+    {
+        double prevRatio = 0, prevDrop = 0;
+        foreach (var (ratio, drop) in curve)
+        {
+            double d = Math.Max(prevDrop, drop); // a drop never counts as recovering at a larger ratio
+            if (d > threshold)
+                return d == prevDrop ? prevRatio : prevRatio + (ratio - prevRatio) * (threshold - prevDrop) / (d - prevDrop);
+            prevRatio = ratio;
+            prevDrop = d;
+        }
+        return prevRatio;
     }
 
     /// <summary>How many channels a group may lose given a wish: within the per-group maximum, keeping a multiple of RoundTo.</summary>

@@ -14,6 +14,8 @@ public sealed record PruningOptions
     public AllocationOptions Allocation { get; init; } = new();
     /// <summary>Layer names (or patterns with <c>*</c>) whose groups are left alone.</summary>
     public IReadOnlyList<string> Exclude { get; init; } = [];
+    /// <summary>Sensitivity analysis of the unpruned model, for <see cref="AllocationKind.Sensitivity"/>.</summary>
+    public IReadOnlyList<SensitivityPoint>? Sensitivity { get; init; }
     /// <summary>Context for the criterion (calibration data, seed).</summary>
     public ImportanceContext Importance { get; init; } = new();
 }
@@ -74,7 +76,7 @@ public static class Pruner
         var deps = DependencyGraph.Build(graph);
         var groups = deps.Prunable.Where(g => !IsExcluded(g, options.Exclude)).ToList();
         var scores = importance.Score(deps, options.Importance);
-        var plan = Allocation.Plan(deps, groups, scores, options.Target, options.Allocation);
+        var plan = Allocation.Plan(deps, groups, scores, options.Target, options.Allocation, options.Sensitivity);
         var pruned = plan.Apply();
         double seconds = clock.Elapsed.TotalSeconds;
         var changes = deps.Prunable.Select(g => new GroupChange(g.Name, g.Producers.ToList(), g.Channels,

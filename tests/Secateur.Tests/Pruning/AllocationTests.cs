@@ -109,3 +109,40 @@ public sealed class AllocationTests
         sw.Elapsed.TotalSeconds.ShouldBeLessThan(10); // generous for a loaded CI machine; the benchmark records the real figure
     }
 }
+
+public sealed class SensitivityAllocationTests
+{
+    [Fact]
+    public void Interpolation_stops_at_the_first_point_over_the_threshold()
+    {
+        (double, double)[] curve = [(0.25, 0.01), (0.5, 0.03), (0.75, 0.2)];
+        Allocation.RatioWithin(curve, 0.0).ShouldBe(0);
+        Allocation.RatioWithin(curve, 0.01).ShouldBe(0.25, 1e-12);
+        Allocation.RatioWithin(curve, 0.02).ShouldBe(0.375, 1e-12);
+        Allocation.RatioWithin(curve, 1.0).ShouldBe(0.75);
+    }
+
+    [Fact]
+    public void Tolerant_groups_lose_more_than_sensitive_ones_and_the_target_is_met()
+    {
+        var g = ModelZoo.Create("resnet20");
+        var deps = DependencyGraph.Build(g);
+        // Fake analysis: residual-chain groups (several producers) are sensitive, the rest tolerant.
+        var points = deps.Prunable.SelectMany(p => new[] { 0.25, 0.5, 0.75 }.Select(r =>
+            new SensitivityPoint(p.Name, p.Channels, r, (long)(r * p.Channels), 0, p.Producers.Count() > 1 ? r * 0.5 : r * 0.02))).ToList();
+        var result = Pruner.Prune(g, new ProducerL1(), new PruningOptions
+        {
+            Target = new PruningTarget { Speedup = 1.5 },
+            Allocation = new AllocationOptions(AllocationKind.Sensitivity),
+            Sensitivity = points,
+        });
+        result.Speedup.ShouldBeGreaterThanOrEqualTo(1.5);
+        var chain = result.Groups.Where(c => c.Layers.Count > 1).Average(c => 1 - (double)c.After / c.Before);
+        var inner = result.Groups.Where(c => c.Layers.Count == 1).Average(c => 1 - (double)c.After / c.Before);
+        inner.ShouldBeGreaterThan(chain);
+        Should.Throw<SecateurException>(() => Pruner.Prune(g, new ProducerL1(), new PruningOptions
+        {
+            Target = new PruningTarget { Speedup = 1.5 }, Allocation = new AllocationOptions(AllocationKind.Sensitivity),
+        })).Code.ShouldBe(ErrorCode.BadArgument);
+    }
+}
