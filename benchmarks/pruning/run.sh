@@ -4,7 +4,10 @@
 #   criteria: accuracy right after a 2x MACs cut, per criterion, without and with BN recalibration
 #   quick:    the protocol's quick recipe: L1 uniform 2x, 3 fine-tuning epochs (lr 0.01 cosine)
 #   best:     the same recipe with the reconstruction criterion (BN recalibration is on by default)
-# Usage: benchmarks/pruning/run.sh [speed|criteria|quick|best|all]  (needs benchmarks/baseline-accuracy/run.sh quick first)
+#   full:     the full recipe: L1 uniform at 2x and 4x, 10 fine-tuning epochs, from the 20-epoch baseline
+#   full-best: Secateur's best configuration at 4x on the full recipe (reconstruction, recalibration, distillation)
+# Usage: benchmarks/pruning/run.sh [speed|criteria|quick|best|full|full-best|all]
+#   (quick/best/criteria need benchmarks/baseline-accuracy/run.sh quick first; full/full-best need ... run.sh full)
 set -euo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,4 +41,21 @@ if [[ $what == best || $what == all ]]; then
   secateur prune "$base" --data fashion-mnist --speedup 2 --criterion reconstruction --finetune-epochs 3 --threads 2 \
     -o "$out/resnet20-quick-reconstruction-2x.onnx" --report "$out/quick-reconstruction-2x.md" --json > "$out/quick-reconstruction-2x.json"
   cat "$out/quick-reconstruction-2x.meta" "$out/quick-reconstruction-2x.md"
+fi
+# One full-recipe run: name, speedup, then extra prune options.
+full_run() {
+  local name=$1 speedup=$2; shift 2
+  local fullbase="$root/benchmarks/baseline-accuracy/results/resnet20-full.onnx"
+  { echo "$stamp"; echo "# secateur prune resnet20-full.onnx --data fashion-mnist --speedup $speedup --finetune-epochs 10 $* --json"; } > "$out/$name.meta"
+  secateur prune "$fullbase" --data fashion-mnist --speedup "$speedup" --finetune-epochs 10 --threads 2 "$@" \
+    --checkpoint "$out/$name.ckpt" --resume -o "$out/resnet20-$name.onnx" --report "$out/$name.md" --json > "$out/$name.json"
+  rm -f "$out/$name.ckpt"
+  cat "$out/$name.meta" "$out/$name.md"
+}
+if [[ $what == full || $what == all ]]; then
+  full_run full-l1-2x 2 --criterion l1
+  full_run full-l1-4x 4 --criterion l1
+fi
+if [[ $what == full-best || $what == all ]]; then
+  full_run full-best-4x 4 --criterion reconstruction --distill
 fi
