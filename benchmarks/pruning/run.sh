@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Structured pruning on the benchmark protocol's workload (ResNet-20, Fashion-MNIST).
-#   speed:    dependency graph + pruning ResNet-50 (3x224x224) to half its channels (uniform L1)
+#   speed:    dependency graph + pruning ResNet-50 (3x224x224) to half its channels (uniform L1); with
+#             TORCH_PRUNING=<checkout of Torch-Pruning> the same with Torch-Pruning, side by side
 #   criteria: accuracy right after a 2x MACs cut, per criterion, without and with BN recalibration
 #   quick:    the protocol's quick recipe: L1 uniform 2x, 3 fine-tuning epochs (lr 0.01 cosine)
 #   best:     the same recipe with the reconstruction criterion (BN recalibration is on by default)
@@ -18,7 +19,13 @@ dotnet publish "$root/benchmarks/Secateur.Benchmarks" -c Release -o "$bin/bench"
 stamp="# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 secateur() { dotnet "$bin/cli/Secateur.Cli.dll" "$@"; }
 if [[ $what == speed || $what == all ]]; then
-  { echo "$stamp"; dotnet "$bin/bench/Secateur.Benchmarks.dll" prune-speed resnet50; } | tee "$out/speed.jsonl"
+  # Side by side with Torch-Pruning when a checkout of it is given (TORCH_PRUNING=/path/to/Torch-Pruning; PyPI is
+  # not reachable here, its v1.6.1 source runs on Debian's python3-torch 1.13), alternating, two rounds each.
+  { echo "$stamp"
+    for round in 1 2; do
+      dotnet "$bin/bench/Secateur.Benchmarks.dll" prune-speed resnet50
+      if [[ -n ${TORCH_PRUNING:-} ]]; then PYTHONPATH="$TORCH_PRUNING" /usr/bin/python3 "$root/benchmarks/pruning/tp_speed.py" 2>/dev/null; fi
+    done; } | tee "$out/speed.jsonl"
 fi
 if [[ $what == criteria || $what == all ]]; then
   { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion C [--recalibrate 0] --json"; } > "$out/criteria.jsonl"

@@ -18,7 +18,7 @@ public static class StructuredPruner
         ArgumentNullException.ThrowIfNull(remove);
         var graph = dependencies.Graph;
         // Per tensor and axis, the indices to drop.
-        var cuts = new Dictionary<(string Tensor, int Axis), SortedSet<long>>();
+        var cuts = new Dictionary<(string Tensor, int Axis), HashSet<long>>();
         foreach (var (group, indices) in remove)
         {
             if (indices.Count == 0) continue;
@@ -39,13 +39,10 @@ public static class StructuredPruner
         result.Inputs.AddRange(graph.Inputs);
         result.Outputs.AddRange(graph.Outputs);
         foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
+        var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
         foreach (var (name, data) in graph.Initializers)
-        {
-            var t = data;
-            foreach (var ((tensor, axis), set) in cuts.Where(c => c.Key.Tensor == name).OrderBy(c => c.Key.Axis))
-                t = Remove(t, axis, set);
-            result.Initializers.Add(name, ReferenceEquals(t, data) ? data.Clone() : t);
-        }
+            result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
         foreach (var node in graph.Nodes)
         {
             // Conv group counts shrink with depthwise channels; kernel_shape is unchanged.
@@ -63,33 +60,58 @@ public static class StructuredPruner
     }
 
     /// <summary>A copy of <paramref name="data"/> without the given indices along <paramref name="axis"/>.</summary>
-    public static TensorData Remove(TensorData data, int axis, IReadOnlySet<long> drop)
+    public static TensorData Remove(TensorData data, int axis, IReadOnlySet<long> drop) =>
+        Remove(data, new Dictionary<int, IReadOnlySet<long>> { [axis] = drop });
+
+    /// <summary>A copy of <paramref name="data"/> without the given indices along each axis, made in one pass.</summary>
+    public static TensorData Remove(TensorData data, IReadOnlyDictionary<int, IReadOnlySet<long>> drop)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(drop);
         var shape = data.Shape;
-        long outer = shape.Take(axis).Aggregate(1L, (a, b) => a * b);
-        long inner = shape.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
-        long n = shape[axis];
-        var keep = Enumerable.Range(0, (int)n).Select(i => (long)i).Where(i => !drop.Contains(i)).ToArray();
+        if (drop.Keys.Any(a => a < 0 || a >= shape.Length)) throw new ArgumentOutOfRangeException(nameof(drop), "an axis is out of range");
+        // Kept indices per axis up to the last cut one; everything behind it is copied as contiguous blocks.
+        int last = drop.Keys.Max();
+        var keep = new long[last + 1][];
         var newShape = (long[])shape.Clone();
-        newShape[axis] = keep.Length;
+        for (int a = 0; a <= last; a++)
+        {
+            keep[a] = drop.TryGetValue(a, out var d)
+                ? Enumerable.Range(0, (int)shape[a]).Select(i => (long)i).Where(i => !d.Contains(i)).ToArray()
+                : Enumerable.Range(0, (int)shape[a]).Select(i => (long)i).ToArray();
+            newShape[a] = keep[a].Length;
+        }
+        long block = shape.Skip(last + 1).Aggregate(1L, (x, y) => x * y);
         return data.Type == ElementType.Float
-            ? TensorData.FromFloats(Keep(data.Floats, outer, n, inner, keep), newShape)
-            : TensorData.FromLongs(Keep(data.Longs, outer, n, inner, keep), newShape);
+            ? TensorData.FromFloats(Keep(data.Floats, shape, keep, block, TensorData.ElementCount(newShape)), newShape)
+            : TensorData.FromLongs(Keep(data.Longs, shape, keep, block, TensorData.ElementCount(newShape)), newShape);
     }
 
-    // Copies the kept rows of axis n (rows of `inner` elements, repeated `outer` times).
-    private static T[] Keep<T>(T[] src, long outer, long n, long inner, long[] keep)
+    // Copies the kept blocks: walks the kept multi-indices of axes 0..last in row-major order.
+    private static T[] Keep<T>(T[] src, long[] shape, long[][] keep, long block, long total)
     {
-        var dst = new T[outer * keep.Length * inner];
+        var dst = new T[total];
         long d = 0;
-        for (long o = 0; o < outer; o++)
-            foreach (var k in keep)
+        int lastAxis = keep.Length - 1;
+        void Walk(int axis, long offset)
+        {
+            if (axis < lastAxis)
             {
-                Array.Copy(src, (o * n + k) * inner, dst, d, inner);
-                d += inner;
+                foreach (var k in keep[axis]) Walk(axis + 1, offset * shape[axis] + k);
+                return;
             }
+            long row = offset * shape[axis];
+            if (block >= 16)
+                foreach (var k in keep[axis])
+                {
+                    Array.Copy(src, (row + k) * block, dst, d, block);
+                    d += block;
+                }
+            else // 1×1 and 3×3 kernels: element loops beat millions of tiny Array.Copy calls
+                foreach (var k in keep[axis])
+                    for (long e = (row + k) * block, end = e + block; e < end; e++) dst[d++] = src[e];
+        }
+        Walk(0, 0);
         return dst;
     }
 

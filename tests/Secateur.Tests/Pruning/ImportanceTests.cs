@@ -2,6 +2,7 @@ using Secateur.Data;
 using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning;
+using static TorchSharp.torch;
 
 namespace Secateur.Tests.Pruning;
 
@@ -65,6 +66,36 @@ public sealed class ImportanceTests
     {
         var (deps, conv1) = LenetWithDeadFilter();
         ArgMin(Importances.Create(criterion).Score(deps, new ImportanceContext())[conv1]).ShouldBe(2);
+    }
+
+    [Theory]
+    [InlineData("lenet5", 1)]
+    [InlineData("mobilenetv2", 1)]
+    [InlineData("resnet20", 2)]
+    public void Magnitude_equals_the_torch_reference_formula(string model, int p)
+    {
+        // The managed one-pass implementation against the formula written with torch: rows of each slice, Lp norm, / mean, summed.
+        var g = ModelZoo.Create(model, new ZooOptions(1, 28, 28, 10, Seed: 7));
+        var deps = DependencyGraph.Build(g);
+        var scores = new MagnitudeImportance(p).Score(deps, new ImportanceContext());
+        foreach (var group in deps.Prunable)
+        {
+            var expected = zeros(group.Channels, dtype: ScalarType.Float64);
+            foreach (var s in group.Slices)
+            {
+                var n = g.FindNode(s.Node)!;
+                if (n.Op == OpKind.BatchNormalization && (n.Inputs[3] == s.Tensor || n.Inputs[4] == s.Tensor)) continue;
+                var data = g.Initializers[s.Tensor];
+                var t = tensor(data.Floats, data.Shape).to_type(ScalarType.Float64).movedim([s.Axis], [0L]);
+                var rows = t.narrow(0, s.Offset * s.Factor, group.Channels * s.Factor).reshape(group.Channels, -1);
+                var norm = p == 1 ? rows.abs().sum(1) : rows.square().sum(1).sqrt();
+                double mean = norm.mean().item<double>();
+                expected += mean > 0 ? norm / mean : norm; // an all-zero slice (a fresh BN shift) adds nothing
+            }
+            var actual = scores[group];
+            var reference = expected.data<double>().ToArray();
+            for (int j = 0; j < actual.Length; j++) actual[j].ShouldBe((float)reference[j], 1e-5 * Math.Max(1, Math.Abs(reference[j])), $"{group.Name}[{j}]");
+        }
     }
 
     [Fact]

@@ -165,4 +165,22 @@ public sealed class StructuredPrunerTests
         Should.Throw<SecateurException>(() => StructuredPruner.Prune(deps,
             new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [conv1] = [0, 1, 2, 3, 4, 5] })).Code.ShouldBe(ErrorCode.ImpossibleTarget);
     }
+
+    [Theory]
+    [InlineData(1L)] // 1×1 kernels: element loop
+    [InlineData(9L)] // 3×3 kernels: element loop
+    [InlineData(20L)] // long rows: block copies
+    public void Removing_several_axes_in_one_pass_equals_removing_them_one_after_another(long inner)
+    {
+        var rng = new Random(11);
+        var data = TensorData.FromFloats(Enumerable.Range(0, (int)(6 * 5 * inner)).Select(_ => (float)rng.NextDouble()).ToArray(), 6, 5, inner);
+        var rows = new HashSet<long> { 0, 3, 4 };
+        var columns = new HashSet<long> { 1, 4 };
+        var once = StructuredPruner.Remove(data, new Dictionary<int, IReadOnlySet<long>> { [0] = rows, [1] = columns });
+        var twice = StructuredPruner.Remove(StructuredPruner.Remove(data, 0, rows), 1, columns);
+        once.Shape.ShouldBe([3L, 3L, inner]);
+        once.Floats.ShouldBe(twice.Floats);
+        // Element (1, 2, e) of the result is element (kept row 1 = 2, kept column 2 = 3, e) of the original.
+        once.Floats[(1 * 3 + 2) * (int)inner].ShouldBe(data.Floats[(2 * 5 + 3) * (int)inner]);
+    }
 }

@@ -1,4 +1,5 @@
-using static TorchSharp.torch;
+using System.Numerics.Tensors;
+using Secateur.Graph;
 
 namespace Secateur.Pruning;
 
@@ -38,22 +39,69 @@ public sealed class MagnitudeImportance : IImportance
     }
 
     /// <summary>The normalised Lp group magnitude over the slices <paramref name="include"/> accepts.</summary>
+    /// <remarks>
+    /// Computed on the graph's managed arrays in one pass per slice (no torch tensors, no copies): on ResNet-50 this
+    /// is most of the time of a whole prune, so it is written for speed. Sums are accumulated in double precision.
+    /// </remarks>
     internal static Dictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, int p, Func<ChannelSlice, bool> include, IEnumerable<PruningGroup>? groups = null)
     {
-        using var scope = NewDisposeScope();
-        var tensor = ImportanceMath.Initializers(dependencies.Graph);
-        var result = new Dictionary<PruningGroup, float[]>();
-        foreach (var group in groups ?? dependencies.Prunable)
+        var graph = dependencies.Graph;
+        var list = (groups ?? dependencies.Prunable).ToList();
+        var scores = new float[list.Count][];
+        // Groups read disjoint slices of shared arrays: independent, so they are scored in parallel.
+        Parallel.For(0, list.Count, g =>
         {
-            var total = zeros(group.Channels, dtype: ScalarType.Float64);
+            var group = list[g];
+            var total = new double[group.Channels];
             foreach (var s in group.Slices.Where(include))
             {
-                var rows = ImportanceMath.ChannelRows(tensor(s.Tensor), s, group.Channels);
-                var norm = p == 1 ? rows.abs().sum(1) : rows.square().sum(1).sqrt();
-                total += ImportanceMath.NormaliseByMean(norm);
+                var norm = ChannelNorms(graph.Initializers[s.Tensor], s, group.Channels, p);
+                double mean = norm.Average();
+                double scale = mean > 0 ? 1 / mean : 1;
+                for (int j = 0; j < total.Length; j++) total[j] += norm[j] * scale;
             }
-            result[group] = ImportanceMath.ToArray(total);
+            scores[g] = Array.ConvertAll(total, v => (float)v);
+        });
+        return list.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => scores[x.g]);
+    }
+
+    /// <summary>‖channel j of the slice‖_p for every channel of the group: L1 sums magnitudes, L2 the root of the sum of squares.</summary>
+    internal static double[] ChannelNorms(TensorData tensor, ChannelSlice s, long channels, int p)
+    {
+        var x = tensor.Floats;
+        var shape = tensor.Shape;
+        long outer = 1, inner = 1;
+        for (int a = 0; a < s.Axis; a++) outer *= shape[a];
+        for (int a = s.Axis + 1; a < shape.Length; a++) inner *= shape[a];
+        long n = shape[s.Axis];
+        long first = s.Offset * s.Factor, count = channels * s.Factor;
+        var sums = new double[count];
+        for (long o = 0; o < outer; o++)
+            for (long i = 0; i < count; i++)
+            {
+                int start = checked((int)((o * n + first + i) * inner));
+                if (inner >= 32)
+                {
+                    var block = new ReadOnlySpan<float>(x, start, (int)inner);
+                    sums[i] += p == 1 ? TensorPrimitives.SumOfMagnitudes(block) : TensorPrimitives.SumOfSquares(block);
+                    continue;
+                }
+                // Short rows (1×1 and 3×3 kernels seen from the input side): a plain loop beats a vector call per row.
+                double v = 0;
+                int end = start + (int)inner;
+                if (p == 1)
+                    for (int e = start; e < end; e++) v += Math.Abs(x[e]);
+                else
+                    for (int e = start; e < end; e++) v += (double)x[e] * x[e];
+                sums[i] += v;
+            }
+        var norms = new double[channels];
+        for (long j = 0; j < channels; j++)
+        {
+            double v = 0;
+            for (long k = 0; k < s.Factor; k++) v += sums[j * s.Factor + k];
+            norms[j] = p == 1 ? v : Math.Sqrt(v);
         }
-        return result;
+        return norms;
     }
 }
