@@ -88,7 +88,9 @@ public static class OnnxSerializer
         {
             throw new SecateurException(ErrorCode.BadFile, $"'{path}': cannot read the file: {e.Message}", e);
         }
-        return FromBytes(bytes, path);
+        if (bytes.Length == 0) throw new SecateurException(ErrorCode.BadFile, $"'{path}' is empty, not an ONNX model");
+        // External tensor data is found relative to the model file, as ONNX specifies.
+        return OnnxImporter.Import(Parse(bytes, path), path, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
     /// <summary>Parses and validates an ONNX model held in memory.</summary>
@@ -100,17 +102,20 @@ public static class OnnxSerializer
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(sourceName);
         if (bytes.Length == 0) throw new SecateurException(ErrorCode.BadFile, $"'{sourceName}' is empty, not an ONNX model");
-        ModelProto model;
+        return OnnxImporter.Import(Parse(bytes, sourceName), sourceName);
+    }
+
+    private static ModelProto Parse(byte[] bytes, string sourceName)
+    {
         try
         {
-            model = ModelProto.Parser.ParseFrom(bytes);
+            return ModelProto.Parser.ParseFrom(bytes);
         }
         catch (InvalidProtocolBufferException e)
         {
             throw new SecateurException(ErrorCode.BadFile,
                 $"'{sourceName}' is not an ONNX model or is truncated (protobuf parse failed: {e.Message})", e);
         }
-        return OnnxImporter.Import(model, sourceName);
     }
 
     private static void TryDelete(string path)
