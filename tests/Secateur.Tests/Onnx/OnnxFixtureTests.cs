@@ -26,12 +26,6 @@ public sealed class OnnxFixtureTests : IDisposable
 
     public static TheoryData<string> Fixtures() => new(FixtureNames());
 
-    /// <summary>Fixtures of models whose channels can be pruned (shufflenet shuffles them; padnet is a test net).</summary>
-    public static TheoryData<string> PrunableFixtures()
-    {
-        return new TheoryData<string>(FixtureNames().Where(f => !f.StartsWith("shufflenet", StringComparison.Ordinal)));
-    }
-
     private static SessionOptions OneThread() => new() { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
 
     private static float[] RunOrt(string path, float[] input, long[] shape, out string inputName, out string outputName)
@@ -167,12 +161,14 @@ public sealed class OnnxFixtureTests : IDisposable
     }
 
     [Theory]
-    [MemberData(nameof(PrunableFixtures))]
+    [MemberData(nameof(Fixtures))]
     public void Pruned_fixture_runs_and_opens_in_onnxruntime(string file)
     {
         var graph = OnnxSerializer.Load(Path.Combine(FixtureDir, file));
         var result = Pruner.Prune(graph, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0.3 } });
         result.After.Params.ShouldBeLessThan(result.Before.Params, file);
+        // ShuffleNet too: its shuffled channels are blocked, the convolutions inside each branch are not.
+        result.Groups.Count(g => g.After < g.Before).ShouldBeGreaterThan(0, file);
         var pruned = result.Pruned;
         var (x, shape) = Input(pruned, 2, seed: 5);
         var ours = RunSecateur(pruned, x, shape);
@@ -181,6 +177,29 @@ public sealed class OnnxFixtureTests : IDisposable
         var saved = Path.Combine(_dir.FullName, "pruned-" + file);
         OnnxSerializer.Save(pruned, saved);
         RelativeError(ours, RunOrt(saved, x, shape)).ShouldBeLessThan(1e-4, file);
+    }
+
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void Pruned_fixture_equals_the_original_with_those_channels_zeroed(string file)
+    {
+        // The proof that every group's slices are right (residuals, concatenations, squeeze-excitation gates,
+        // pads and slices on H and W): removing channels must change nothing but what zeroing them changes.
+        var graph = OnnxSerializer.Load(Path.Combine(FixtureDir, file));
+        var deps = DependencyGraph.Build(graph);
+        var rng = new Random(11);
+        var choice = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
+        foreach (var g in deps.Prunable)
+        {
+            var all = Enumerable.Range(0, (int)g.Channels).Select(i => (long)i).ToArray();
+            rng.Shuffle(all);
+            choice[g] = all.Take((int)Math.Min(g.Channels - 1, Math.Round(g.Channels * 0.4))).ToArray();
+        }
+        choice.Values.Sum(c => c.Count).ShouldBeGreaterThan(0, file);
+        var (x, shape) = Input(graph, 2, seed: 7);
+        var pruned = RunSecateur(StructuredPruner.Prune(deps, choice), x, shape);
+        var zeroed = RunSecateur(StructuredPruner.ZeroOut(deps, choice), x, shape);
+        RelativeError(pruned, zeroed).ShouldBeLessThan(1e-5, file);
     }
 
     [SkippableFact]
