@@ -82,6 +82,7 @@ public sealed class OnnxImportOpsTests : IDisposable
                     case float f: a.Type = AttributeProto.Types.AttributeType.Float; a.F = f; break;
                     case string s: a.Type = AttributeProto.Types.AttributeType.String; a.S = ByteString.CopyFromUtf8(s); break;
                     case long[] ls: a.Type = AttributeProto.Types.AttributeType.Ints; a.Ints.AddRange(ls); break;
+                    case TensorProto t: a.Type = AttributeProto.Types.AttributeType.Tensor; a.T = t; break;
                     default: throw new ArgumentException(name);
                 }
                 n.Attribute.Add(a);
@@ -285,6 +286,26 @@ public sealed class OnnxImportOpsTests : IDisposable
         g.Initializers[r.Inputs[1]].Longs.ShouldBe([-1L, 16]);
         g.Nodes.Select(x => x.Op).ShouldBe([OpKind.Reshape, OpKind.Relu]);
         g.Initializers.Count.ShouldBe(1); // the shape arithmetic's constants went with it
+    }
+
+    [Fact]
+    public void Constant_chains_with_range_neg_squeeze_and_constant_of_shape_fold_away()
+    {
+        var p = new Proto(13, 3, 4, 4);
+        TensorProto Int64(long v) => new() { DataType = 7, Dims = { 1 }, Int64Data = { v } };
+        var zeros = p.Node("ConstantOfShape", [p.Longs("two", 2)], ("value", Int64(0)));
+        var ones = p.Node("ConstantOfShape", ["two"], ("value", Int64(1)));
+        var pads = p.Node("Concat", [zeros, ones, zeros, ones], ("axis", 0L)); // [0,0,1,1,0,0,1,1]
+        var padded = p.Node("Pad", ["input", pads]);
+        var range = p.Node("Range", [p.Scalar("start", 0), p.Scalar("limit", 2), p.Scalar("delta", 1)]); // [0,1]
+        var neg = p.Node("Neg", [range]); // [0,-1]
+        var up = p.Node("Unsqueeze", [neg, p.Longs("ax", 0)]);
+        var target = p.Node("Squeeze", [up, "ax"]);
+        var y = p.Node("Reshape", [padded, target]);
+        var g = ShouldMatchOnnxRuntime(p.Build(y), "chain.onnx");
+        g.Nodes.Select(n => n.Op).ShouldBe([OpKind.Pad, OpKind.Reshape]);
+        g.Initializers[g.Nodes[0].Inputs[1]].Longs.ShouldBe([0L, 0, 1, 1, 0, 0, 1, 1]);
+        g.Initializers[g.Nodes[1].Inputs[1]].Longs.ShouldBe([0L, -1]);
     }
 
     [Fact]
