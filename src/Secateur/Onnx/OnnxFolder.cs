@@ -34,7 +34,6 @@ internal sealed class OnnxFolder
         public bool Fixed => ReferenceEquals(A, B) || Same(A, B);
     }
 
-    private readonly int _opset;
     private readonly Action<string, string> _unsupported;
     private readonly Action<string> _problem;
     private readonly Dictionary<string, Pair> _const = new(StringComparer.Ordinal);
@@ -45,9 +44,8 @@ internal sealed class OnnxFolder
     // Initializers made by folding, by name, in creation order.
     private readonly OrderedDictionary<string, TensorData> _made = new(StringComparer.Ordinal);
 
-    private OnnxFolder(int opset, IEnumerable<KeyValuePair<string, TensorData>> constants, Action<string, string> unsupported, Action<string> problem)
+    private OnnxFolder(IEnumerable<KeyValuePair<string, TensorData>> constants, Action<string, string> unsupported, Action<string> problem)
     {
-        _opset = opset;
         _unsupported = unsupported;
         _problem = problem;
         foreach (var (name, t) in constants) _const[name] = new Pair(t, t);
@@ -60,9 +58,9 @@ internal sealed class OnnxFolder
     /// </summary>
     public static (List<Node> Nodes, List<KeyValuePair<string, TensorData>> Initializers) Fold(
         IReadOnlyList<RawNode> nodes, IReadOnlyList<KeyValuePair<string, TensorData>> constants, IReadOnlyList<ValueInfo> inputs,
-        IEnumerable<string> outputs, int opset, Action<string, string> unsupported, Action<string> problem)
+        IEnumerable<string> outputs, Action<string, string> unsupported, Action<string> problem)
     {
-        var f = new OnnxFolder(opset, constants, unsupported, problem);
+        var f = new OnnxFolder(constants, unsupported, problem);
         foreach (var i in inputs)
         {
             f._taken.Add(i.Name);
@@ -408,7 +406,8 @@ internal sealed class OnnxFolder
     /// </summary>
     private List<Node> Unshare(List<KeyValuePair<string, TensorData>> inits)
     {
-        var floats = inits.Where(kv => kv.Value.Type == ElementType.Float).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        // Scalars (clip bounds, a shared constant factor) never lose channels; sharing them is harmless.
+        var floats = inits.Where(kv => kv.Value.Type == ElementType.Float && kv.Value.Count > 1).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var result = new List<Node>();
         foreach (var node in _nodes)
