@@ -285,6 +285,14 @@ public sealed class DependencyGraph
                         }
                         break;
                     }
+                case OpKind.Reshape when IsFlatten(node):
+                    {
+                        // x.view(x.size(0), -1): a Flatten at axis 1 whose target names no channel count, so it
+                        // stays right when channels go.
+                        var (l, factor) = LayoutOf(node.Inputs[0]);
+                        _layout[output] = (l, factor * _shapes[node.Inputs[0]].Skip(2).Aggregate(1L, (a, b) => a * b));
+                        break;
+                    }
                 case OpKind.Transpose:
                     {
                         var perm = ShapeInference.Permutation(node, _shapes[node.Inputs[0]].Length);
@@ -318,6 +326,14 @@ public sealed class DependencyGraph
                         break;
                     }
             }
+        }
+
+        /// <summary>True for a Reshape to (batch, -1) of a value with a channel axis: the exporters' form of Flatten.</summary>
+        private bool IsFlatten(Node node)
+        {
+            var x = _shapes[node.Inputs[0]];
+            var target = graph.Initializers.GetValueOrDefault(node.Inputs[1])?.Longs;
+            return x.Length >= 2 && target is { Length: 2 } && target[1] == -1 && (target[0] == 0 && node.Int("allowzero", 0) == 0 || target[0] == x[0]);
         }
 
         /// <summary>

@@ -310,6 +310,31 @@ public sealed class OnnxImportOpsTests : IDisposable
     }
 
     [Fact]
+    public void View_batch_minus_one_before_a_linear_layer_is_followed_like_flatten()
+    {
+        // x.view(x.size(0), -1) as torch exports it: Shape → Gather → Unsqueeze → Concat → Reshape.
+        var p = new Proto(13, 3, 4, 4);
+        var conv = p.Node("Conv", ["input", p.Random("w", 1, 6, 3, 3, 3), p.Random("b", 2, 6)], ("pads", new long[] { 1, 1, 1, 1 }));
+        var act = p.Node("Relu", [conv]);
+        var n = p.Node("Gather", [p.Node("Shape", [act]), p.Scalar("zero", 0)], ("axis", 0L));
+        var target = p.Node("Concat", [p.Node("Unsqueeze", [n, p.Longs("ax", 0)]), p.Longs("rest", -1)], ("axis", 0L));
+        var flat = p.Node("Reshape", [act, target]);
+        var y = p.Node("Gemm", [flat, p.Random("fc.w", 3, 5, 96), p.Random("fc.b", 4, 5)], ("transB", 1L));
+        var g = ShouldMatchOnnxRuntime(p.Build(y), "view.onnx");
+        g.Initializers[g.Nodes.Single(x => x.Op == OpKind.Reshape).Inputs[1]].Longs.ShouldBe([0L, -1]);
+
+        var deps = DependencyGraph.Build(g);
+        var group = deps.Groups.Single(gr => gr.Producers.Contains("conv0"));
+        group.Prunable.ShouldBeTrue();
+        group.Slices.ShouldContain(sl => sl.Tensor == "fc.w" && sl.Axis == 1 && sl.Factor == 16);
+        var choice = new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [group] = [1L, 4] };
+        var x = Enumerable.Range(0, 2 * 48).Select(i => (float)Math.Sin(i)).ToArray();
+        var pruned = Ours(StructuredPruner.Prune(deps, choice), x, [2, 3, 4, 4], out _);
+        var zeroed = Ours(StructuredPruner.ZeroOut(deps, choice), x, [2, 3, 4, 4], out _);
+        pruned.Zip(zeroed).Max(q => Math.Abs(q.First - q.Second)).ShouldBeLessThan(1e-5f);
+    }
+
+    [Fact]
     public void Batch_dependent_constant_outside_a_reshape_is_a_clear_error()
     {
         var p = new Proto(13, 3, 4, 4);
