@@ -34,6 +34,7 @@ internal sealed class OnnxFolder
         public bool Fixed => ReferenceEquals(A, B) || Same(A, B);
     }
 
+    private readonly int _opset;
     private readonly Action<string, string> _unsupported;
     private readonly Action<string> _problem;
     private readonly Dictionary<string, Pair> _const = new(StringComparer.Ordinal);
@@ -44,8 +45,9 @@ internal sealed class OnnxFolder
     // Initializers made by folding, by name, in creation order.
     private readonly OrderedDictionary<string, TensorData> _made = new(StringComparer.Ordinal);
 
-    private OnnxFolder(IEnumerable<KeyValuePair<string, TensorData>> constants, Action<string, string> unsupported, Action<string> problem)
+    private OnnxFolder(int opset, IEnumerable<KeyValuePair<string, TensorData>> constants, Action<string, string> unsupported, Action<string> problem)
     {
+        _opset = opset;
         _unsupported = unsupported;
         _problem = problem;
         foreach (var (name, t) in constants) _const[name] = new Pair(t, t);
@@ -58,9 +60,9 @@ internal sealed class OnnxFolder
     /// </summary>
     public static (List<Node> Nodes, List<KeyValuePair<string, TensorData>> Initializers) Fold(
         IReadOnlyList<RawNode> nodes, IReadOnlyList<KeyValuePair<string, TensorData>> constants, IReadOnlyList<ValueInfo> inputs,
-        IEnumerable<string> outputs, Action<string, string> unsupported, Action<string> problem)
+        IEnumerable<string> outputs, int opset, Action<string, string> unsupported, Action<string> problem)
     {
-        var f = new OnnxFolder(constants, unsupported, problem);
+        var f = new OnnxFolder(opset, constants, unsupported, problem);
         foreach (var i in inputs)
         {
             f._taken.Add(i.Name);
@@ -133,6 +135,19 @@ internal sealed class OnnxFolder
                 Emit(new Node(n.Name, OpKind.Identity, [n.Inputs[0]], n.Outputs));
                 return;
             case "Pad": Pad(n); return;
+            case "Softmax" when _opset < 13:
+                {
+                    // Before opset 13 Softmax normalised over all axes from `axis` (default 1) on; Secateur's (13+)
+                    // normalises over one. They agree when that axis is the last.
+                    long axis = Carrier(n).Int("axis", 1);
+                    if (ShapeOf(n.Inputs[0]) is not { } xs || (axis < 0 ? axis + xs.A.Length : axis) != xs.A.Length - 1)
+                    {
+                        _unsupported("Softmax before opset 13 over more than the last axis", n.Name);
+                        return;
+                    }
+                    Emit(new Node(n.Name, OpKind.Softmax, n.Inputs, n.Outputs, [KeyValuePair.Create("axis", AttributeValue.Of(-1L))]));
+                    return;
+                }
             case "BatchNormalization":
                 {
                     var attrs = n.Attributes.Where(a => a.Key is not ("training_mode" or "spatial")).ToList();

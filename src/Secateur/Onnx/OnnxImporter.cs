@@ -105,7 +105,7 @@ internal sealed class OnnxImporter
         var available = inputs.Where(i => i.Info is not null).Select(i => i.Info!.Name).Concat(constants.Keys);
         var sorted = TopologicalOrder(nodes, n => n.Inputs, n => n.Outputs, n => n.Name, available);
         var (built, initializers) = OnnxFolder.Fold(sorted, tensors, inputs.Where(i => i.Shaped).Select(i => i.Info!).ToList(),
-            gp.Output.Select(o => o.Name), Unsupported, _problems.Add);
+            gp.Output.Select(o => o.Name), opset, Unsupported, _problems.Add);
 
         ThrowIfUnsupported();
 

@@ -335,6 +335,22 @@ public sealed class OnnxImportOpsTests : IDisposable
     }
 
     [Fact]
+    public void Softmax_before_opset_13_is_kept_when_it_means_the_same_and_reported_when_not()
+    {
+        var p = new Proto(11, 3, 4);
+        var flat = p.Node("Flatten", ["input"]);
+        var y = p.Node("Softmax", [flat]); // default axis 1 of a 2-D value: the last axis
+        var g = ShouldMatchOnnxRuntime(p.Build(y), "softmax11.onnx");
+        g.Nodes.Single(n => n.Op == OpKind.Softmax).Int("axis", 0).ShouldBe(-1);
+
+        var q = new Proto(11, 3, 4);
+        var z = q.Node("Softmax", ["input"]); // axis 1 of a 3-D value: over 3x4 values at once
+        var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(Write(q.Build(z), "softmax11-3d.onnx")));
+        e.Code.ShouldBe(ErrorCode.UnsupportedOp);
+        e.Message.ShouldContain("'softmax0'");
+    }
+
+    [Fact]
     public void Batch_dependent_constant_outside_a_reshape_is_a_clear_error()
     {
         var p = new Proto(13, 3, 4, 4);
