@@ -351,6 +351,17 @@ public sealed class OnnxImportOpsTests : IDisposable
     }
 
     [Fact]
+    public void Shape_with_the_opset_15_start_attribute_folds()
+    {
+        var p = new Proto(15, 3, 4, 5);
+        var hw = p.Node("Shape", ["input"], ("start", 2L)); // [4, 5]
+        var target = p.Node("Concat", [p.Longs("minus", -1), hw], ("axis", 0L));
+        var y = p.Node("Reshape", ["input", target]);
+        var g = ShouldMatchOnnxRuntime(p.Build(y), "shape15.onnx");
+        g.Initializers[g.Nodes.Single().Inputs[1]].Longs.ShouldBe([-1L, 4, 5]);
+    }
+
+    [Fact]
     public void Batch_dependent_constant_outside_a_reshape_is_a_clear_error()
     {
         var p = new Proto(13, 3, 4, 4);
