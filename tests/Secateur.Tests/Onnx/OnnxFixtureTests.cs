@@ -69,6 +69,19 @@ public sealed class OnnxFixtureTests : IDisposable
         return diff / Math.Max(scale, 1e-12);
     }
 
+    [Fact]
+    public void Fixture_set_covers_every_model_both_modes_and_three_opsets()
+    {
+        var names = FixtureNames();
+        names.Count.ShouldBe(17);
+        names.Select(n => n.Split('.')[0]).Distinct().Order(StringComparer.Ordinal).ShouldBe(
+            ["efficientnet_b0", "mobilenet_v2", "mobilenet_v3_small", "padnet", "resnet18", "shufflenet_v2", "squeezenet1_1", "vgg11_bn"]);
+        names.Select(n => n.Split('.')[2]).Distinct().Order(StringComparer.Ordinal).ShouldBe(["op11", "op13", "op17"]);
+        names.ShouldContain(n => n.Contains(".bn.", StringComparison.Ordinal));
+        names.ShouldContain(n => n.Contains(".fold.", StringComparison.Ordinal));
+        names.Sum(n => new FileInfo(Path.Combine(FixtureDir, n)).Length).ShouldBeLessThan(10_000_000);
+    }
+
     [Theory]
     [MemberData(nameof(Fixtures))]
     public void Imported_fixture_gives_onnxruntimes_output_at_batch_1_and_3(string file)
