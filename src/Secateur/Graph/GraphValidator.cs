@@ -15,7 +15,7 @@ public static class GraphValidator
         [OpKind.Concat] = (1, int.MaxValue), [OpKind.MaxPool] = (1, 1), [OpKind.AveragePool] = (1, 1),
         [OpKind.GlobalAveragePool] = (1, 1), [OpKind.Flatten] = (1, 1), [OpKind.Reshape] = (2, 2),
         [OpKind.Gemm] = (2, 3), [OpKind.MatMul] = (2, 2), [OpKind.Dropout] = (1, 3), [OpKind.Identity] = (1, 1),
-        [OpKind.Softmax] = (1, 1),
+        [OpKind.Softmax] = (1, 1), [OpKind.Transpose] = (1, 1), [OpKind.Slice] = (3, 5), [OpKind.Pad] = (2, 3),
     };
 
     /// <summary>Throws <see cref="SecateurException"/> (InvalidGraph) describing the first problem found.</summary>
@@ -51,6 +51,11 @@ public static class GraphValidator
                 if (!defined.Add(o)) throw Invalid($"node '{node.Name}' ({node.Op}) writes '{o}', which is already defined");
             if (node.Op is OpKind.MaxPool or OpKind.AveragePool && node.Ints("kernel_shape") is null)
                 throw Invalid($"node '{node.Name}' ({node.Op}) has no kernel_shape");
+            if (node.Op == OpKind.Pad && node.String("mode", "constant") is not ("constant" or "reflect" or "edge"))
+                throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}' (Pad): mode '{node.String("mode", "")}' is not supported (constant, reflect, edge)");
+            if (node.Op == OpKind.Pad && node.InputOrNull(2) is { } fill
+                && (!graph.Initializers.TryGetValue(fill, out var f) || f.Type != ElementType.Float || f.Count != 1))
+                throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}' (Pad): constant_value '{fill}' must be a float scalar initializer");
             if (node.Op is OpKind.Conv or OpKind.Gemm or OpKind.BatchNormalization)
                 foreach (var w in node.Inputs.Skip(1).Where(w => w.Length > 0))
                     if (!graph.IsInitializer(w))

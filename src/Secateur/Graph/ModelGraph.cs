@@ -70,7 +70,7 @@ public sealed class ModelGraph
 
     /// <summary>
     /// Names of trainable parameters: float initializers other than batch-norm running statistics and
-    /// constant operands of shape or clip ops. Their element count is the model's parameter count.
+    /// constant operands of shape, slice, pad or clip ops. Their element count is the model's parameter count.
     /// </summary>
     public IReadOnlyList<string> ParameterNames()
     {
@@ -96,7 +96,7 @@ public sealed class ModelGraph
         foreach (var n in Nodes)
         {
             if (n.Op is OpKind.Reshape && n.InputOrNull(1) is { } s) set.Add(s);
-            if (n.Op is OpKind.Clip)
+            if (n.Op is OpKind.Clip or OpKind.Slice or OpKind.Pad)
                 for (int i = 1; i < n.Inputs.Count; i++)
                     if (n.InputOrNull(i) is { } c) set.Add(c);
         }

@@ -50,6 +50,12 @@ public enum OpKind
     Identity,
     /// <summary>ONNX Softmax along <c>axis</c> (default -1).</summary>
     Softmax,
+    /// <summary>ONNX Transpose with attribute <c>perm</c> (reversed axes when absent).</summary>
+    Transpose,
+    /// <summary>ONNX Slice (opset 10+ form): data, starts, ends[, axes[, steps]], the ranges constant int64 initializers.</summary>
+    Slice,
+    /// <summary>ONNX Pad (opset 11+ form): data, pads[, constant_value], constant initializers; mode constant, reflect or edge.</summary>
+    Pad,
 }
 
 /// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>

@@ -28,7 +28,7 @@ public static class ShapeInference
                     throw Fail(node, $"input '{node.Inputs[k]}' is not defined before it is used");
                 ins[k] = shape;
             }
-            shapes[node.Output] = OutputShape(graph, node, ins);
+            shapes[node.Output] = OutputShape(node, ins, name => graph.Initializers.GetValueOrDefault(name));
         }
         return shapes;
     }
@@ -36,7 +36,11 @@ public static class ShapeInference
     private static SecateurException Fail(Node node, string why) =>
         new(ErrorCode.InvalidGraph, $"node '{node.Name}' ({node.Op}): {why}");
 
-    private static long[] OutputShape(ModelGraph graph, Node node, long[][] ins)
+    /// <summary>
+    /// The output shape of one node given its input shapes; <paramref name="constant"/> looks up the constant
+    /// operands some ops need (Reshape's shape, Slice's ranges, Pad's pads).
+    /// </summary>
+    internal static long[] OutputShape(Node node, long[][] ins, Func<string, TensorData?> constant)
     {
         long[] X() => ins.Length > 0 ? ins[0] : throw Fail(node, "has no input");
         switch (node.Op)
@@ -88,7 +92,32 @@ public static class ShapeInference
                     int axis = Axis(node, node.Int("axis", 1), x.Length + 1);
                     return [x.Take(axis).Aggregate(1L, (a, b) => a * b), x.Skip(axis).Aggregate(1L, (a, b) => a * b)];
                 }
-            case OpKind.Reshape: return Reshape(graph, node, X());
+            case OpKind.Reshape: return Reshape(node, X(), constant);
+            case OpKind.Transpose:
+                {
+                    var x = X();
+                    var perm = Permutation(node, x.Length);
+                    return perm.Select(p => x[p]).ToArray();
+                }
+            case OpKind.Slice:
+                {
+                    var x = X();
+                    var result = (long[])x.Clone();
+                    foreach (var (axis, range) in SliceRanges(node, x, constant)) result[axis] = range.Count;
+                    return result;
+                }
+            case OpKind.Pad:
+                {
+                    var x = X();
+                    var pads = PadAmounts(node, x.Length, constant);
+                    var result = new long[x.Length];
+                    for (int i = 0; i < x.Length; i++)
+                    {
+                        result[i] = x[i] + pads[i] + pads[i + x.Length];
+                        if (result[i] < 0) throw Fail(node, $"pads remove more than dimension {i} holds ({x[i]})");
+                    }
+                    return result;
+                }
             case OpKind.Gemm:
                 {
                     var a = X(); var b = Need(node, ins, 1);
@@ -231,35 +260,102 @@ public static class ShapeInference
         return result;
     }
 
-    private static long[] Reshape(ModelGraph graph, Node node, long[] x)
+    private static long[] Reshape(Node node, long[] x, Func<string, TensorData?> constant)
     {
         var shapeName = node.InputOrNull(1) ?? throw Fail(node, "missing shape input");
-        if (!graph.Initializers.TryGetValue(shapeName, out var t) || t.Type != ElementType.Int64)
+        if (constant(shapeName) is not { Type: ElementType.Int64 } t)
             throw Fail(node, $"shape '{shapeName}' must be a constant int64 initializer");
-        var target = t.Longs.ToArray();
+        return ResolveReshape(node, x, t.Longs, node.Int("allowzero", 0) != 0);
+    }
+
+    /// <summary>The concrete target of a Reshape of <paramref name="x"/> to <paramref name="target"/> (0 copies, -1 infers).</summary>
+    internal static long[] ResolveReshape(Node node, long[] x, IReadOnlyList<long> target, bool allowZero)
+    {
+        var result = target.ToArray();
         long total = TensorData.ElementCount(x), known = 1;
         int infer = -1;
-        for (int i = 0; i < target.Length; i++)
+        for (int i = 0; i < result.Length; i++)
         {
-            if (target[i] == 0 && node.Int("allowzero", 0) == 0)
+            if (result[i] == 0 && !allowZero)
             {
                 if (i >= x.Length) throw Fail(node, $"shape copies dimension {i}, but the input has rank {x.Length}");
-                target[i] = x[i];
+                result[i] = x[i];
             }
-            if (target[i] == -1)
+            if (result[i] == -1)
             {
                 if (infer >= 0) throw Fail(node, "shape has more than one -1");
                 infer = i;
             }
-            else known *= target[i];
+            else if (result[i] < 0) throw Fail(node, $"shape has a negative dimension {result[i]}");
+            else known *= result[i];
         }
         if (infer >= 0)
         {
-            if (known == 0 || total % known != 0) throw Fail(node, $"cannot reshape {TensorData.FormatShape(x)} to [{string.Join(",", t.Longs)}]");
-            target[infer] = total / known;
+            if (known == 0 || total % known != 0) throw Fail(node, $"cannot reshape {TensorData.FormatShape(x)} to [{string.Join(",", target)}]");
+            result[infer] = total / known;
         }
-        if (TensorData.ElementCount(target) != total)
-            throw Fail(node, $"cannot reshape {TensorData.FormatShape(x)} ({total} elements) to {TensorData.FormatShape(target)}");
-        return target;
+        if (TensorData.ElementCount(result) != total)
+            throw Fail(node, $"cannot reshape {TensorData.FormatShape(x)} ({total} elements) to {TensorData.FormatShape(result)}");
+        return result;
+    }
+
+    /// <summary>Transpose's permutation: the perm attribute, or the reversed axes when absent.</summary>
+    internal static int[] Permutation(Node node, int rank)
+    {
+        var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any())
+            throw Fail(node, $"perm [{string.Join(",", perm)}] is not a permutation of {rank} axes");
+        return perm;
+    }
+
+    /// <summary>One sliced axis: the first index, the step, and how many elements are taken.</summary>
+    internal readonly record struct SliceRange(long Start, long Step, long Count);
+
+    /// <summary>ONNX Slice semantics (clamping, negative indices and steps) resolved against the input shape, per sliced axis.</summary>
+    internal static List<(int Axis, SliceRange Range)> SliceRanges(Node node, long[] x, Func<string, TensorData?> constant)
+    {
+        long[] Const(int i, string what)
+        {
+            var name = node.InputOrNull(i) ?? throw Fail(node, $"missing {what} input");
+            return constant(name) is { Type: ElementType.Int64 } t ? t.Longs : throw Fail(node, $"{what} '{name}' must be a constant int64 initializer");
+        }
+        var starts = Const(1, "starts");
+        var ends = Const(2, "ends");
+        var axes = node.InputOrNull(3) is not null ? Const(3, "axes") : Enumerable.Range(0, starts.Length).Select(a => (long)a).ToArray();
+        var steps = node.InputOrNull(4) is not null ? Const(4, "steps") : Enumerable.Repeat(1L, starts.Length).ToArray();
+        if (ends.Length != starts.Length || axes.Length != starts.Length || steps.Length != starts.Length)
+            throw Fail(node, "starts, ends, axes and steps differ in length");
+        var result = new List<(int, SliceRange)>();
+        foreach (var k in Enumerable.Range(0, starts.Length))
+        {
+            int axis = Axis(node, axes[k], x.Length);
+            if (result.Any(r => r.Item1 == axis)) throw Fail(node, $"axis {axis} is sliced twice");
+            long dim = x[axis], step = steps[k];
+            if (step == 0) throw Fail(node, "a step is 0");
+            long start = starts[k] < 0 ? starts[k] + dim : starts[k];
+            long end = ends[k] < 0 && ends[k] > long.MinValue / 2 ? ends[k] + dim : ends[k];
+            if (step > 0)
+            {
+                start = Math.Clamp(start, 0, dim);
+                end = Math.Clamp(end, 0, dim);
+                result.Add((axis, new SliceRange(start, step, end > start ? (end - start + step - 1) / step : 0)));
+            }
+            else
+            {
+                start = Math.Clamp(start, 0, dim - 1);
+                end = Math.Clamp(end, -1, dim - 1);
+                result.Add((axis, new SliceRange(start, step, start > end ? (start - end - step - 1) / -step : 0)));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Pad's pads (begin values for every axis, then end values) from its constant int64 input.</summary>
+    internal static long[] PadAmounts(Node node, int rank, Func<string, TensorData?> constant)
+    {
+        var name = node.InputOrNull(1) ?? throw Fail(node, "missing pads input");
+        if (constant(name) is not { Type: ElementType.Int64 } t) throw Fail(node, $"pads '{name}' must be a constant int64 initializer");
+        if (t.Longs.Length != 2 * rank) throw Fail(node, $"pads has {t.Longs.Length} values, expected {2 * rank} for rank {rank}");
+        return t.Longs;
     }
 }

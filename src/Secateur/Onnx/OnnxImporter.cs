@@ -15,17 +15,26 @@ namespace Secateur.Onnx;
 internal sealed class OnnxImporter
 {
     private readonly string _source;
+    private readonly string? _directory;
     // Unsupported op label → descriptions of the nodes using it, in file order.
     private readonly OrderedDictionary<string, List<string>> _unsupportedOps = new(StringComparer.Ordinal);
     private readonly List<string> _problems = [];
 
-    private OnnxImporter(string source) => _source = source;
+    /// <summary>The operator sets whose op forms the importer knows.</summary>
+    internal const int MinOpset = 11, MaxOpset = 21;
 
-    public static ModelGraph Import(ModelProto model, string source)
+    private OnnxImporter(string source, string? directory)
+    {
+        _source = source;
+        _directory = directory;
+    }
+
+    /// <summary>Imports <paramref name="model"/>; <paramref name="directory"/> is where external tensor data lives (null: in memory, none).</summary>
+    public static ModelGraph Import(ModelProto model, string source, string? directory = null)
     {
         try
         {
-            return new OnnxImporter(source).Run(model);
+            return new OnnxImporter(source, directory).Run(model);
         }
         catch (SecateurException e) when (!e.Message.StartsWith($"'{source}'", StringComparison.Ordinal))
         {
@@ -34,15 +43,15 @@ internal sealed class OnnxImporter
         }
     }
 
-    private sealed record RawNode(string Name, string OpType, OpKind? Op, List<string> Inputs, List<string> Outputs,
-        List<KeyValuePair<string, AttributeValue>> Attributes);
-
     private ModelGraph Run(ModelProto model)
     {
         var gp = model.Graph ?? throw Bad("has no graph; it is not an ONNX model");
         if (!model.HasIrVersion) throw Bad("has no ir_version; it is not an ONNX model");
         if (!model.OpsetImport.Any(o => IsDefaultDomain(o.Domain)))
             throw Bad("imports no ai.onnx operator set (opset_import); it is truncated or not an ONNX model");
+        int opset = (int)model.OpsetImport.Where(o => IsDefaultDomain(o.Domain)).Max(o => o.Version);
+        if (opset is < MinOpset or > MaxOpset)
+            _problems.Add($"opset {opset} (Secateur reads opsets {MinOpset} to {MaxOpset}; convert the model with onnx.version_converter)");
         if (gp.SparseInitializer.Count > 0)
             _problems.Add($"sparse initializers ({string.Join(", ", gp.SparseInitializer.Select(s => $"'{s.Values?.Name}'"))}) are not supported");
 
@@ -56,6 +65,7 @@ internal sealed class OnnxImporter
 
         var names = NodeNames(gp);
         var nodes = new List<RawNode>();
+        var tensorAttributes = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
         for (int i = 0; i < gp.Node.Count; i++)
         {
             var p = gp.Node[i];
@@ -69,15 +79,19 @@ internal sealed class OnnxImporter
                 ReadConstant(p, names[i], constants);
                 continue;
             }
-            bool known = OpKinds.TryParse(p.OpType, out var kind);
-            if (!known) Unsupported(p.OpType, names[i]);
-            nodes.Add(new RawNode(names[i], p.OpType, known ? kind : null, [.. p.Input], [.. p.Output], ReadAttributes(p, names[i])));
+            // ConstantOfShape's fill value is a tensor attribute, the only one Secateur reads.
+            var value = p.OpType == "ConstantOfShape" ? p.Attribute.FirstOrDefault(a => a.Name == "value" && a.T is not null) : null;
+            if (value is not null) tensorAttributes[names[i]] = value.T;
+            nodes.Add(new RawNode(names[i], p.OpType, [.. p.Input], [.. p.Output], ReadAttributes(p, names[i], value)));
         }
 
         // Names of constants before any rewrite, so a dropped ratio constant is not mistaken for a real input.
         var constantNames = constants.Keys.ToHashSet(StringComparer.Ordinal);
         var outputNames = gp.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var n in nodes.Where(n => n.Op == OpKind.Dropout)) RestoreDropout(n, nodes, constants, outputNames);
+        foreach (var n in nodes.Where(n => n.OpType == "Dropout")) RestoreDropout(n, nodes, constants, outputNames);
+        for (int i = 0; i < nodes.Count; i++)
+            if (tensorAttributes.TryGetValue(nodes[i].Name, out var t) && ReadTensor(t, $"{nodes[i].Name}.value") is { } v)
+                nodes[i] = nodes[i] with { Value = v };
 
         var tensors = new List<KeyValuePair<string, TensorData>>();
         foreach (var (name, t) in constants)
@@ -87,10 +101,16 @@ internal sealed class OnnxImporter
             .Select(v => ReadValueInfo(v, "graph input")).ToList();
         var outputs = gp.Output.Select(v => ReadValueInfo(v, "graph output")).ToList();
 
+        // Fold shape arithmetic and map every node onto Secateur's ops, in dependency order (files need not be sorted).
+        var available = inputs.Where(i => i.Info is not null).Select(i => i.Info!.Name).Concat(constants.Keys);
+        var sorted = TopologicalOrder(nodes, n => n.Inputs, n => n.Outputs, n => n.Name, available);
+        var (built, initializers) = OnnxFolder.Fold(sorted, tensors, inputs.Where(i => i.Shaped).Select(i => i.Info!).ToList(),
+            gp.Output.Select(o => o.Name), opset, Unsupported, _problems.Add);
+
         ThrowIfUnsupported();
 
         var graph = new ModelGraph(gp.Name.Length > 0 ? gp.Name : "model");
-        foreach (var (name, data) in tensors) graph.Initializers.Add(name, data);
+        foreach (var (name, data) in initializers) graph.Initializers.Add(name, data);
         foreach (var (info, shaped) in inputs)
         {
             if (!shaped) throw Invalid($"graph input '{info!.Name}' has no shape; Secateur needs at least its rank");
@@ -99,7 +119,6 @@ internal sealed class OnnxImporter
         graph.Outputs.AddRange(outputs.Select(o => o.Info!));
         foreach (var kv in model.MetadataProps) graph.Metadata[kv.Key] = kv.Value;
 
-        var built = nodes.Select(n => new Node(n.Name, n.Op!.Value, n.Inputs, n.Outputs, n.Attributes)).ToList();
         graph.Nodes.AddRange(TopologicalOrder(built, graph.Inputs.Select(i => i.Name).Concat(graph.Initializers.Keys)));
 
         GraphValidator.Validate(graph);
@@ -170,11 +189,12 @@ internal sealed class OnnxImporter
         if (!constants.TryAdd(t.Name, t)) throw Invalid($"'{t.Name}' is defined twice (initializer and Constant node '{node}')");
     }
 
-    private List<KeyValuePair<string, AttributeValue>> ReadAttributes(NodeProto p, string node)
+    private List<KeyValuePair<string, AttributeValue>> ReadAttributes(NodeProto p, string node, AttributeProto? skip = null)
     {
         var list = new List<KeyValuePair<string, AttributeValue>>();
         foreach (var a in p.Attribute)
         {
+            if (ReferenceEquals(a, skip)) continue;
             if (a.Name.Length == 0) throw Bad($"has an attribute without a name on node '{node}'");
             var type = a.Type != AttrType.Undefined ? a.Type : GuessType(a);
             AttributeValue? value = type switch
@@ -263,11 +283,7 @@ internal sealed class OnnxImporter
     /// <summary>A tensor as FLOAT or INT64 data, or null (with a problem recorded) when its type is not supported.</summary>
     private TensorData? ReadTensor(TensorProto t, string name)
     {
-        if (t.DataLocation == TensorProto.Types.DataLocation.External)
-        {
-            _problems.Add($"tensor '{name}' keeps its data in an external file, which Secateur does not read");
-            return null;
-        }
+        if (t.DataLocation == TensorProto.Types.DataLocation.External) t = WithExternalData(t, name);
         if (t.Segment is not null)
         {
             _problems.Add($"tensor '{name}' is segmented, which Secateur does not read");
@@ -312,6 +328,50 @@ internal sealed class OnnxImporter
             default:
                 _problems.Add($"tensor '{name}' has element type {type.ToString().ToUpperInvariant()}; Secateur reads FLOAT, INT64, DOUBLE and INT32");
                 return null;
+        }
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="t"/> with its external data (location, offset, length relative to the model file's
+    /// directory, as onnx.save_model writes it) read into raw_data.
+    /// </summary>
+    private TensorProto WithExternalData(TensorProto t, string name)
+    {
+        var entries = t.ExternalData.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+        if (!entries.TryGetValue("location", out var location) || location.Length == 0)
+            throw Bad($"has tensor '{name}' with external data but no location");
+        if (_directory is null)
+            throw Bad($"has tensor '{name}' with external data ('{location}'), which can only be read when the model is loaded from a file");
+        if (Path.IsPathRooted(location) || location.Split('/', '\\').Contains(".."))
+            throw Bad($"has tensor '{name}' whose external data location '{location}' is outside the model's directory");
+        long Number(string key, long fallback)
+        {
+            if (!entries.TryGetValue(key, out var text)) return fallback;
+            return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v)
+                ? v : throw Bad($"has tensor '{name}' with external data {key} '{text}', not a number");
+        }
+        var path = Path.Combine(_directory, location);
+        if (!File.Exists(path)) throw Bad($"has tensor '{name}' whose external data file '{path}' does not exist");
+        long offset = Number("offset", 0);
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            long length = Number("length", stream.Length - offset);
+            if (offset > stream.Length || length < 0 || offset + length > stream.Length)
+                throw Bad($"has tensor '{name}' whose external data needs bytes {offset} to {offset + length} of '{path}', which holds {stream.Length}");
+            if (length > Array.MaxLength) throw Bad($"has tensor '{name}' with {length} bytes of external data, more than an array can hold");
+            var bytes = new byte[length];
+            stream.Position = offset;
+            stream.ReadExactly(bytes);
+            var copy = t.Clone();
+            copy.ExternalData.Clear();
+            copy.DataLocation = TensorProto.Types.DataLocation.Default;
+            copy.RawData = Google.Protobuf.ByteString.CopyFrom(bytes);
+            return copy;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SecateurException(ErrorCode.BadFile, $"'{_source}': cannot read external data of tensor '{name}' from '{path}': {e.Message}", e);
         }
     }
 
@@ -387,19 +447,23 @@ internal sealed class OnnxImporter
     /// Orders nodes so each comes after the producers of its inputs, keeping file order wherever it is already
     /// valid (a stable sort: a topologically ordered file keeps its order exactly).
     /// </summary>
-    internal static List<Node> TopologicalOrder(IReadOnlyList<Node> nodes, IEnumerable<string> available)
+    internal static List<Node> TopologicalOrder(IReadOnlyList<Node> nodes, IEnumerable<string> available) =>
+        TopologicalOrder(nodes, n => n.Inputs, n => n.Outputs, n => n.Name, available);
+
+    private static List<T> TopologicalOrder<T>(IReadOnlyList<T> nodes, Func<T, IEnumerable<string>> inputsOf,
+        Func<T, IEnumerable<string>> outputsOf, Func<T, string> nameOf, IEnumerable<string> available)
     {
         var defined = available.ToHashSet(StringComparer.Ordinal);
         var producer = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < nodes.Count; i++)
-            foreach (var o in nodes[i].Outputs.Where(o => o.Length > 0 && !defined.Contains(o)))
+            foreach (var o in outputsOf(nodes[i]).Where(o => o.Length > 0 && !defined.Contains(o)))
                 producer.TryAdd(o, i);
         var waiting = new int[nodes.Count];
         var dependents = new List<int>[nodes.Count];
         for (int i = 0; i < nodes.Count; i++) dependents[i] = [];
         for (int i = 0; i < nodes.Count; i++)
             // Values nobody produces (dangling reads) do not block: the validator reports them by name.
-            foreach (var p in nodes[i].Inputs.Where(producer.ContainsKey).Select(v => producer[v]).Distinct())
+            foreach (var p in inputsOf(nodes[i]).Where(producer.ContainsKey).Select(v => producer[v]).Distinct())
             {
                 waiting[i]++;
                 dependents[p].Add(i);
@@ -407,7 +471,7 @@ internal sealed class OnnxImporter
         var ready = new PriorityQueue<int, int>();
         for (int i = 0; i < nodes.Count; i++)
             if (waiting[i] == 0) ready.Enqueue(i, i);
-        var order = new List<Node>(nodes.Count);
+        var order = new List<T>(nodes.Count);
         while (ready.TryDequeue(out var i, out _))
         {
             order.Add(nodes[i]);
@@ -416,7 +480,7 @@ internal sealed class OnnxImporter
         }
         if (order.Count < nodes.Count)
         {
-            var stuck = Enumerable.Range(0, nodes.Count).Where(i => waiting[i] > 0).Select(i => $"'{nodes[i].Name}'").ToList();
+            var stuck = Enumerable.Range(0, nodes.Count).Where(i => waiting[i] > 0).Select(i => $"'{nameOf(nodes[i])}'").ToList();
             throw new SecateurException(ErrorCode.InvalidGraph,
                 $"the graph has a cycle; these nodes depend on each other: {string.Join(", ", stuck.Take(10))}{(stuck.Count > 10 ? ", …" : "")}");
         }

@@ -23,6 +23,11 @@ namespace Secateur.Onnx;
 /// <item>Unnamed nodes get the name <c>&lt;op_type&gt;_&lt;index&gt;</c>; an unnamed graph is called "model".</item>
 /// <item>Nodes not in topological order are sorted (stably). value_info, doc strings and training info are not kept.</item>
 /// <item>A graph output without a shape gets one from shape inference (dimensions that follow the batch are unknown).</item>
+/// <item>Files of opsets 11 to 21 load. The shape arithmetic exporters emit (Shape, Gather, Unsqueeze, Concat, Cast, ...)
+/// is folded into constants at two batch sizes; a batch-dependent Reshape target becomes 0 or -1. Split becomes Slices,
+/// ReduceMean over the spatial axes GlobalAveragePool (+ Flatten), Squeeze/Unsqueeze of activations Reshape, Identity of
+/// a weight that weight, and a float initializer several nodes read is copied per node. Tensors with external data are
+/// read relative to the model file's directory (<see cref="Load"/> only).</item>
 /// </list>
 /// </remarks>
 public static class OnnxSerializer
@@ -88,7 +93,9 @@ public static class OnnxSerializer
         {
             throw new SecateurException(ErrorCode.BadFile, $"'{path}': cannot read the file: {e.Message}", e);
         }
-        return FromBytes(bytes, path);
+        if (bytes.Length == 0) throw new SecateurException(ErrorCode.BadFile, $"'{path}' is empty, not an ONNX model");
+        // External tensor data is found relative to the model file, as ONNX specifies.
+        return OnnxImporter.Import(Parse(bytes, path), path, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
     /// <summary>Parses and validates an ONNX model held in memory.</summary>
@@ -100,17 +107,20 @@ public static class OnnxSerializer
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(sourceName);
         if (bytes.Length == 0) throw new SecateurException(ErrorCode.BadFile, $"'{sourceName}' is empty, not an ONNX model");
-        ModelProto model;
+        return OnnxImporter.Import(Parse(bytes, sourceName), sourceName);
+    }
+
+    private static ModelProto Parse(byte[] bytes, string sourceName)
+    {
         try
         {
-            model = ModelProto.Parser.ParseFrom(bytes);
+            return ModelProto.Parser.ParseFrom(bytes);
         }
         catch (InvalidProtocolBufferException e)
         {
             throw new SecateurException(ErrorCode.BadFile,
                 $"'{sourceName}' is not an ONNX model or is truncated (protobuf parse failed: {e.Message})", e);
         }
-        return OnnxImporter.Import(model, sourceName);
     }
 
     private static void TryDelete(string path)

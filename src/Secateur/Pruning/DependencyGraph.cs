@@ -285,16 +285,73 @@ public sealed class DependencyGraph
                         }
                         break;
                     }
+                case OpKind.Reshape when IsFlatten(node):
+                    {
+                        // x.view(x.size(0), -1): a Flatten at axis 1 whose target names no channel count, so it
+                        // stays right when channels go.
+                        var (l, factor) = LayoutOf(node.Inputs[0]);
+                        _layout[output] = (l, factor * _shapes[node.Inputs[0]].Skip(2).Aggregate(1L, (a, b) => a * b));
+                        break;
+                    }
+                case OpKind.Transpose:
+                    {
+                        var perm = ShapeInference.Permutation(node, _shapes[node.Inputs[0]].Length);
+                        PassUnless(node, perm.Length < 2 || perm[0] != 0 || perm[1] != 1,
+                            $"'{node.Name}' (Transpose) moves the channel axis (perm [{string.Join(",", perm)}])");
+                        break;
+                    }
+                case OpKind.Slice:
+                    {
+                        var ranges = ShapeInference.SliceRanges(node, _shapes[node.Inputs[0]], v => graph.Initializers.GetValueOrDefault(v));
+                        PassUnless(node, ranges.Any(r => r.Axis <= 1), $"'{node.Name}' (Slice) slices the {(ranges.Any(r => r.Axis == 1) ? "channel" : "batch")} axis");
+                        break;
+                    }
+                case OpKind.Pad:
+                    {
+                        int rank = _shapes[node.Inputs[0]].Length;
+                        var pads = ShapeInference.PadAmounts(node, rank, v => graph.Initializers.GetValueOrDefault(v));
+                        PassUnless(node, rank < 2 || pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank + 1] != 0,
+                            $"'{node.Name}' (Pad) pads the batch or channel axis");
+                        break;
+                    }
                 default:
                     {
                         // Reshape, MatMul, Softmax and anything else: channels cannot be followed through.
-                        var why = $"'{node.Name}' ({node.Op}) mixes channels in a way Secateur cannot follow";
+                        var why = node.Op == OpKind.Reshape
+                            ? $"'{node.Name}' (Reshape) regroups the channel axis"
+                            : $"'{node.Name}' ({node.Op}) mixes channels in a way Secateur cannot follow";
                         foreach (var i in node.Inputs.Where(i => i.Length > 0 && !graph.IsInitializer(i))) Block(LayoutOf(i).Layout, why);
                         var shape = _shapes[output];
                         _layout[output] = Fresh(shape.Length > 1 ? shape[1] : 1, why);
                         break;
                     }
             }
+        }
+
+        /// <summary>True for a Reshape to (batch, -1) of a value with a channel axis: the exporters' form of Flatten.</summary>
+        private bool IsFlatten(Node node)
+        {
+            var x = _shapes[node.Inputs[0]];
+            var target = graph.Initializers.GetValueOrDefault(node.Inputs[1])?.Longs;
+            return x.Length >= 2 && target is { Length: 2 } && target[1] == -1 && (target[0] == 0 && node.Int("allowzero", 0) == 0 || target[0] == x[0]);
+        }
+
+        /// <summary>
+        /// Channels pass through a spatial-only op unchanged, unless <paramref name="touchesChannels"/> (or the value is
+        /// flattened, so its axis 1 is not channels): then the groups it reads are blocked with <paramref name="why"/>.
+        /// </summary>
+        private void PassUnless(Node node, bool touchesChannels, string why)
+        {
+            var l = LayoutOf(node.Inputs[0]);
+            if (!touchesChannels && l.Factor == 1)
+            {
+                _layout[node.Output] = l;
+                return;
+            }
+            if (l.Factor != 1) why = $"'{node.Name}' ({node.Op}) reads a flattened value";
+            Block(l.Layout, why);
+            var shape = _shapes[node.Output];
+            _layout[node.Output] = Fresh(shape.Length > 1 ? shape[1] : 1, why);
         }
 
         private void Binary(Node node)

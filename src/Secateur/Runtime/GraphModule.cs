@@ -191,6 +191,13 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
             case OpKind.Dropout: return F.dropout(In(0), node.Float("ratio", 0.5f), training);
             case OpKind.Identity: return In(0).alias();
             case OpKind.Softmax: return F.softmax(In(0), node.Int("axis", -1));
+            case OpKind.Transpose:
+                {
+                    var x = In(0);
+                    return x.permute(ShapeInference.Permutation(node, (int)x.dim()).Select(p => (long)p).ToArray());
+                }
+            case OpKind.Slice: return Slice(node, In(0));
+            case OpKind.Pad: return Pad(node, In(0));
             default: throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}': op {node.Op} cannot be executed");
         }
     }
@@ -262,6 +269,40 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
         }
         var (padded, zero) = Symmetric(x, g.Begin, g.End, 0);
         return F.avg_pool2d(padded, kernel, g.Strides, zero, ceil, true);
+    }
+
+    private Tensor Slice(Node node, Tensor x)
+    {
+        foreach (var (axis, r) in ShapeInference.SliceRanges(node, x.shape, name => _graph.Initializers.GetValueOrDefault(name)))
+        {
+            if (r.Step > 0) x = x.slice(axis, r.Start, r.Start + r.Step * r.Count, r.Step);
+            else
+            {
+                // libtorch slices only forwards; a backward slice gathers its indices.
+                using var index = arange(r.Start, r.Start + r.Step * r.Count, r.Step, dtype: ScalarType.Int64, device: x.device);
+                x = x.index_select(axis, index);
+            }
+        }
+        return x;
+    }
+
+    private Tensor Pad(Node node, Tensor x)
+    {
+        int rank = (int)x.dim();
+        var pads = ShapeInference.PadAmounts(node, rank, name => _graph.Initializers.GetValueOrDefault(name));
+        // F.pad lists the last axis first and may stop at the outermost padded axis.
+        int first = Enumerable.Range(0, rank).FirstOrDefault(i => pads[i] != 0 || pads[i + rank] != 0, rank);
+        if (first == rank) return x.alias();
+        var list = new List<long>();
+        for (int i = rank - 1; i >= first; i--) { list.Add(pads[i]); list.Add(pads[i + rank]); }
+        var mode = node.String("mode", "constant") switch
+        {
+            "reflect" => PaddingModes.Reflect,
+            "edge" => PaddingModes.Replicate,
+            _ => PaddingModes.Constant,
+        };
+        double fill = node.InputOrNull(2) is { } f ? _graph.Initializers[f].Floats[0] : 0;
+        return F.pad(x, list.ToArray(), mode, fill);
     }
 
     private static Tensor Gemm(Node node, Tensor a, Tensor b, Tensor? c)
