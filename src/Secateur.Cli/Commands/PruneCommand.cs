@@ -171,7 +171,7 @@ public static class PruneCommand
             if (r.GetValue(report) is { } reportPath)
             {
                 long sizeBefore = File.Exists(spec) ? new FileInfo(spec).Length : OnnxSerializer.ToBytes(graph).Length;
-                ReportWriter.Write(summary.ToReport(sizeBefore, new FileInfo(path).Length), reportPath);
+                ReportWriter.Write(summary.ToReport(sizeBefore, new FileInfo(path).Length) with { Recipe = context.Recipe }, reportPath);
             }
             if (r.GetValue(json)) context.WriteJson(summary);
             else context.Out.WriteLine(summary.Line());

@@ -42,6 +42,7 @@ public static class SensitivityCommand
                 ReportWriter.Write(new RunReport
                 {
                     Kind = "sensitivity",
+                    Recipe = context.Recipe,
                     Model = graph.Name,
                     Command = "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                     SensitivityBaseline = baseline,
