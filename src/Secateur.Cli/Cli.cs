@@ -14,6 +14,34 @@ public static class Cli
     {
         ArgumentNullException.ThrowIfNull(args);
         var context = new CliContext(output, error);
+        var root = Root(context);
+        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        try
+        {
+            // --save-recipe FILE on any verb: write the equivalent recipe instead of running.
+            int save = Array.IndexOf(args, SaveRecipe);
+            if (save >= 0)
+            {
+                if (save + 1 >= args.Length) throw new SecateurException(ErrorCode.BadArgument, $"{SaveRecipe} needs a file name");
+                var rest = args.Take(save).Concat(args.Skip(save + 2)).ToArray();
+                File.WriteAllText(args[save + 1], Recipes.Recipe.FromCommandLine(root, rest));
+                output.WriteLine($"wrote {args[save + 1]}; run it with: secateur run {args[save + 1]}");
+                return 0;
+            }
+            return root.Parse(args).Invoke(config);
+        }
+        catch (Exception e)
+        {
+            return Fail(e, error);
+        }
+    }
+
+    /// <summary>The option, accepted after any verb, that writes the command as a recipe instead of running it.</summary>
+    public const string SaveRecipe = "--save-recipe";
+
+    /// <summary>Every verb.</summary>
+    internal static RootCommand Root(CliContext context)
+    {
         var root = new RootCommand("secateur: prune convolutional networks, fine-tune them, and prove what it gained")
         {
             InspectCommand.Create(context),
@@ -22,16 +50,12 @@ public static class Cli
             DemoCommand.Create(context),
             PruneCommand.Create(context),
             SensitivityCommand.Create(context),
+            ReportCommand.Create(context),
+            RunCommand.Create(context, () => Root(context)),
         };
-        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
-        try
-        {
-            return root.Parse(args).Invoke(config);
-        }
-        catch (Exception e)
-        {
-            return Fail(e, error);
-        }
+        // Listed in every verb's help; handled in Run before parsing.
+        root.Options.Add(new Option<string?>(SaveRecipe) { Description = "write this command as a YAML recipe (for 'secateur run') instead of running it", Recursive = true });
+        return root;
     }
 
     /// <summary>Maps a failure to one line on stderr and an exit code; only bugs get a stack trace.</summary>

@@ -28,6 +28,9 @@ public sealed class CliContext
         });
     }
 
+    /// <summary>The recipe text when a verb runs as a step of <c>secateur run</c>; reports quote it.</summary>
+    public string? Recipe { get; set; }
+
     /// <summary>Standard output (results, tables, JSON).</summary>
     public TextWriter Out { get; }
 

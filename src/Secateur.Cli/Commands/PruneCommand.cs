@@ -7,6 +7,7 @@ using Secateur.Data;
 using Secateur.Graph;
 using Secateur.Onnx;
 using Secateur.Pruning;
+using Secateur.Reporting;
 using Secateur.Runtime;
 using Secateur.Training;
 using Spectre.Console;
@@ -49,7 +50,7 @@ public static class PruneCommand
         var checkpoint = new Option<string?>("--checkpoint") { Description = "fine-tuning checkpoint written after every epoch" };
         var resume = new Option<bool>("--resume") { Description = "continue fine-tuning from --checkpoint" };
         var output = new Option<string?>("--output", "-o") { Description = "where to save the pruned model (default: <model>.pruned.onnx)" };
-        var report = new Option<string?>("--report") { Description = "write a Markdown report (and a .json beside it)" };
+        var report = new Option<string?>("--report") { Description = "write a report: .html (with charts; .md and .json beside it), .md or .json" };
         var json = CommonOptions.Json();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
@@ -167,7 +168,11 @@ public static class PruneCommand
                 groups, history.Select(e => new EpochSummary(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)).ToList(),
                 result.Steps, result.Stop,
                 "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
-            if (r.GetValue(report) is { } reportPath) WriteReport(summary, reportPath);
+            if (r.GetValue(report) is { } reportPath)
+            {
+                long sizeBefore = File.Exists(spec) ? new FileInfo(spec).Length : OnnxSerializer.ToBytes(graph).Length;
+                ReportWriter.Write(summary.ToReport(sizeBefore, new FileInfo(path).Length) with { Recipe = context.Recipe }, reportPath);
+            }
             if (r.GetValue(json)) context.WriteJson(summary);
             else context.Out.WriteLine(summary.Line());
             return 0;
@@ -202,52 +207,6 @@ public static class PruneCommand
         context.Console.Write(table);
         return 0;
     }
-
-    private static void WriteReport(PruneSummary s, string path)
-    {
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"# Pruning report: {s.Model}");
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"`{s.Command}`");
-        md.AppendLine();
-        md.AppendLine("| | before | after | ratio |");
-        md.AppendLine("|---|---|---|---|");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| params | {s.ParamsBefore:N0} | {s.ParamsAfter:N0} | {s.ParamsBefore / (double)s.ParamsAfter:0.00}x |");
-        md.AppendLine(CultureInfo.InvariantCulture, $"| MACs | {s.MacsBefore:N0} | {s.MacsAfter:N0} | {s.Speedup:0.00}x |");
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Criterion {s.Criterion}, {s.Allocation} allocation, target {s.Target}; data: {s.Data ?? "none"}.");
-        md.AppendLine();
-        md.AppendLine("| accuracy | |");
-        md.AppendLine("|---|---|");
-        void Row(string name, double? v) { if (v is { } x) md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {x:P2} |"); }
-        Row("before pruning", s.AccuracyBefore);
-        Row("right after pruning", s.AccuracyPruned);
-        Row("after BN recalibration", s.AccuracyRecalibrated);
-        Row("after fine-tuning", s.AccuracyFinetuned);
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Time: one pruning pass {s.PruneSeconds:0.000} s, total {s.TotalSeconds:0.0} s. Schedule: {s.Stop}.");
-        if (s.Steps.Count > 1)
-        {
-            md.AppendLine();
-            md.AppendLine("| step | budget | MACs | params | accuracy | decision |");
-            md.AppendLine("|---|---|---|---|---|---|");
-            foreach (var st in s.Steps)
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {st.Step} | {st.TargetMacs:N0} | {st.Macs:N0} | {st.Params:N0} | {(st.Accuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "-")} | {st.Note} |");
-        }
-        md.AppendLine();
-        md.AppendLine("| group | layers | channels before | after |");
-        md.AppendLine("|---|---|---|---|");
-        foreach (var g in s.Groups) md.AppendLine(CultureInfo.InvariantCulture, $"| {g.Group} | {string.Join(", ", g.Layers)} | {g.Before} | {g.After} |");
-        if (s.Epochs.Count > 0)
-        {
-            md.AppendLine();
-            md.AppendLine("| epoch | train loss | train acc | test acc |");
-            md.AppendLine("|---|---|---|---|");
-            foreach (var e in s.Epochs) md.AppendLine(CultureInfo.InvariantCulture, $"| {e.Epoch} | {e.TrainLoss:0.0000} | {e.TrainAccuracy:P2} | {e.TestAccuracy:P2} |");
-        }
-        File.WriteAllText(path, md.ToString());
-        File.WriteAllText(Path.ChangeExtension(path, ".json"), System.Text.Json.JsonSerializer.Serialize(s, CliContext.Json));
-    }
 }
 
 /// <summary>One fine-tuning epoch in a report.</summary>
@@ -265,6 +224,52 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
 
     /// <summary>MACs after pruning.</summary>
     public long Macs => MacsAfter;
+
+    /// <summary>The report: summary figures, accuracy stages, per-group channels, trade-off points and fine-tuning curves.</summary>
+    public RunReport ToReport(long fileBytesBefore, long fileBytesAfter)
+    {
+        var accuracy = new List<AccuracyStage>();
+        void Stage(string name, double? v) { if (v is { } x) accuracy.Add(new AccuracyStage(name, x)); }
+        Stage("before pruning", AccuracyBefore);
+        Stage("right after pruning", AccuracyPruned);
+        Stage("after BN recalibration", AccuracyRecalibrated);
+        Stage("after fine-tuning", AccuracyFinetuned);
+        var tradeOff = new List<TradeOffPoint>();
+        if (AccuracyBefore is { } dense) tradeOff.Add(new TradeOffPoint("dense", MacsBefore, dense, Baseline: true));
+        if (Steps.Count > 1)
+            tradeOff.AddRange(Steps.Where(st => st.Accuracy is not null).Select(st => new TradeOffPoint($"step {st.Step}", st.Macs, st.Accuracy!.Value)));
+        if ((AccuracyFinetuned ?? AccuracyRecalibrated ?? AccuracyPruned) is { } final) tradeOff.Add(new TradeOffPoint("result", MacsAfter, final));
+        int step = 1, index = 0, previous = int.MaxValue;
+        var training = new List<EpochPoint>();
+        foreach (var e in Epochs)
+        {
+            // Epoch numbers restart with every fine-tuning step of a schedule.
+            if (e.Epoch <= previous && index > 0) step++;
+            previous = e.Epoch;
+            training.Add(new EpochPoint(++index, Steps.Count > 1 ? $"step {step}, epoch {e.Epoch}" : $"epoch {e.Epoch}", e.TrainLoss, e.TrainAccuracy, e.TestAccuracy));
+        }
+        return new RunReport
+        {
+            Kind = "prune",
+            Model = Model,
+            Command = Command,
+            Summary =
+            [
+                new Measure("params", ParamsBefore, ParamsAfter),
+                new Measure("MACs", MacsBefore, MacsAfter),
+                new Measure("ONNX file size", fileBytesBefore, fileBytesAfter, "bytes"),
+            ],
+            Accuracy = accuracy,
+            Layers = Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
+            TradeOff = tradeOff,
+            Training = training,
+            Notes =
+            [
+                $"Criterion {Criterion}, {Allocation} allocation, target {Target}; data: {Data ?? "none"}.",
+                FormattableString.Invariant($"Time: one pruning pass {PruneSeconds:0.000} s, total {TotalSeconds:0.0} s. Schedule: {Stop}."),
+            ],
+        };
+    }
 
     /// <summary>The one-line summary.</summary>
     public string Line()

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Secateur.Data;
 using Secateur.Pruning;
+using Secateur.Reporting;
 using Spectre.Console;
 
 namespace Secateur.Cli.Commands;
@@ -21,8 +22,9 @@ public static class SensitivityCommand
         var json = CommonOptions.Json();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
+        var report = new Option<string?>("--report") { Description = "write a report: .html (with the sensitivity curves; .md and .json beside it), .md or .json" };
         var cmd = new Command("sensitivity", "measure how much accuracy each group loses when pruned alone (per-group table or JSON)")
-        { model, data, dataDir, criterion, ratios, validation, json, seed, device };
+        { model, data, dataDir, criterion, ratios, validation, json, seed, device, report };
         cmd.SetAction(r =>
         {
             var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
@@ -36,6 +38,18 @@ public static class SensitivityCommand
             var ctx = new ImportanceContext(importance.NeedsData ? set.TrainLoader(64, r.GetValue(seed), augment: false) : null, 8, r.GetValue(seed), r.GetValue(device)!);
             var (baseline, points) = Sensitivity.Analyze(graph, importance, ctx, valSet.TestLoader(), list,
                 new Reporter(p => { if (!context.LiveProgress && p.Done % 10 == 0) context.Error.WriteLine($"  {p.Done}/{p.Total} measurements"); }));
+            if (r.GetValue(report) is { } reportPath)
+                ReportWriter.Write(new RunReport
+                {
+                    Kind = "sensitivity",
+                    Recipe = context.Recipe,
+                    Model = graph.Name,
+                    Command = "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                    SensitivityBaseline = baseline,
+                    Sensitivity = points.GroupBy(p => p.Group).Select(g => new SensitivityCurve(g.Key, g.First().Channels,
+                        g.Select(p => new RatioAccuracy(p.Ratio, p.Accuracy)).ToList())).ToList(),
+                    Notes = [$"Criterion {importance.Name}; accuracy on {valSet.Test.Count} test images; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}."],
+                }, reportPath);
             if (r.GetValue(json))
             {
                 context.WriteJson(new { model = graph.Name, criterion = importance.Name, baseline, validationImages = valSet.Test.Count, ratios = list, points });
