@@ -22,6 +22,7 @@ public static class Cli
             DemoCommand.Create(context),
             PruneCommand.Create(context),
             SensitivityCommand.Create(context),
+            BenchCommand.Create(context),
         };
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try
