@@ -25,6 +25,8 @@ public static class PruneCommand
         var speedup = new Option<double?>("--speedup") { Description = "reach at least this many times fewer MACs" };
         var macs = new Option<long?>("--macs") { Description = "reach at most this many MACs" };
         var parameters = new Option<long?>("--params") { Description = "reach at most this many parameters" };
+        var targetLatency = new Option<double?>("--target-latency") { Description = "reach at most this median ONNX Runtime latency in ms on this machine (each candidate is exported and timed)" };
+        var latencyBatch = new Option<int>("--latency-batch") { Description = "batch size --target-latency is measured at", DefaultValueFactory = _ => 1 };
         var global = new Option<bool>("--global") { Description = "rank all channels together instead of the same ratio per group" };
         var bySensitivity = new Option<bool>("--sensitivity") { Description = "allocate from a sensitivity analysis on a held-out slice of the training data (needs --data)" };
         var sensitivityRatios = new Option<string>("--sensitivity-ratios") { Description = "ratios the sensitivity analysis measures", DefaultValueFactory = _ => "0.25,0.5,0.75" };
@@ -58,7 +60,7 @@ public static class PruneCommand
         var classes = CommonOptions.Classes();
         var cmd = new Command("prune", "remove the least important channels for real, recalibrate, fine-tune, save a smaller ONNX model")
         {
-            model, criterion, ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
+            model, criterion, ratio, speedup, macs, parameters, targetLatency, latencyBatch, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
             epochs, lr, batch, distill, alpha, temperature, scheduleKind, steps, tolerance, trainLimit, checkpoint, resume, output, report, json, seed, device, threads, input, classes,
         };
         cmd.SetAction(r =>
@@ -73,7 +75,12 @@ public static class PruneCommand
             var excluded = (r.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
             if (r.GetValue(dryRun)) return DryRun(context, graph, excluded, r.GetValue(json));
 
-            var target = new PruningTarget { Ratio = r.GetValue(ratio), Speedup = r.GetValue(speedup), Macs = r.GetValue(macs), Params = r.GetValue(parameters) }.Validated();
+            if (r.GetValue(threads) is { } t && t < 1) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {t})");
+            var target = new PruningTarget
+            {
+                Ratio = r.GetValue(ratio), Speedup = r.GetValue(speedup), Macs = r.GetValue(macs), Params = r.GetValue(parameters),
+                Latency = r.GetValue(targetLatency) is { } ms ? new LatencyBudget(ms, r.GetValue(latencyBatch), r.GetValue(threads) ?? 0) : null,
+            }.Validated();
             var importance = Importances.Create(r.GetValue(criterion)!);
             if ((importance.NeedsData || r.GetValue(epochs) > 0) && set is null)
                 throw new SecateurException(ErrorCode.BadArgument, $"{(importance.NeedsData ? $"criterion '{importance.Name}'" : "fine-tuning")} needs data: give --data");
@@ -110,6 +117,7 @@ public static class PruneCommand
                 Allocation = new AllocationOptions(r.GetValue(bySensitivity) ? AllocationKind.Sensitivity : r.GetValue(global) ? AllocationKind.Global : AllocationKind.Uniform, r.GetValue(roundTo), r.GetValue(maxRatio)),
                 Exclude = excluded,
                 Importance = context0,
+                Log = line => context.Error.WriteLine(line),
             };
             var schedule = new ScheduleOptions(r.GetValue(scheduleKind) switch
             {
@@ -166,7 +174,7 @@ public static class PruneCommand
                 accBefore, accPruned, accRecalibrated, accFinetuned, pruneSeconds, clock.Elapsed.TotalSeconds, path,
                 groups, history.Select(e => new EpochSummary(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)).ToList(),
                 result.Steps, result.Stop,
-                "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+                "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1))) { Latency = result.Latency };
             if (r.GetValue(report) is { } reportPath) WriteReport(summary, reportPath);
             if (r.GetValue(json)) context.WriteJson(summary);
             else context.Out.WriteLine(summary.Line());
@@ -216,6 +224,11 @@ public static class PruneCommand
         md.AppendLine(CultureInfo.InvariantCulture, $"| MACs | {s.MacsBefore:N0} | {s.MacsAfter:N0} | {s.Speedup:0.00}x |");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Criterion {s.Criterion}, {s.Allocation} allocation, target {s.Target}; data: {s.Data ?? "none"}.");
+        if (s.Latency is { } lat)
+        {
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"Measured with ONNX Runtime (batch {lat.Budget.Batch}, interleaved): dense p50 {lat.DenseMs:0.###} ms (p90 {lat.DenseP90Ms:0.###}), pruned p50 {lat.PrunedMs:0.###} ms (p90 {lat.PrunedP90Ms:0.###}), {lat.Speedup:0.00}x; {lat.Candidates.Count} candidates measured.");
+        }
         md.AppendLine();
         md.AppendLine("| accuracy | |");
         md.AppendLine("|---|---|");
@@ -266,12 +279,18 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
     /// <summary>MACs after pruning.</summary>
     public long Macs => MacsAfter;
 
+    /// <summary>For <c>--target-latency</c>: measured latencies of the dense and pruned model, and the search.</summary>
+    public LatencySearchResult? Latency { get; init; }
+
     /// <summary>The one-line summary.</summary>
     public string Line()
     {
         static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
+        string latency = Latency is { } l
+            ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({l.Speedup:0.00}x, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement: noise")}); ")
+            : "";
         return FormattableString.Invariant(
-            $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") +
+            $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
             $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}";
     }
 }
