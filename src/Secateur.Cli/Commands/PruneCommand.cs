@@ -75,11 +75,10 @@ public static class PruneCommand
             var excluded = (r.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
             if (r.GetValue(dryRun)) return DryRun(context, graph, excluded, r.GetValue(json));
 
-            if (r.GetValue(threads) is { } t && t < 1) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {t})");
             var target = new PruningTarget
             {
                 Ratio = r.GetValue(ratio), Speedup = r.GetValue(speedup), Macs = r.GetValue(macs), Params = r.GetValue(parameters),
-                Latency = r.GetValue(targetLatency) is { } ms ? new LatencyBudget(ms, r.GetValue(latencyBatch), r.GetValue(threads) ?? 0) : null,
+                Latency = r.GetValue(targetLatency) is { } ms ? new LatencyBudget(ms, r.GetValue(latencyBatch), r.GetValue(threads) is { } tn ? Math.Max(1, tn) : 0) : null,
             }.Validated();
             var importance = Importances.Create(r.GetValue(criterion)!);
             if ((importance.NeedsData || r.GetValue(epochs) > 0) && set is null)
