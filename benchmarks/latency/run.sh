@@ -5,8 +5,9 @@
 # Weights are the zoo's deterministic initialisation: latency does not depend on their values, only on the shapes.
 #   all:   resnet20 (1x28x28), mobilenetv2 (CIFAR-style, 1x28x28), resnet18 (3x112x112; R18_INPUT=3x224x224 for full size)
 #          -> results/latency.jsonl (one line per model, target, rounding and batch) + results/summary.md
+#   resnet20|mobilenetv2|resnet18: that model alone, as in `all` -> results/MODEL/
 #   smoke: resnet20 only, 2x, --round-to 1 and 8, batch 1 and 8, 10 runs (about a minute) -> results/smoke/
-# Usage: benchmarks/latency/run.sh [all|smoke]   (env: THREADS=2 RUNS=50 SECONDS_PER_BATCH=20 WARMUP=5 R18_INPUT=3x112x112)
+# Usage: benchmarks/latency/run.sh [all|resnet20|mobilenetv2|resnet18|smoke]   (env: THREADS=2 RUNS=50 SECONDS_PER_BATCH=20 WARMUP=5 R18_INPUT=3x112x112)
 # Time: about 10-15 minutes for `all` on a quiet 2-core machine (each batch size is capped at SECONDS_PER_BATCH).
 set -euo pipefail
 what=${1:-all}
@@ -18,8 +19,10 @@ dotnet publish "$root/src/Secateur.Cli" -c Release -o "$bin/cli" >/dev/null
 secateur() { dotnet "$bin/cli/Secateur.Cli.dll" "$@"; }
 case $what in
   all)   out="$root/benchmarks/latency/results"; models=("resnet20:1x28x28" "mobilenetv2:1x28x28" "resnet18:$r18"); speedups=(2 4); rounds=(1 8 16); batches=1,64 ;;
+  resnet20|mobilenetv2) out="$root/benchmarks/latency/results/$what"; models=("$what:1x28x28"); speedups=(2 4); rounds=(1 8 16); batches=1,64 ;;
+  resnet18) out="$root/benchmarks/latency/results/$what"; models=("resnet18:$r18"); speedups=(2 4); rounds=(1 8 16); batches=1,64 ;;
   smoke) out="$root/benchmarks/latency/results/smoke"; models=("resnet20:1x28x28"); speedups=(2); rounds=(1 8); batches=1,8; runs=10; warmup=2; budget=5 ;;
-  *) echo "usage: $0 [all|smoke]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|resnet20|mobilenetv2|resnet18|smoke]" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
