@@ -127,14 +127,15 @@ public static class Allocation
             return remove;
         }
 
+        // The level of the most pruning allowed: every group at its limit.
+        double top = options.Kind switch
+        {
+            AllocationKind.Uniform => 1,
+            AllocationKind.Sensitivity => curves.Values.SelectMany(c => c).Select(p => p.Drop).DefaultIfEmpty(0).Max() + 1e-6,
+            _ => normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6,
+        };
         if (target.Latency is { } latency)
         {
-            double top = options.Kind switch
-            {
-                AllocationKind.Uniform => 1,
-                AllocationKind.Sensitivity => curves.Values.SelectMany(c => c).Select(p => p.Drop).DefaultIfEmpty(0).Max() + 1e-6,
-                _ => normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6,
-            };
             var found = LatencySearch.Run(dependencies, groups, CountsAt, top, counts => new PruningPlan(dependencies, Removal(counts)).Apply(), counter, latency, options, log);
             return new PruningPlan(dependencies, Removal(found.Counts)) { Latency = found.Result };
         }
@@ -144,12 +145,7 @@ public static class Allocation
             chosen = CountsAt(ratio);
         else
         {
-            double lo = 0, hi = options.Kind switch
-            {
-                AllocationKind.Uniform => 1,
-                AllocationKind.Sensitivity => curves.Values.SelectMany(c => c).Select(p => p.Drop).DefaultIfEmpty(0).Max() + 1e-6,
-                _ => normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6,
-            };
+            double lo = 0, hi = top;
             var most = CountsAt(hi);
             if (!Met(most))
             {

@@ -50,17 +50,33 @@ public sealed class LatencyTargetTests
     {
         var graph = ModelZoo.Create("resnet20");
         const int batch = 8;
-        // A budget between the dense model and the most-pruned one, far from both (their geometric mean), so
-        // that machine noise cannot make it trivially met or impossible.
         var settings = new SessionSettings(1);
         var options = new LatencyOptions { BatchSizes = [batch], Warmup = 2, Runs = 15 };
         var smallest = Pruner.Prune(graph, new MagnitudeImportance(1), new PruningOptions { Target = new PruningTarget { Ratio = 0.9 } }).Pruned;
-        using var a = OnnxRuntimeSession.FromGraph(graph, settings);
-        using var b = OnnxRuntimeSession.FromGraph(smallest, settings);
-        var ends = LatencyBenchmark.Compare(a, b, options).Single();
-        double budget = Math.Sqrt(ends.A.P50Ms * ends.B.P50Ms);
-
-        var result = Prune(graph, new LatencyBudget(budget, batch, Threads: 1, Warmup: 2, Runs: 15), kind);
+        PruningResult? result = null;
+        double budget = 0;
+        // A budget between the dense model and the most-pruned one, far from both (their geometric mean). On a
+        // heavily loaded machine a measurement can still be off by more than that; such an attempt (budget met by
+        // the dense model, or not even by the smallest) is repeated, at most three times in all.
+        for (int attempt = 0; attempt < 3 && result is null; attempt++)
+        {
+            using (var a = OnnxRuntimeSession.FromGraph(graph, settings))
+            using (var b = OnnxRuntimeSession.FromGraph(smallest, settings))
+            {
+                var ends = LatencyBenchmark.Compare(a, b, options).Single();
+                budget = Math.Sqrt(ends.A.P50Ms * ends.B.P50Ms);
+            }
+            try
+            {
+                var r = Prune(graph, new LatencyBudget(budget, batch, Threads: 1, Warmup: 2, Runs: 15), kind);
+                if (r.Plan.RemovedChannels > 0) result = r;
+            }
+            catch (SecateurException e) when (e.Code == ErrorCode.ImpossibleTarget)
+            {
+                // noise: try again
+            }
+        }
+        result.ShouldNotBeNull("three attempts were all trivially met or impossible: measurements too noisy");
         var latency = result.Latency.ShouldNotBeNull();
         result.After.Macs.ShouldBeLessThan(result.Before.Macs);
         latency.Budget.Milliseconds.ShouldBe(budget);
