@@ -26,6 +26,8 @@ public static class PruneCommand
         var speedup = new Option<double?>("--speedup") { Description = "reach at least this many times fewer MACs" };
         var macs = new Option<long?>("--macs") { Description = "reach at most this many MACs" };
         var parameters = new Option<long?>("--params") { Description = "reach at most this many parameters" };
+        var targetLatency = new Option<double?>("--target-latency") { Description = "reach at most this median ONNX Runtime latency in ms on this machine (each candidate is exported and timed)" };
+        var latencyBatch = new Option<int>("--latency-batch") { Description = "batch size --target-latency is measured at", DefaultValueFactory = _ => 1 };
         var global = new Option<bool>("--global") { Description = "rank all channels together instead of the same ratio per group" };
         var bySensitivity = new Option<bool>("--sensitivity") { Description = "allocate from a sensitivity analysis on a held-out slice of the training data (needs --data)" };
         var sensitivityRatios = new Option<string>("--sensitivity-ratios") { Description = "ratios the sensitivity analysis measures", DefaultValueFactory = _ => "0.25,0.5,0.75" };
@@ -59,7 +61,7 @@ public static class PruneCommand
         var classes = CommonOptions.Classes();
         var cmd = new Command("prune", "remove the least important channels for real, recalibrate, fine-tune, save a smaller ONNX model")
         {
-            model, criterion, ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
+            model, criterion, ratio, speedup, macs, parameters, targetLatency, latencyBatch, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
             epochs, lr, batch, distill, alpha, temperature, scheduleKind, steps, tolerance, trainLimit, checkpoint, resume, output, report, json, seed, device, threads, input, classes,
         };
         cmd.SetAction(r =>
@@ -74,7 +76,11 @@ public static class PruneCommand
             var excluded = (r.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
             if (r.GetValue(dryRun)) return DryRun(context, graph, excluded, r.GetValue(json));
 
-            var target = new PruningTarget { Ratio = r.GetValue(ratio), Speedup = r.GetValue(speedup), Macs = r.GetValue(macs), Params = r.GetValue(parameters) }.Validated();
+            var target = new PruningTarget
+            {
+                Ratio = r.GetValue(ratio), Speedup = r.GetValue(speedup), Macs = r.GetValue(macs), Params = r.GetValue(parameters),
+                Latency = r.GetValue(targetLatency) is { } ms ? new LatencyBudget(ms, r.GetValue(latencyBatch), r.GetValue(threads) is { } tn ? Math.Max(1, tn) : 0) : null,
+            }.Validated();
             var importance = Importances.Create(r.GetValue(criterion)!);
             if ((importance.NeedsData || r.GetValue(epochs) > 0) && set is null)
                 throw new SecateurException(ErrorCode.BadArgument, $"{(importance.NeedsData ? $"criterion '{importance.Name}'" : "fine-tuning")} needs data: give --data");
@@ -111,6 +117,7 @@ public static class PruneCommand
                 Allocation = new AllocationOptions(r.GetValue(bySensitivity) ? AllocationKind.Sensitivity : r.GetValue(global) ? AllocationKind.Global : AllocationKind.Uniform, r.GetValue(roundTo), r.GetValue(maxRatio)),
                 Exclude = excluded,
                 Importance = context0,
+                Log = line => context.Error.WriteLine(line),
             };
             var schedule = new ScheduleOptions(r.GetValue(scheduleKind) switch
             {
@@ -167,7 +174,7 @@ public static class PruneCommand
                 accBefore, accPruned, accRecalibrated, accFinetuned, pruneSeconds, clock.Elapsed.TotalSeconds, path,
                 groups, history.Select(e => new EpochSummary(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)).ToList(),
                 result.Steps, result.Stop,
-                "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+                "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1))) { Latency = result.Latency };
             if (r.GetValue(report) is { } reportPath)
             {
                 long sizeBefore = File.Exists(spec) ? new FileInfo(spec).Length : OnnxSerializer.ToBytes(graph).Length;
@@ -225,6 +232,9 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
     /// <summary>MACs after pruning.</summary>
     public long Macs => MacsAfter;
 
+    /// <summary>For <c>--target-latency</c>: measured latencies of the dense and pruned model, and the search.</summary>
+    public LatencySearchResult? Latency { get; init; }
+
     /// <summary>The report: summary figures, accuracy stages, per-group channels, trade-off points and fine-tuning curves.</summary>
     public RunReport ToReport(long fileBytesBefore, long fileBytesAfter)
     {
@@ -258,6 +268,10 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
                 new Measure("params", ParamsBefore, ParamsAfter),
                 new Measure("MACs", MacsBefore, MacsAfter),
                 new Measure("ONNX file size", fileBytesBefore, fileBytesAfter, "bytes"),
+                .. Latency is { } l
+                    ? new[] { new Measure($"ORT p50 latency, batch {l.Budget.Batch} (budget {l.Budget.Milliseconds.ToString("0.###", CultureInfo.InvariantCulture)} ms)", l.DenseMs, l.PrunedMs, "ms"),
+                              new Measure($"ORT p90 latency, batch {l.Budget.Batch}", l.DenseP90Ms, l.PrunedP90Ms, "ms") }
+                    : [],
             ],
             Accuracy = accuracy,
             Layers = Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
@@ -275,8 +289,11 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
     public string Line()
     {
         static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
+        string latency = Latency is { } l
+            ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({l.Speedup:0.00}x, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement: noise")}); ")
+            : "";
         return FormattableString.Invariant(
-            $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") +
+            $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
             $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}";
     }
 }

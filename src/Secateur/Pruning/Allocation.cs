@@ -1,6 +1,6 @@
 namespace Secateur.Pruning;
 
-/// <summary>How much to prune: exactly one of a channel ratio, a MACs speed-up, a MACs budget or a parameter budget.</summary>
+/// <summary>How much to prune: exactly one of a channel ratio, a MACs speed-up, a MACs budget, a parameter budget or a measured latency budget.</summary>
 public sealed record PruningTarget
 {
     /// <summary>Fraction of each group's channels (uniform) or of all prunable channels (global) to remove.</summary>
@@ -11,12 +11,18 @@ public sealed record PruningTarget
     public long? Macs { get; init; }
     /// <summary>Parameter budget to reach at most.</summary>
     public long? Params { get; init; }
+    /// <summary>
+    /// Median ONNX Runtime latency to reach at most, measured on this machine: each candidate is exported to ONNX
+    /// and timed (see <see cref="LatencySearch"/>).
+    /// </summary>
+    public LatencyBudget? Latency { get; init; }
 
     /// <summary>Checks that exactly one target is set and in range.</summary>
     public PruningTarget Validated()
     {
-        int set = (Ratio.HasValue ? 1 : 0) + (Speedup.HasValue ? 1 : 0) + (Macs.HasValue ? 1 : 0) + (Params.HasValue ? 1 : 0);
-        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: --ratio, --speedup, --macs or --params");
+        int set = (Ratio.HasValue ? 1 : 0) + (Speedup.HasValue ? 1 : 0) + (Macs.HasValue ? 1 : 0) + (Params.HasValue ? 1 : 0) + (Latency is null ? 0 : 1);
+        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: --ratio, --speedup, --macs, --params or --target-latency");
+        Latency?.Validated();
         if (Ratio is { } r && r is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"--ratio must be in [0, 1) (got {r})");
         if (Speedup is { } s && s < 1) throw new SecateurException(ErrorCode.BadArgument, $"--speedup must be at least 1 (got {s})");
         if (Macs is { } m && m < 1) throw new SecateurException(ErrorCode.BadArgument, $"--macs must be positive (got {m})");
@@ -26,7 +32,7 @@ public sealed record PruningTarget
 
     /// <summary>Human-readable form, e.g. "2× fewer MACs".</summary>
     public override string ToString() => Ratio is { } r ? $"channel ratio {r:0.###}" : Speedup is { } s ? $"{s:0.##}x fewer MACs"
-        : Macs is { } m ? $"at most {m:N0} MACs" : $"at most {Params:N0} parameters";
+        : Macs is { } m ? $"at most {m:N0} MACs" : Params is { } p ? $"at most {p:N0} parameters" : Latency!.ToString();
 }
 
 /// <summary>How the channel budget is spread over groups.</summary>
@@ -71,8 +77,9 @@ public static class Allocation
     /// <param name="target">The target.</param>
     /// <param name="options">Allocation kind and constraints.</param>
     /// <param name="sensitivity">For <see cref="AllocationKind.Sensitivity"/>: measured (ratio, accuracy drop) points per group name.</param>
+    /// <param name="log">Receives a line per latency measurement (latency targets only).</param>
     public static PruningPlan Plan(DependencyGraph dependencies, IReadOnlyCollection<PruningGroup> groups, IReadOnlyDictionary<PruningGroup, float[]> scores,
-        PruningTarget target, AllocationOptions options, IReadOnlyList<SensitivityPoint>? sensitivity = null)
+        PruningTarget target, AllocationOptions options, IReadOnlyList<SensitivityPoint>? sensitivity = null, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(dependencies);
         ArgumentNullException.ThrowIfNull(groups);
@@ -112,17 +119,33 @@ public static class Allocation
                 : counter.Base.Macs / (double)m >= target.Speedup!.Value - 1e-9;
         }
 
+        Dictionary<PruningGroup, IReadOnlyCollection<long>> Removal(Dictionary<PruningGroup, long> counts)
+        {
+            var remove = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
+            foreach (var g in groups)
+                if (counts[g] > 0) remove[g] = order[g].Take((int)counts[g]).Select(i => (long)i).Order().ToArray();
+            return remove;
+        }
+
+        // The level of the most pruning allowed: every group at its limit.
+        double top = options.Kind switch
+        {
+            AllocationKind.Uniform => 1,
+            AllocationKind.Sensitivity => curves.Values.SelectMany(c => c).Select(p => p.Drop).DefaultIfEmpty(0).Max() + 1e-6,
+            _ => normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6,
+        };
+        if (target.Latency is { } latency)
+        {
+            var found = LatencySearch.Run(dependencies, groups, CountsAt, top, counts => new PruningPlan(dependencies, Removal(counts)).Apply(), counter, latency, options, log);
+            return new PruningPlan(dependencies, Removal(found.Counts)) { Latency = found.Result };
+        }
+
         Dictionary<PruningGroup, long> chosen;
         if (target.Ratio is { } ratio && options.Kind == AllocationKind.Uniform)
             chosen = CountsAt(ratio);
         else
         {
-            double lo = 0, hi = options.Kind switch
-            {
-                AllocationKind.Uniform => 1,
-                AllocationKind.Sensitivity => curves.Values.SelectMany(c => c).Select(p => p.Drop).DefaultIfEmpty(0).Max() + 1e-6,
-                _ => normalised.Values.SelectMany(v => v).DefaultIfEmpty(0).Max() + 1e-6,
-            };
+            double lo = 0, hi = top;
             var most = CountsAt(hi);
             if (!Met(most))
             {
@@ -137,10 +160,7 @@ public static class Allocation
             }
             chosen = CountsAt(hi);
         }
-        var remove = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
-        foreach (var g in groups)
-            if (chosen[g] > 0) remove[g] = order[g].Take((int)chosen[g]).Select(i => (long)i).Order().ToArray();
-        return new PruningPlan(dependencies, remove);
+        return new PruningPlan(dependencies, Removal(chosen));
     }
 
     /// <summary>

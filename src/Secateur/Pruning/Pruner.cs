@@ -18,6 +18,8 @@ public sealed record PruningOptions
     public IReadOnlyList<SensitivityPoint>? Sensitivity { get; init; }
     /// <summary>Context for the criterion (calibration data, seed).</summary>
     public ImportanceContext Importance { get; init; } = new();
+    /// <summary>Receives progress lines of long searches (a latency target measures every candidate).</summary>
+    public Action<string>? Log { get; init; }
 }
 
 /// <summary>Channels of one group before and after pruning.</summary>
@@ -38,6 +40,9 @@ public sealed record PruningResult(ModelGraph Pruned, PruningPlan Plan, ModelSta
 {
     /// <summary>Base MACs ÷ pruned MACs.</summary>
     public double Speedup => Before.Macs / (double)Math.Max(1, After.Macs);
+
+    /// <summary>For a latency target: measured latencies of the dense and pruned model, and the search.</summary>
+    public LatencySearchResult? Latency => Plan.Latency;
 }
 
 /// <summary>One entry of the pre-flight report.</summary>
@@ -76,7 +81,7 @@ public static class Pruner
         var deps = DependencyGraph.Build(graph);
         var groups = deps.Prunable.Where(g => !IsExcluded(g, options.Exclude)).ToList();
         var scores = importance.Score(deps, options.Importance);
-        var plan = Allocation.Plan(deps, groups, scores, options.Target, options.Allocation, options.Sensitivity);
+        var plan = Allocation.Plan(deps, groups, scores, options.Target, options.Allocation, options.Sensitivity, options.Log);
         var pruned = plan.Apply();
         double seconds = clock.Elapsed.TotalSeconds;
         var changes = deps.Prunable.Select(g => new GroupChange(g.Name, g.Producers.ToList(), g.Channels,

@@ -19,6 +19,9 @@ public sealed class PruningPlan
     /// <summary>Channel indices to remove per group.</summary>
     public IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> Remove { get; }
 
+    /// <summary>For a latency target: the measured latencies of the dense and the planned model and the search's candidates.</summary>
+    public LatencySearchResult? Latency { get; init; }
+
     /// <summary>Channels removed in all.</summary>
     public long RemovedChannels => Remove.Values.Sum(r => (long)r.Count);
 

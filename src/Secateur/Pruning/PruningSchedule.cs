@@ -47,7 +47,11 @@ public sealed record ScheduleStep(int Step, long TargetMacs, long Macs, long Par
 /// <param name="Steps">Every step tried.</param>
 /// <param name="ReachedTarget">Whether the final target was met.</param>
 /// <param name="Stop">Why the schedule stopped.</param>
-public sealed record ScheduleResult(ModelGraph Graph, IReadOnlyList<ScheduleStep> Steps, bool ReachedTarget, string Stop);
+public sealed record ScheduleResult(ModelGraph Graph, IReadOnlyList<ScheduleStep> Steps, bool ReachedTarget, string Stop)
+{
+    /// <summary>For a latency target (one-shot): measured latencies of the dense and pruned model, and the search.</summary>
+    public LatencySearchResult? Latency { get; init; }
+}
 
 /// <summary>Runs one-shot, iterative, AGP and dynamic pruning schedules over <see cref="Pruner"/>.</summary>
 public static class PruningSchedule
@@ -88,11 +92,16 @@ public static class PruningSchedule
         var target = options.Target.Validated();
         if (schedule.Kind == PruningScheduleKind.OneShot)
         {
-            var once = afterPrune(1, Pruner.Prune(graph, importance, options).Pruned, 0);
+            var pruning = Pruner.Prune(graph, importance, options);
+            var once = afterPrune(1, pruning.Pruned, 0);
             var st = ModelStats.Compute(once);
-            return new ScheduleResult(once, [new ScheduleStep(1, st.Macs, st.Macs, st.Params, validate(once), true, "one-shot")], true, "target reached in one step");
+            return new ScheduleResult(once, [new ScheduleStep(1, st.Macs, st.Macs, st.Params, validate(once), true, "one-shot")], true, "target reached in one step")
+            {
+                Latency = pruning.Latency,
+            };
         }
-        if (target.Ratio.HasValue) throw new SecateurException(ErrorCode.BadArgument, "iterative, AGP and dynamic schedules need a --speedup, --macs or --params target");
+        if (target.Ratio.HasValue || target.Latency is not null)
+            throw new SecateurException(ErrorCode.BadArgument, "iterative, AGP and dynamic schedules need a --speedup, --macs or --params target");
         var baseStats = ModelStats.Compute(graph);
         bool byParams = target.Params.HasValue;
         long baseCount = byParams ? baseStats.Params : baseStats.Macs;

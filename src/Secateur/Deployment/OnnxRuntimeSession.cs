@@ -1,0 +1,243 @@
+using System.Globalization;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Secateur.Graph;
+using Secateur.Onnx;
+
+namespace Secateur.Deployment;
+
+/// <summary>How an ONNX Runtime session runs on the CPU.</summary>
+/// <param name="Threads">Intra-op threads (the threads one operator may use); 0 means one per core.</param>
+public sealed record SessionSettings(int Threads = 0)
+{
+    /// <summary>Checks the values.</summary>
+    public SessionSettings Validated()
+    {
+        if (Threads < 0) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {Threads})");
+        return this;
+    }
+
+    /// <summary>The intra-op thread count actually used.</summary>
+    public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
+}
+
+/// <summary>
+/// An ONNX Runtime inference session over one model with one float input and one output, set up for
+/// latency measurement: CPU execution provider, <see cref="SessionSettings.Threads"/> intra-op threads, one
+/// inter-op thread, sequential execution and every graph optimisation ORT has.
+/// </summary>
+public sealed class OnnxRuntimeSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+
+    private OnnxRuntimeSession(byte[] model, string name, SessionSettings settings)
+    {
+        settings = (settings ?? throw new ArgumentNullException(nameof(settings))).Validated();
+        EnsureLoaded();
+        Name = name;
+        Settings = settings;
+        using var options = new SessionOptions
+        {
+            IntraOpNumThreads = settings.EffectiveThreads,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        try
+        {
+            _session = new InferenceSession(model, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new SecateurException(ErrorCode.BadFile, $"'{name}': ONNX Runtime cannot load the model: {FirstLine(e.Message)}", e);
+        }
+        if (_session.InputNames.Count != 1 || _session.OutputNames.Count < 1)
+        {
+            var counts = $"{_session.InputNames.Count} inputs and {_session.OutputNames.Count} outputs";
+            _session.Dispose();
+            throw new SecateurException(ErrorCode.BadArgument, $"'{name}': only models with one input can be run (this one has {counts})");
+        }
+        _inputNames = [_session.InputNames[0]];
+        _outputNames = [_session.OutputNames[0]];
+        var input = _session.InputMetadata[_inputNames[0]];
+        if (!input.IsTensor || input.ElementDataType != TensorElementType.Float)
+        {
+            _session.Dispose();
+            throw new SecateurException(ErrorCode.BadArgument, $"'{name}': only float tensor inputs are supported (input '{_inputNames[0]}' is {input.ElementDataType})");
+        }
+        InputDims = input.Dimensions.Select((d, i) => d >= 0 ? new Dim(d)
+            : Dim.Symbolic(string.IsNullOrEmpty(input.SymbolicDimensions[i]) ? "?" : input.SymbolicDimensions[i])).ToList();
+    }
+
+    /// <summary>Opens the ONNX model at <paramref name="path"/>.</summary>
+    /// <exception cref="SecateurException">BadFile when the file is missing or ORT cannot load it; NativeLoad when ORT's native library cannot be loaded.</exception>
+    public static OnnxRuntimeSession FromFile(string path, SessionSettings? settings = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new SecateurException(ErrorCode.BadFile, $"'{path}': file not found");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SecateurException(ErrorCode.BadFile, $"'{path}': cannot read the file: {e.Message}", e);
+        }
+        return new OnnxRuntimeSession(bytes, path, settings ?? new SessionSettings());
+    }
+
+    /// <summary>Opens an ONNX model held in memory; <paramref name="name"/> names it in messages.</summary>
+    public static OnnxRuntimeSession FromBytes(byte[] model, string name, SessionSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(name);
+        if (model.Length == 0) throw new SecateurException(ErrorCode.BadFile, $"'{name}' is empty, not an ONNX model");
+        return new OnnxRuntimeSession(model, name, settings ?? new SessionSettings());
+    }
+
+    /// <summary>Exports <paramref name="graph"/> to ONNX (as <see cref="OnnxSerializer.ToBytes"/> does) and opens it.</summary>
+    public static OnnxRuntimeSession FromGraph(ModelGraph graph, SessionSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        return new OnnxRuntimeSession(OnnxSerializer.ToBytes(graph), graph.Name, settings ?? new SessionSettings());
+    }
+
+    /// <summary>The model's name (its file or graph name).</summary>
+    public string Name { get; }
+
+    /// <summary>The settings the session was created with.</summary>
+    public SessionSettings Settings { get; }
+
+    /// <summary>The input's dimensions as the model declares them (symbolic ones included).</summary>
+    public IReadOnlyList<Dim> InputDims { get; }
+
+    /// <summary>
+    /// The concrete input shape for a batch of <paramref name="batch"/>: a symbolic first (batch) dimension takes
+    /// <paramref name="batch"/>; the other symbolic dimensions take <paramref name="sampleShape"/> (the input shape
+    /// without the batch, e.g. C, H, W), which, when given, must also agree with every fixed dimension.
+    /// </summary>
+    /// <exception cref="SecateurException">BadArgument when a dimension is symbolic and no sample shape is given,
+    /// when the model has a fixed batch other than <paramref name="batch"/>, or when the sample shape does not fit.</exception>
+    public long[] InputShape(int batch, IReadOnlyList<long>? sampleShape = null)
+    {
+        if (batch < 1) throw new SecateurException(ErrorCode.BadArgument, $"batch sizes must be at least 1 (got {batch})");
+        if (InputDims.Count == 0) throw new SecateurException(ErrorCode.BadArgument, $"'{Name}': the input is a scalar; a batched input is needed");
+        var shape = new long[InputDims.Count];
+        var first = InputDims[0];
+        if (first.IsSymbolic) shape[0] = batch;
+        else if (first.Value == batch) shape[0] = batch;
+        else throw new SecateurException(ErrorCode.BadArgument, $"'{Name}' has a fixed batch size of {first.Value}; it cannot run a batch of {batch}");
+        if (sampleShape is not null && sampleShape.Count != InputDims.Count - 1)
+            throw new SecateurException(ErrorCode.BadArgument,
+                $"--input-shape {string.Join('x', sampleShape)} has {sampleShape.Count} dimensions; '{Name}' takes {InputDims.Count - 1} after the batch ({ShapeText})");
+        for (int i = 1; i < shape.Length; i++)
+        {
+            var d = InputDims[i];
+            if (sampleShape is not null)
+            {
+                if (!d.IsSymbolic && d.Value != sampleShape[i - 1])
+                    throw new SecateurException(ErrorCode.BadArgument, $"--input-shape {string.Join('x', sampleShape)} does not fit '{Name}', whose input is {ShapeText}");
+                shape[i] = sampleShape[i - 1];
+            }
+            else if (d.IsSymbolic)
+                throw new SecateurException(ErrorCode.BadArgument,
+                    $"'{Name}' has a symbolic input dimension '{d}' at position {i} ({ShapeText}): give the input shape without the batch with --input-shape, e.g. 3x224x224");
+            else shape[i] = d.Value;
+        }
+        return shape;
+    }
+
+    /// <summary>The input's dimensions as text, e.g. <c>Nx3x224x224</c>.</summary>
+    public string ShapeText => string.Join('x', InputDims.Select(d => d.ToString()));
+
+    /// <summary>Runs the model on <paramref name="input"/> of shape <paramref name="shape"/>; returns the first output and its shape.</summary>
+    public (float[] Output, long[] Shape) Run(float[] input, long[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(shape);
+        using var value = CreateInput(input, shape);
+        using var outputs = Execute(value);
+        var o = outputs[0];
+        return (o.GetTensorDataAsSpan<float>().ToArray(), o.GetTensorTypeAndShape().Shape);
+    }
+
+    /// <summary>Wraps <paramref name="input"/> (kept alive by the caller) as an ORT value of shape <paramref name="shape"/>, for repeated <see cref="RunOnce"/> calls.</summary>
+    internal static OrtValue CreateInput(float[] input, long[] shape)
+    {
+        if (input.LongLength != TensorData.ElementCount(shape))
+            throw new ArgumentException($"input has {input.Length} elements but shape {string.Join('x', shape)} needs {TensorData.ElementCount(shape)}", nameof(input));
+        return OrtValue.CreateTensorValueFromMemory(input, shape);
+    }
+
+    /// <summary>One inference whose result is discarded (what a latency measurement times).</summary>
+    internal void RunOnce(OrtValue input)
+    {
+        using var outputs = Execute(input);
+    }
+
+    private IDisposableReadOnlyCollection<OrtValue> Execute(OrtValue input)
+    {
+        try
+        {
+            return _session.Run(_runOptions, _inputNames, [input], _outputNames);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new SecateurException(ErrorCode.BadArgument, $"'{Name}': ONNX Runtime failed to run the model: {FirstLine(e.Message)}", e);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
+
+    private static readonly Lock Gate = new();
+    private static Exception? loadFailure;
+    private static volatile bool loaded;
+
+    /// <summary>
+    /// Loads ONNX Runtime's native library once, turning a failure into one <see cref="ErrorCode.NativeLoad"/> message
+    /// (ORT's own would be a TypeInitializationException with a long trace).
+    /// </summary>
+    /// <exception cref="SecateurException">NativeLoad, saying what the loader reported.</exception>
+    public static void EnsureLoaded()
+    {
+        if (loaded) return;
+        lock (Gate)
+        {
+            if (loaded) return;
+            if (loadFailure is not null) throw new SecateurException(ErrorCode.NativeLoad, loadFailure.Message, loadFailure.InnerException);
+            try
+            {
+                _ = OrtEnv.Instance().GetVersionString();
+                loaded = true;
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or TypeInitializationException or OnnxRuntimeException)
+            {
+                var cause = e is TypeInitializationException { InnerException: { } inner } ? inner : e;
+                var error = new SecateurException(ErrorCode.NativeLoad,
+                    $"ONNX Runtime's native library (libonnxruntime) could not be loaded: {FirstLine(Runtime.NativeLibraries.LoaderMessage(cause))}. " +
+                    "Check that the Microsoft.ML.OnnxRuntime native files (runtimes/<rid>/native) were deployed with the application.", cause);
+                loadFailure = error;
+                throw error;
+            }
+        }
+    }
+
+    private static string FirstLine(string message) =>
+        (message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? message).TrimEnd('.');
+
+    /// <summary>ORT's version string, e.g. "1.31.1".</summary>
+    public static string RuntimeVersion
+    {
+        get
+        {
+            EnsureLoaded();
+            return OrtEnv.Instance().GetVersionString().ToString(CultureInfo.InvariantCulture);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using Secateur.Deployment;
+using Secateur.Graph;
+
+namespace Secateur.Pruning;
+
+/// <summary>A latency target: the median time of one batch under ONNX Runtime on this machine.</summary>
+/// <param name="Milliseconds">Median (p50) latency to reach at most.</param>
+/// <param name="Batch">Batch size the latency is measured at.</param>
+/// <param name="Threads">ONNX Runtime intra-op threads (0: one per core).</param>
+/// <param name="Warmup">Untimed runs per candidate.</param>
+/// <param name="Runs">Timed runs per candidate (kept short: every bisection step measures one).</param>
+public sealed record LatencyBudget(double Milliseconds, int Batch = 1, int Threads = 0, int Warmup = 5, int Runs = 30)
+{
+    /// <summary>Checks the values.</summary>
+    public LatencyBudget Validated()
+    {
+        if (!(Milliseconds > 0) || double.IsInfinity(Milliseconds)) throw new SecateurException(ErrorCode.BadArgument, $"--target-latency must be a positive number of milliseconds (got {Milliseconds})");
+        if (Batch < 1) throw new SecateurException(ErrorCode.BadArgument, $"--latency-batch must be at least 1 (got {Batch})");
+        if (Threads < 0) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {Threads})");
+        if (Warmup < 0 || Runs < 1) throw new SecateurException(ErrorCode.BadArgument, $"a latency measurement needs at least one timed run (got {Runs}) and no negative warm-up");
+        return this;
+    }
+
+    /// <summary>Human-readable form.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"p50 latency at most {Milliseconds:0.###} ms (batch {Batch}, {(Threads > 0 ? Threads : Environment.ProcessorCount)} threads)");
+}
+
+/// <summary>One candidate the latency search measured.</summary>
+/// <param name="RemovedFraction">Fraction of the prunable channels removed.</param>
+/// <param name="Macs">MACs of the candidate.</param>
+/// <param name="P50Ms">Its measured median latency.</param>
+/// <param name="Met">Whether it met the budget.</param>
+public sealed record LatencyCandidate(double RemovedFraction, long Macs, double P50Ms, bool Met);
+
+/// <summary>What a latency-target search found.</summary>
+/// <param name="Budget">The target.</param>
+/// <param name="DenseMs">Median latency of the unpruned model, re-measured interleaved with the chosen one.</param>
+/// <param name="PrunedMs">Median latency of the chosen model in that re-measurement.</param>
+/// <param name="DenseP90Ms">90th percentile of the unpruned model in that re-measurement.</param>
+/// <param name="PrunedP90Ms">90th percentile of the chosen model in that re-measurement.</param>
+/// <param name="Candidates">Every distinct candidate measured during the search, in order.</param>
+public sealed record LatencySearchResult(LatencyBudget Budget, double DenseMs, double PrunedMs, double DenseP90Ms, double PrunedP90Ms, IReadOnlyList<LatencyCandidate> Candidates)
+{
+    /// <summary>Measured speed-up: dense p50 ÷ pruned p50.</summary>
+    public double Speedup => DenseMs / PrunedMs;
+
+    /// <summary>Whether the re-measured pruned latency is within the budget (it can miss it by noise after the search met it).</summary>
+    public bool WithinBudget => PrunedMs <= Budget.Milliseconds;
+}
+
+/// <summary>
+/// Searches the allocation level (uniform ratio, global threshold or sensitivity threshold) for the least pruning
+/// whose model runs within a latency budget: each candidate plan is applied, exported to ONNX and timed with ONNX
+/// Runtime. Bisection as for the other targets, but on measurements, so it takes few steps and measures each
+/// distinct candidate once; the dense model is measured first and kept when it already meets the budget.
+/// </summary>
+public static class LatencySearch
+{
+    /// <summary>Bisection steps after the two ends are measured (the level's resolution is its range ÷ 2^steps).</summary>
+    public const int Steps = 10;
+
+    /// <summary>Runs the search.</summary>
+    /// <param name="dependencies">Dependency graph of the unpruned model.</param>
+    /// <param name="groups">Groups that may be pruned.</param>
+    /// <param name="countsAt">Channels removed per group at an allocation level (monotone in the level).</param>
+    /// <param name="top">The level of the most pruning allowed.</param>
+    /// <param name="build">Applies removal counts: the candidate graph.</param>
+    /// <param name="counter">Shape-only counter, for candidates' MACs.</param>
+    /// <param name="budget">The latency target.</param>
+    /// <param name="options">Allocation constraints (for the error message).</param>
+    /// <param name="log">Receives one line per measurement.</param>
+    /// <returns>The removal counts chosen and the measurements.</returns>
+    /// <exception cref="SecateurException">ImpossibleTarget when even the most pruning allowed is too slow.</exception>
+    internal static (Dictionary<PruningGroup, long> Counts, LatencySearchResult Result) Run(DependencyGraph dependencies, IReadOnlyCollection<PruningGroup> groups,
+        Func<double, Dictionary<PruningGroup, long>> countsAt, double top, Func<Dictionary<PruningGroup, long>, ModelGraph> build, PlanCounter counter,
+        LatencyBudget budget, AllocationOptions options, Action<string>? log)
+    {
+        budget = budget.Validated();
+        var settings = new SessionSettings(budget.Threads);
+        var measure = new LatencyOptions { BatchSizes = [budget.Batch], Warmup = budget.Warmup, Runs = budget.Runs };
+        long total = groups.Sum(g => g.Channels);
+        var candidates = new List<LatencyCandidate>();
+        var cache = new Dictionary<string, (double Ms, ModelGraph Graph)>(StringComparer.Ordinal);
+        string Key(Dictionary<PruningGroup, long> counts) => string.Join(',', groups.Select(g => counts[g]));
+
+        (double Ms, ModelGraph Graph) Measure(Dictionary<PruningGroup, long> counts)
+        {
+            var key = Key(counts);
+            if (cache.TryGetValue(key, out var known)) return known;
+            var graph = counts.Values.All(c => c == 0) ? dependencies.Graph : build(counts);
+            double ms;
+            using (var session = OnnxRuntimeSession.FromGraph(graph, settings))
+                ms = LatencyBenchmark.Measure(session, measure).Single().P50Ms;
+            double removed = counts.Values.Sum() / (double)Math.Max(1, total);
+            long macs = counter.Count(counts).Macs;
+            bool met = ms <= budget.Milliseconds;
+            candidates.Add(new LatencyCandidate(removed, macs, ms, met));
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                $"latency search: {removed:P1} of prunable channels removed, {macs:N0} MACs: p50 {ms:0.###} ms {(met ? "<=" : ">")} {budget.Milliseconds:0.###} ms"));
+            cache[key] = (ms, graph);
+            return (ms, graph);
+        }
+
+        var none = groups.ToDictionary(g => g, _ => 0L);
+        var dense = Measure(none);
+        Dictionary<PruningGroup, long> chosen;
+        if (dense.Ms <= budget.Milliseconds)
+            chosen = none;
+        else
+        {
+            var most = countsAt(top);
+            var fastest = Measure(most);
+            if (fastest.Ms > budget.Milliseconds)
+            {
+                var (p, m) = counter.Count(most);
+                throw new SecateurException(ErrorCode.ImpossibleTarget, string.Create(CultureInfo.InvariantCulture,
+                    $"the target ({budget}) cannot be met: the dense model measures {dense.Ms:0.###} ms and pruning every group to its limit (keeping {1 - options.MaxGroupRatio:P0} of each, multiples of {options.RoundTo}; {p:N0} params, {m:N0} MACs) still measures {fastest.Ms:0.###} ms"));
+            }
+            double lo = 0, hi = top;
+            for (int i = 0; i < Steps; i++)
+            {
+                double mid = (lo + hi) / 2;
+                if (Measure(countsAt(mid)).Ms <= budget.Milliseconds) hi = mid; else lo = mid;
+            }
+            chosen = countsAt(hi);
+        }
+
+        // Re-measure the choice interleaved with the dense model: one figure each under the same conditions.
+        using var a = OnnxRuntimeSession.FromGraph(dependencies.Graph, settings);
+        using var b = OnnxRuntimeSession.FromGraph(Measure(chosen).Graph, settings);
+        var final = LatencyBenchmark.Compare(a, b, measure).Single();
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+            $"latency search: re-measured interleaved, dense p50 {final.A.P50Ms:0.###} ms, pruned p50 {final.B.P50Ms:0.###} ms ({final.Speedup:0.00}x)"));
+        return (chosen, new LatencySearchResult(budget, final.A.P50Ms, final.B.P50Ms, final.A.P90Ms, final.B.P90Ms, candidates));
+    }
+}
