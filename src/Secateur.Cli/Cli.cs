@@ -22,6 +22,8 @@ public static class Cli
             DemoCommand.Create(context),
             PruneCommand.Create(context),
             SensitivityCommand.Create(context),
+            CompressCommand.Create(context),
+            CompressCommand.CreateDecompress(context),
         };
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
         try
