@@ -91,7 +91,11 @@ public static class PruneCommand
                     throw new SecateurException(ErrorCode.BadArgument, "--nm sets the sparsity and the criterion itself: drop --sparsity, --scope and --criterion");
                 if (r.GetValue(nm) is null && r.GetValue(sparsity) is null)
                     throw new SecateurException(ErrorCode.BadArgument, "weight pruning needs --sparsity (e.g. 0.9) or --nm (e.g. 2:4)");
-                if (r.GetValue(threads) is { } t) TorchSharp.torch.set_num_threads(Math.Max(1, t));
+                if (r.GetValue(threads) is { } t)
+                {
+                    NativeLibraries.EnsureTorch(); // before the first torch call: it may need the libstdc++ fix
+                    TorchSharp.torch.set_num_threads(Math.Max(1, t));
+                }
                 var sparse = new SparsityOptions
                 {
                     Sparsity = r.GetValue(sparsity) ?? 0,

@@ -120,7 +120,7 @@ public sealed record SparsePruneSummary(string Model, string Granularity, string
         static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
         var layers = string.Join(", ", Layers.Select(l => FormattableString.Invariant($"{l.Layer} {l.Sparsity:P1}{(l.Dense ? " (dense)" : "")}")));
         return FormattableString.Invariant(
-            $"{Model}: non-zero params {NonZeroParamsBefore:N0} -> {NonZeroParams:N0} of {Params:N0} ({Compression:0.00}x fewer, sparsity {Sparsity:P2} overall, {WeightSparsity:P2} of the pruned layers' weights){(Nm is null ? "" : $", {Nm} {(NmSatisfied == true ? "verified" : "NOT satisfied")}")}; ") +
+            $"{Model}: non-zero params {NonZeroParamsBefore:N0} -> {NonZeroParams:N0} of {Params:N0} ({Compression:0.00}x fewer, sparsity {Sparsity:P2} overall, {WeightSparsity:P2} of the considered layers' weights){(Nm is null ? "" : $", {Nm} {(NmSatisfied == true ? "verified" : "NOT satisfied")}")}; ") +
             $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after fine-tuning {A(AccuracyFinetuned)}; layers: {layers}; saved {Output}";
     }
 }

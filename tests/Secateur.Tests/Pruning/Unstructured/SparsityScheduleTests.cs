@@ -47,6 +47,20 @@ public sealed class SparsityScheduleTests
     }
 
     [Fact]
+    public void Applying_the_mask_constraint_repeatedly_does_not_grow_live_tensors()
+    {
+        var g = ModelZoo.Create("lenet5");
+        var masks = MagnitudePruner.Masks(g, new SparsityOptions { Sparsity = 0.5 });
+        using var module = new GraphModule(g);
+        using var constraint = masks.ToConstraint();
+        constraint.Apply(module);
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 5; i++) constraint.Apply(module);
+        (TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount - before).ShouldBeLessThanOrEqualTo(0);
+        masks.IsSatisfiedBy(module.ToGraph()).ShouldBeTrue();
+    }
+
+    [Fact]
     public void Without_the_constraint_the_same_training_revives_pruned_weights()
     {
         var g = ModelZoo.Create("lenet5");
