@@ -36,6 +36,8 @@ internal static class SparsePrune
             if (a.FinetuneEpochs <= a.RewindEpoch)
                 throw new SecateurException(ErrorCode.BadArgument, $"the lottery schedule trains --finetune-epochs per round, which must exceed --rewind-epoch {a.RewindEpoch} (got {a.FinetuneEpochs})");
         }
+        if (a.Distill && kind == SparsityScheduleKind.Lottery)
+            throw new SecateurException(ErrorCode.BadArgument, "--distill needs a trained teacher; the lottery schedule starts from the given weights and trains them itself");
         if (a.FinetuneEpochs > 0 && set is null) throw new SecateurException(ErrorCode.BadArgument, "fine-tuning needs data: give --data");
         if (a.Checkpoint is not null && kind != SparsityScheduleKind.OneShot)
             throw new SecateurException(ErrorCode.BadArgument, "--checkpoint works with --schedule oneshot only for weight pruning (each step of a schedule trains anew)");

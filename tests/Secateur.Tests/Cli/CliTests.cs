@@ -255,6 +255,7 @@ public sealed class SparsePruneCliTests
     [InlineData("--sparsity", "0.5", "--schedule", "dynamic")]
     [InlineData("--nm", "2:4", "--schedule", "agp")]
     [InlineData("--nm", "2:4", "--sparsity", "0.5")]
+    [InlineData("--sparsity", "0.5", "--schedule", "lottery", "--data", "embedded", "--finetune-epochs", "2", "--distill")]
     [InlineData("--scope", "global")]
     public void Weight_pruning_mistakes_are_one_line_errors(params string[] extra)
     {
@@ -301,6 +302,11 @@ public sealed class SparsePruneCliTests
             (code, json, error) = Run("compress", sparse, "-o", Path.Combine(dir.FullName, "int8.sct"), "--int8", "--json");
             code.ShouldBe(0, error);
             using (var doc = JsonDocument.Parse(json)) doc.RootElement.GetProperty("lossless").GetBoolean().ShouldBeFalse();
+
+            // An archive is a model wherever a model is read.
+            (code, json, error) = Run("inspect", archive, "--json");
+            code.ShouldBe(0, error);
+            using (var doc = JsonDocument.Parse(json)) doc.RootElement.GetProperty("params").GetInt64().ShouldBe(61_706);
 
             File.WriteAllBytes(archive, File.ReadAllBytes(archive)[..^9]);
             (code, _, error) = Run("decompress", archive, "-o", restored);
