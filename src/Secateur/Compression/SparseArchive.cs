@@ -33,7 +33,7 @@ public sealed record ArchiveOptions
 /// A compact file for a sparse <see cref="ModelGraph"/> (extension <c>.sct</c>). Layout: the magic <c>SCTZ</c>, a
 /// format version byte, a flags byte (bit 0: int8 weights), the payload length (uint64, little-endian), then one zstd
 /// frame (with its content checksum) of the payload. The payload is the model as ONNX with the float tensors' data
-/// left out, followed by every float tensor as: an encoding of where its non-zeros are — a bitmask, the gaps between
+/// left out, followed by every float tensor as: its name, an encoding of where its non-zeros are — a bitmask, the gaps between
 /// their positions as varints, or nothing when all are non-zero, whichever is smallest — and the non-zero values,
 /// as float32 with their bytes grouped by significance (which zstd compresses better) or, with <see cref="ArchiveOptions.Int8"/>
 /// and for Conv and Gemm weights, as int8 with per-row scales. Without int8 a model loads back bit for bit: a value
@@ -61,7 +61,9 @@ public static class SparseArchive
         var model = OnnxExporter.Export(graph, new OnnxSaveOptions());
         var quantizable = options.Int8 ? QuantizableWeights(graph) : [];
         var tensors = new List<(string Name, TensorData Data)>();
-        foreach (var t in model.Graph.Initializer.Where(t => t.DataType == (int)ElementType.Float))
+        // Only the graph's own float tensors move out of the ONNX part; constants the exporter adds (a Dropout's
+        // ratio from opset 12 on) stay where they are.
+        foreach (var t in model.Graph.Initializer.Where(t => t.DataType == (int)ElementType.Float && graph.Initializers.ContainsKey(t.Name)))
         {
             tensors.Add((t.Name, graph.Initializers[t.Name]));
             t.ClearRawData();
@@ -73,7 +75,11 @@ public static class SparseArchive
             w.Write7BitEncodedInt(structure.Length);
             w.Write(structure);
             w.Write7BitEncodedInt(tensors.Count);
-            foreach (var (name, data) in tensors) WriteTensor(w, data, quantizable.Contains(name));
+            foreach (var (name, data) in tensors)
+            {
+                w.Write(name);
+                WriteTensor(w, data, quantizable.Contains(name));
+            }
         }
         var raw = payload.ToArray();
         using var compressor = new Compressor(options.Level);
@@ -117,13 +123,17 @@ public static class SparseArchive
             using var r = new BinaryReader(new MemoryStream(raw));
             var structure = r.ReadBytes(r.Read7BitEncodedInt());
             var model = ModelProto.Parser.ParseFrom(structure);
-            var floats = model.Graph.Initializer.Where(t => t.DataType == (int)ElementType.Float).ToList();
-            if (r.Read7BitEncodedInt() != floats.Count) throw Bad("is corrupt (tensor count differs from its graph)");
-            foreach (var t in floats)
+            var byName = model.Graph.Initializer.Where(t => t.DataType == (int)ElementType.Float && !t.HasRawData)
+                .ToDictionary(t => t.Name, StringComparer.Ordinal);
+            int count = r.Read7BitEncodedInt();
+            if (count != byName.Count) throw Bad("is corrupt (tensor count differs from its graph)");
+            for (int k = 0; k < count; k++)
             {
-                long count = t.Dims.Aggregate(1L, (a, b) => a * b);
+                var name = r.ReadString();
+                if (!byName.Remove(name, out var t)) throw Bad($"is corrupt (tensor '{name}' is not an empty float tensor of its graph)");
+                long elements = t.Dims.Aggregate(1L, (a, b) => a * b);
                 long rows = t.Dims.Count > 0 ? t.Dims[0] : 1;
-                t.RawData = ByteString.CopyFrom(ReadTensor(r, count, rows, Bad));
+                t.RawData = ByteString.CopyFrom(ReadTensor(r, elements, rows, Bad));
             }
             if (r.BaseStream.Position != r.BaseStream.Length) throw Bad("is corrupt (bytes after the last tensor)");
             return OnnxImporter.Import(model, sourceName);

@@ -47,6 +47,17 @@ public sealed class SparseArchiveTests
     }
 
     [Fact]
+    public void A_model_with_dropout_keeps_its_exporter_constants_and_round_trips()
+    {
+        // MobileNetV2 (torchvision layout) has a Dropout, whose ratio the exporter writes as an extra float initializer.
+        var g = ModelZoo.Create("mobilenetv2-imagenet", new ZooOptions(3, 32, 32, 10));
+        g.Nodes.ShouldContain(n => n.Op == OpKind.Dropout);
+        var sparse = MagnitudePruner.Masks(g, new SparsityOptions { Sparsity = 0.7, Scope = SparsityScope.Global }).Apply(g);
+        var back = SparseArchive.Decompress(SparseArchive.Compress(sparse, new ArchiveOptions { Level = 3 }), "mnv2.sct");
+        OnnxSerializer.ToBytes(back).ShouldBe(OnnxSerializer.ToBytes(sparse));
+    }
+
+    [Fact]
     public void Sparser_models_compress_further_and_beat_the_dense_onnx_file()
     {
         long dense = OnnxSerializer.ToBytes(Sparse(0)).LongLength;
