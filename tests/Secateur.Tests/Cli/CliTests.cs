@@ -188,6 +188,7 @@ public sealed class SparsePruneCliTests
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
             root.GetProperty("weightSparsity").GetDouble().ShouldBe(0.8, 1e-4);
+            root.GetProperty("steps")[0].GetProperty("note").GetString().ShouldBe("step 1: pruned, fine-tuned");
             foreach (var k in new[] { "accuracyBefore", "accuracyPruned", "accuracyFinetuned" }) root.GetProperty(k).GetDouble().ShouldBeInRange(0, 1);
             var saved = Secateur.Onnx.OnnxSerializer.Load(output);
             var report = Secateur.Pruning.Unstructured.SparsityReport.Compute(saved);

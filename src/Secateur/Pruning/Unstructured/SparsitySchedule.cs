@@ -131,11 +131,13 @@ public static class SparsitySchedule
             // The lottery resets the survivors to the rewind weights; the others fine-tune what they pruned.
             var start = rewind is null ? pruned : masks.Apply(rewind);
             var trained = train(k + 1, start, masks, null).Trained;
+            bool wasTrained = !ReferenceEquals(trained, start);
             // Whatever the trainer did, the result honours the masks exactly.
             current = masks.IsSatisfiedBy(trained) ? trained : masks.Apply(trained);
             var report = SparsityReport.Compute(current);
             double? acc = validate(current);
-            string note = schedule.Kind == SparsityScheduleKind.Lottery ? $"round {k + 1}: pruned, rewound to epoch {schedule.RewindEpoch}, retrained" : $"step {k + 1}: pruned, fine-tuned";
+            string note = schedule.Kind == SparsityScheduleKind.Lottery ? $"round {k + 1}: pruned, rewound to epoch {schedule.RewindEpoch}, retrained"
+                : wasTrained ? $"step {k + 1}: pruned, fine-tuned" : $"step {k + 1}: pruned (no fine-tuning)";
             steps.Add(new SparsityStep(k + 1, targets[k], Considered(report, weights), report.NonZeroParams, accPruned, acc, note));
             log?.Invoke(FormattableString.Invariant($"{note}: sparsity {Considered(report, weights):P2} of the considered weights, {report.NonZeroParams:N0} non-zero params")
                         + (acc is { } a ? FormattableString.Invariant($", accuracy {accPruned:P2} -> {a:P2}") : ""));

@@ -113,6 +113,7 @@ public sealed class SparsityScheduleTests
                 keep.Zip(seen[s].Keep[name]).ShouldAllBe(p => p.First || !p.Second); // pruned stays pruned
         result.Steps.Select(s => s.Sparsity).ShouldBeInOrder(SortDirection.Ascending);
         result.Steps[^1].Sparsity.ShouldBe(0.9, 1e-4);
+        result.Steps.ShouldAllBe(s => s.Note.EndsWith("pruned (no fine-tuning)")); // the stand-in trainer returned its input
         result.Report.NonZeroParams.ShouldBe(result.Steps[^1].NonZeroParams);
         result.Report.Layers.Single(l => l.Layer == "fc3").NonZero.ShouldBe(840);
     }
