@@ -82,7 +82,7 @@ public static class PruneCommand
             bool Given(Option o) => r.GetResult(o) is { Implicit: false };
             if (r.GetValue(granularity) == "weight" || r.GetValue(nm) is not null)
             {
-                foreach (var o in new Option[] { ratio, speedup, macs, parameters, global, bySensitivity, dryRun, roundTo, report })
+                foreach (var o in new Option[] { ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, dryRun, roundTo, maxRatio, report, recalibrate, calibration, tolerance })
                     if (Given(o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} is for channel pruning; weight pruning takes --sparsity, --scope, --criterion magnitude|lamp or --nm");
                 string crit = Given(criterion) ? r.GetValue(criterion)!.ToLowerInvariant() : "magnitude";
                 if (crit is not ("magnitude" or "lamp"))

@@ -253,6 +253,7 @@ public sealed class SparsePruneCliTests
     [InlineData("--sparsity", "0.5", "--schedule", "lottery", "--data", "embedded", "--finetune-epochs", "1", "--rewind-epoch", "1")]
     [InlineData("--sparsity", "0.5", "--criterion", "l1")]
     [InlineData("--sparsity", "0.5", "--speedup", "2")]
+    [InlineData("--sparsity", "0.5", "--recalibrate", "512")]
     [InlineData("--sparsity", "0.5", "--schedule", "dynamic")]
     [InlineData("--nm", "2:4", "--schedule", "agp")]
     [InlineData("--nm", "2:4", "--sparsity", "0.5")]
