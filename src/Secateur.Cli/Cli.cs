@@ -53,6 +53,8 @@ public static class Cli
             BenchCommand.Create(context),
             ReportCommand.Create(context),
             RunCommand.Create(context, () => Root(context)),
+            CompressCommand.Create(context),
+            CompressCommand.CreateDecompress(context),
         };
         // Listed in every verb's help; handled in Run before parsing.
         root.Options.Add(new Option<string?>(SaveRecipe) { Description = "write this command as a YAML recipe (for 'secateur run') instead of running it", Recursive = true });

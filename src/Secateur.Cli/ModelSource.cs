@@ -8,10 +8,15 @@ namespace Secateur.Cli;
 /// <summary>Turns a model argument (a zoo name or an .onnx file) and shape options into a graph.</summary>
 public static class ModelSource
 {
-    /// <summary>Loads <paramref name="spec"/>: an existing file is read as ONNX, otherwise it names a zoo model.</summary>
+    /// <summary>Loads <paramref name="spec"/>: an .sct file as a compressed model, another existing file as ONNX, otherwise it names a zoo model.</summary>
     public static ModelGraph Load(string spec, string? input, long? classes, int seed = 0)
     {
         ArgumentException.ThrowIfNullOrEmpty(spec);
+        if (spec.EndsWith(".sct", StringComparison.OrdinalIgnoreCase))
+        {
+            // A compressed model (secateur compress) works wherever an ONNX file does.
+            return Secateur.Compression.SparseArchive.Load(spec);
+        }
         if (File.Exists(spec) || spec.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
         {
             if (!File.Exists(spec)) throw new SecateurException(ErrorCode.BadFile, $"model file '{spec}' does not exist");

@@ -8,6 +8,7 @@ using Secateur.Graph;
 using Secateur.Onnx;
 using Secateur.Pruning;
 using Secateur.Reporting;
+using Secateur.Pruning.Unstructured;
 using Secateur.Runtime;
 using Secateur.Training;
 using Spectre.Console;
@@ -45,7 +46,7 @@ public static class PruneCommand
         var distill = new Option<bool>("--distill") { Description = "fine-tune with knowledge distillation from the unpruned model" };
         var alpha = new Option<double>("--distill-alpha") { Description = "weight of the distillation loss", DefaultValueFactory = _ => 0.7 };
         var temperature = new Option<double>("--distill-temperature") { Description = "distillation temperature", DefaultValueFactory = _ => 4.0 };
-        var scheduleKind = new Option<string>("--schedule") { Description = "oneshot, iterative, agp or dynamic", DefaultValueFactory = _ => "oneshot" }.AcceptOnlyFromAmong("oneshot", "iterative", "agp", "dynamic");
+        var scheduleKind = new Option<string>("--schedule") { Description = "oneshot, iterative, agp or dynamic; lottery with --granularity weight", DefaultValueFactory = _ => "oneshot" }.AcceptOnlyFromAmong("oneshot", "iterative", "agp", "dynamic", "lottery");
         var steps = new Option<int>("--steps") { Description = "pruning steps of iterative, agp and dynamic schedules (fine-tuning --finetune-epochs after each)", DefaultValueFactory = _ => 4 };
         var tolerance = new Option<double>("--tolerance") { Description = "dynamic: largest accepted validation accuracy drop (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
         var trainLimit = new Option<int?>("--train-limit") { Description = "use only the first N training images" };
@@ -53,6 +54,12 @@ public static class PruneCommand
         var resume = new Option<bool>("--resume") { Description = "continue fine-tuning from --checkpoint" };
         var output = new Option<string?>("--output", "-o") { Description = "where to save the pruned model (default: <model>.pruned.onnx)" };
         var report = new Option<string?>("--report") { Description = "write a report: .html (with charts; .md and .json beside it), .md or .json" };
+        var granularity = new Option<string>("--granularity") { Description = "channel (remove channels: a smaller dense model) or weight (zero single weights: a sparse model)", DefaultValueFactory = _ => "channel" }.AcceptOnlyFromAmong("channel", "weight");
+        var sparsity = new Option<double?>("--sparsity") { Description = "weight granularity: fraction of the pruned layers' weights to zero, e.g. 0.9" };
+        var scope = new Option<string>("--scope") { Description = "weight granularity: the same sparsity in every layer, or one global threshold", DefaultValueFactory = _ => "layer" }.AcceptOnlyFromAmong("layer", "global");
+        var nm = new Option<string?>("--nm") { Description = "N:M sparsity, e.g. 2:4: at most N non-zeros in every M consecutive input channels (implies --granularity weight)" };
+        var rewindEpoch = new Option<int>("--rewind-epoch") { Description = "lottery: reset survivors to their weights at the end of this epoch of dense training (0: the initial weights)", DefaultValueFactory = _ => 1 };
+        var pruneClassifier = new Option<bool>("--prune-classifier") { Description = "weight granularity: also prune the last layer (left dense by default)" };
         var json = CommonOptions.Json();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
@@ -63,6 +70,7 @@ public static class PruneCommand
         {
             model, criterion, ratio, speedup, macs, parameters, targetLatency, latencyBatch, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
             epochs, lr, batch, distill, alpha, temperature, scheduleKind, steps, tolerance, trainLimit, checkpoint, resume, output, report, json, seed, device, threads, input, classes,
+            granularity, sparsity, scope, nm, rewindEpoch, pruneClassifier,
         };
         cmd.SetAction(r =>
         {
@@ -74,6 +82,39 @@ public static class PruneCommand
                 : ModelSource.Load(spec, r.GetValue(input) ?? $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", r.GetValue(classes) ?? set.Train.ClassCount);
             if (set is not null) TrainingCliOptions.CheckCompatible(graph, set);
             var excluded = (r.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
+            bool Given(Option o) => r.GetResult(o) is { Implicit: false };
+            if (r.GetValue(granularity) == "weight" || r.GetValue(nm) is not null)
+            {
+                foreach (var o in new Option[] { ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, dryRun, roundTo, maxRatio, report, recalibrate, calibration, tolerance })
+                    if (Given(o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} is for channel pruning; weight pruning takes --sparsity, --scope, --criterion magnitude|lamp or --nm");
+                string crit = Given(criterion) ? r.GetValue(criterion)!.ToLowerInvariant() : "magnitude";
+                if (crit is not ("magnitude" or "lamp"))
+                    throw new SecateurException(ErrorCode.BadArgument, $"--criterion {crit} is for channel pruning; weight pruning takes magnitude or lamp");
+                if (r.GetValue(nm) is not null && (Given(sparsity) || Given(criterion) || Given(scope)))
+                    throw new SecateurException(ErrorCode.BadArgument, "--nm sets the sparsity and the criterion itself: drop --sparsity, --scope and --criterion");
+                if (r.GetValue(nm) is null && r.GetValue(sparsity) is null)
+                    throw new SecateurException(ErrorCode.BadArgument, "weight pruning needs --sparsity (e.g. 0.9) or --nm (e.g. 2:4)");
+                if (r.GetValue(threads) is { } t)
+                {
+                    NativeLibraries.EnsureTorch(); // before the first torch call: it may need the libstdc++ fix
+                    TorchSharp.torch.set_num_threads(Math.Max(1, t));
+                }
+                var sparse = new SparsityOptions
+                {
+                    Sparsity = r.GetValue(sparsity) ?? 0,
+                    Scope = r.GetValue(scope) == "global" ? SparsityScope.Global : SparsityScope.Layer,
+                    Criterion = crit == "lamp" ? WeightCriterion.Lamp : WeightCriterion.Magnitude,
+                    Nm = r.GetValue(nm) is { } text ? NmPattern.Parse(text) : null,
+                    Exclude = excluded,
+                    PruneClassifier = r.GetValue(pruneClassifier),
+                };
+                return SparsePrune.Run(context, graph, set, new SparseArgs(spec, sparse, r.GetValue(scheduleKind)!, r.GetValue(steps), r.GetValue(rewindEpoch),
+                    r.GetValue(epochs), r.GetValue(lr), r.GetValue(batch), r.GetValue(seed), r.GetValue(device)!, r.GetValue(checkpoint), r.GetValue(resume),
+                    r.GetValue(distill), r.GetValue(alpha), r.GetValue(temperature), r.GetValue(output), r.GetValue(json)));
+            }
+            foreach (var o in new Option[] { sparsity, scope, rewindEpoch, pruneClassifier })
+                if (Given(o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} needs --granularity weight");
+            if (r.GetValue(scheduleKind) == "lottery") throw new SecateurException(ErrorCode.BadArgument, "--schedule lottery needs --granularity weight");
             if (r.GetValue(dryRun)) return DryRun(context, graph, excluded, r.GetValue(json));
 
             var target = new PruningTarget

@@ -92,7 +92,7 @@ public static class Pruner
     private static bool IsExcluded(PruningGroup g, IReadOnlyList<string> patterns) =>
         patterns.Count > 0 && g.Slices.Where(s => s.Role != SliceRole.Consumer).Select(s => s.Node).Distinct().Any(n => patterns.Any(p => Matches(n, p)));
 
-    private static bool Matches(string name, string pattern) =>
+    internal static bool Matches(string name, string pattern) =>
         pattern.Contains('*', StringComparison.Ordinal)
             ? Regex.IsMatch(name, "^" + Regex.Escape(pattern).Replace("\\*", ".*", StringComparison.Ordinal) + "$", RegexOptions.None, TimeSpan.FromSeconds(1))
             : name == pattern;

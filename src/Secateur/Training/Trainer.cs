@@ -32,6 +32,12 @@ public sealed class Trainer
     /// </summary>
     public (GraphModule Teacher, double Alpha, double Temperature)? Distillation { get; init; }
 
+    /// <summary>
+    /// Optional constraint on the parameters (e.g. fixed sparsity masks): applied before training, after every
+    /// optimizer step and after a checkpoint is restored on resume.
+    /// </summary>
+    public IParameterConstraint? Constraint { get; init; }
+
     /// <summary>Trains for the configured epochs, evaluating on <paramref name="test"/> after each when given.</summary>
     /// <param name="train">Training batches (augmented as the source decides).</param>
     /// <param name="test">Held-out batches, or null.</param>
@@ -56,6 +62,7 @@ public sealed class Trainer
             // Dropout draws continue from a state that depends only on the seed and the epoch.
             manual_seed(_options.Seed + startEpoch);
         }
+        Constraint?.Apply(_module);
         long totalSteps = (long)_options.Epochs * train.BatchesPerEpoch;
         var clock = Stopwatch.StartNew();
         long imagesThisRun = 0;
@@ -82,6 +89,7 @@ public sealed class Trainer
                     var loss = Loss(logits, y, x);
                     loss.backward();
                     optimizer.step();
+                    Constraint?.Apply(_module);
                     lossSum += loss.item<float>() * batch.Count;
                     correct += logits.argmax(1).eq(y).sum().item<long>();
                 }

@@ -170,3 +170,152 @@ public sealed class SensitivityCliTests
         error.ShouldContain("ratios");
     }
 }
+
+public sealed class SparsePruneCliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(args);
+
+    [Fact]
+    public void Weight_pruning_fine_tunes_with_the_zeros_fixed_and_reports_sparsity_and_accuracies()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-sparse");
+        try
+        {
+            var output = Path.Combine(dir.FullName, "sparse.onnx");
+            var (code, json, error) = Run("prune", "lenet5", "--granularity", "weight", "--sparsity", "0.8", "--scope", "global", "--criterion", "lamp",
+                "--data", "embedded", "--train-limit", "256", "--finetune-epochs", "1", "--batch-size", "64", "-o", output, "--json");
+            code.ShouldBe(0, error);
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement;
+            root.GetProperty("weightSparsity").GetDouble().ShouldBe(0.8, 1e-4);
+            root.GetProperty("steps")[0].GetProperty("note").GetString().ShouldBe("step 1: pruned, fine-tuned");
+            foreach (var k in new[] { "accuracyBefore", "accuracyPruned", "accuracyFinetuned" }) root.GetProperty(k).GetDouble().ShouldBeInRange(0, 1);
+            var saved = Secateur.Onnx.OnnxSerializer.Load(output);
+            var report = Secateur.Pruning.Unstructured.SparsityReport.Compute(saved);
+            report.NonZeroParams.ShouldBe(root.GetProperty("nonZeroParams").GetInt64());
+            report.Layers.Single(l => l.Layer == "fc3").Sparsity.ShouldBe(0); // the classifier is left dense
+            var layers = root.GetProperty("layers").EnumerateArray().ToList();
+            layers.Single(l => l.GetProperty("layer").GetString() == "fc3").GetProperty("dense").GetBoolean().ShouldBeTrue();
+            layers.Where(l => !l.GetProperty("dense").GetBoolean()).Sum(l => l.GetProperty("count").GetInt64() - l.GetProperty("nonZero").GetInt64())
+                .ShouldBe((long)Math.Round(0.8 * layers.Where(l => !l.GetProperty("dense").GetBoolean()).Sum(l => l.GetProperty("count").GetInt64())));
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void Nm_pruning_writes_a_model_that_passes_the_validator()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-nm");
+        try
+        {
+            var output = Path.Combine(dir.FullName, "nm.onnx");
+            var (code, json, error) = Run("prune", "lenet5", "--nm", "2:4", "-o", output, "--json");
+            code.ShouldBe(0, error);
+            using var doc = JsonDocument.Parse(json);
+            doc.RootElement.GetProperty("nmSatisfied").GetBoolean().ShouldBeTrue();
+            var saved = Secateur.Onnx.OnnxSerializer.Load(output);
+            Secateur.Pruning.Unstructured.NmSparsity.Satisfies(saved, new Secateur.Pruning.Unstructured.NmPattern(2, 4), ["fc1.weight", "fc2.weight"]).ShouldBeTrue();
+            // conv1 (1 input channel) and conv2 (6) are not multiples of 4: dense, and reported so.
+            doc.RootElement.GetProperty("layers").EnumerateArray().Where(l => l.GetProperty("dense").GetBoolean())
+                .Select(l => l.GetProperty("layer").GetString()).ShouldBe(["conv1", "conv2", "fc3"]);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void Lottery_trains_prunes_rewinds_and_retrains_for_each_round()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-lottery");
+        try
+        {
+            var (code, json, error) = Run("prune", "lenet5", "--granularity", "weight", "--sparsity", "0.75", "--schedule", "lottery", "--steps", "2",
+                "--rewind-epoch", "1", "--finetune-epochs", "2", "--data", "embedded", "--train-limit", "256", "--batch-size", "64",
+                "-o", Path.Combine(dir.FullName, "ticket.onnx"), "--json");
+            code.ShouldBe(0, error);
+            using var doc = JsonDocument.Parse(json);
+            var steps = doc.RootElement.GetProperty("steps").EnumerateArray().ToList();
+            steps.Select(s => s.GetProperty("step").GetInt32()).ShouldBe([0, 1, 2]);
+            steps[1].GetProperty("sparsity").GetDouble().ShouldBe(0.5, 1e-3);
+            steps[2].GetProperty("sparsity").GetDouble().ShouldBe(0.75, 1e-3);
+            doc.RootElement.GetProperty("epochs").GetArrayLength().ShouldBe(6); // 2 epochs of dense training + 2 rounds of 2
+            error.ShouldContain("rewound to epoch 1");
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Theory]
+    [InlineData("--sparsity", "1")]
+    [InlineData("--sparsity", "1.5")]
+    [InlineData("--nm", "4:4")]
+    [InlineData("--nm", "5:4")]
+    [InlineData("--nm", "two:four")]
+    [InlineData("--sparsity", "0.5", "--schedule", "lottery")]
+    [InlineData("--sparsity", "0.5", "--schedule", "lottery", "--data", "embedded", "--finetune-epochs", "1", "--rewind-epoch", "1")]
+    [InlineData("--sparsity", "0.5", "--criterion", "l1")]
+    [InlineData("--sparsity", "0.5", "--speedup", "2")]
+    [InlineData("--sparsity", "0.5", "--recalibrate", "512")]
+    [InlineData("--sparsity", "0.5", "--schedule", "dynamic")]
+    [InlineData("--nm", "2:4", "--schedule", "agp")]
+    [InlineData("--nm", "2:4", "--sparsity", "0.5")]
+    [InlineData("--sparsity", "0.5", "--schedule", "lottery", "--data", "embedded", "--finetune-epochs", "2", "--distill")]
+    [InlineData("--scope", "global")]
+    public void Weight_pruning_mistakes_are_one_line_errors(params string[] extra)
+    {
+        string[] args = ["prune", "lenet5", .. (extra.Contains("--nm") ? [] : new[] { "--granularity", "weight" }), .. extra];
+        var (code, _, error) = Run(args);
+        code.ShouldBe(5, error);
+        error.ShouldStartWith("error: ");
+        error.Trim().Split('\n').Length.ShouldBe(1);
+    }
+
+    [Theory]
+    [InlineData("--sparsity", "0.5")]
+    [InlineData("--schedule", "lottery", "--speedup", "2")]
+    public void Weight_options_without_weight_granularity_are_rejected(params string[] extra)
+    {
+        var (code, _, error) = Run(["prune", "lenet5", "--speedup", "2", .. extra.Where(e => e != "--speedup" && e != "2")]);
+        code.ShouldBe(5, error);
+        error.ShouldContain("--granularity weight");
+    }
+
+    [Fact]
+    public void Compress_and_decompress_round_trip_a_sparse_model_exactly()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-sct");
+        try
+        {
+            var sparse = Path.Combine(dir.FullName, "sparse.onnx");
+            Run("prune", "lenet5", "--granularity", "weight", "--sparsity", "0.9", "-o", sparse).Code.ShouldBe(0);
+            var archive = Path.Combine(dir.FullName, "sparse.sct");
+            var (code, json, error) = Run("compress", sparse, "-o", archive, "--json");
+            code.ShouldBe(0, error);
+            using (var doc = JsonDocument.Parse(json))
+            {
+                doc.RootElement.GetProperty("verified").GetBoolean().ShouldBeTrue();
+                doc.RootElement.GetProperty("ratio").GetDouble().ShouldBeGreaterThan(4);
+                doc.RootElement.GetProperty("bytes").GetInt64().ShouldBe(new FileInfo(archive).Length);
+                doc.RootElement.GetProperty("denseOnnxBytes").GetInt64().ShouldBe(new FileInfo(sparse).Length);
+            }
+            var restored = Path.Combine(dir.FullName, "restored.onnx");
+            (code, _, error) = Run("decompress", archive, "-o", restored);
+            code.ShouldBe(0, error);
+            File.ReadAllBytes(restored).ShouldBe(File.ReadAllBytes(sparse));
+
+            (code, json, error) = Run("compress", sparse, "-o", Path.Combine(dir.FullName, "int8.sct"), "--int8", "--json");
+            code.ShouldBe(0, error);
+            using (var doc = JsonDocument.Parse(json)) doc.RootElement.GetProperty("lossless").GetBoolean().ShouldBeFalse();
+
+            // An archive is a model wherever a model is read.
+            (code, json, error) = Run("inspect", archive, "--json");
+            code.ShouldBe(0, error);
+            using (var doc = JsonDocument.Parse(json)) doc.RootElement.GetProperty("params").GetInt64().ShouldBe(61_706);
+
+            File.WriteAllBytes(archive, File.ReadAllBytes(archive)[..^9]);
+            (code, _, error) = Run("decompress", archive, "-o", restored);
+            code.ShouldBe(2);
+            error.ShouldStartWith("error: ");
+            error.ShouldContain("truncated");
+        }
+        finally { dir.Delete(true); }
+    }
+}
