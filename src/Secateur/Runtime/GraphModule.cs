@@ -142,17 +142,22 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
                     double? lo = Opt(1) is { } a ? a.item<float>() : node.Attributes.ContainsKey("min") ? node.Float("min", 0) : null;
                     double? hi = Opt(2) is { } b ? b.item<float>() : node.Attributes.ContainsKey("max") ? node.Float("max", 0) : null;
                     if (lo == 0 && hi == 6) return F.relu6(In(0));
-                    return clamp(In(0), lo.HasValue ? (Scalar)lo.Value : null, hi.HasValue ? (Scalar)hi.Value : null);
+                    using var min = lo?.ToScalar();
+                    using var max = hi?.ToScalar();
+                    return clamp(In(0), min, max);
                 }
             case OpKind.Sigmoid: return sigmoid(In(0));
             case OpKind.HardSigmoid:
                 {
                     float alpha = node.Float("alpha", 0.2f), beta = node.Float("beta", 0.5f);
                     if (Math.Abs(alpha - 1f / 6f) < 1e-7f && beta == 0.5f) return F.hardsigmoid(In(0));
-                    return clamp(In(0) * alpha + beta, 0, 1);
+                    using var a = alpha.ToScalar();
+                    using var b = beta.ToScalar();
+                    return clamp(In(0).mul(a).add(b, KeptScalars.One), KeptScalars.Zero, KeptScalars.One);
                 }
             case OpKind.HardSwish: return F.hardswish(In(0));
-            case OpKind.Add: return In(0) + In(1);
+            // Not `+`: it passes a temporary alpha Scalar that the GC may finalise mid-call (see KeptScalars).
+            case OpKind.Add: return In(0).add(In(1), KeptScalars.One);
             case OpKind.Sub: return In(0) - In(1);
             case OpKind.Mul: return In(0) * In(1);
             case OpKind.Div: return In(0) / In(1);
@@ -311,8 +316,10 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
         bool ta = node.Int("transA", 0) != 0, tb = node.Int("transB", 0) != 0;
         if (!ta && tb && alpha == 1f && (beta == 1f || c is null)) return F.linear(a, b, c);
         var y = matmul(ta ? a.t() : a, tb ? b.t() : b);
-        if (alpha != 1f) y = y * alpha;
-        if (c is not null) y = y + (beta == 1f ? c : c * beta);
+        using var sa = alpha.ToScalar();
+        using var sb = beta.ToScalar();
+        if (alpha != 1f) y = y.mul(sa);
+        if (c is not null) y = y.add(beta == 1f ? c : c.mul(sb), KeptScalars.One);
         return y;
     }
 
@@ -357,4 +364,19 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
         for (int i = 1; !used.Add(candidate); i++) candidate = $"{s}_{i}";
         return candidate;
     }
+}
+
+/// <summary>
+/// Scalars that live as long as the process. TorchSharp turns numbers into <see cref="Scalar"/> wrappers and passes
+/// only their native handle on; a temporary wrapper is then unreachable and the GC's finaliser thread may free the
+/// native scalar while libtorch is still reading it — seen as intermittent "Scalar toFloat" failures in busy test
+/// runs. Every Scalar the runtime passes is therefore either one of these or a local disposed after the call.
+/// </summary>
+internal static class KeptScalars
+{
+    /// <summary>0.</summary>
+    public static readonly Scalar Zero = 0.ToScalar();
+
+    /// <summary>1, also the alpha of additions and subtractions.</summary>
+    public static readonly Scalar One = 1.ToScalar();
 }
