@@ -85,7 +85,7 @@ public static class PruneCommand
             bool Given(Option o) => r.GetResult(o) is { Implicit: false };
             if (r.GetValue(granularity) == "weight" || r.GetValue(nm) is not null)
             {
-                foreach (var o in new Option[] { ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, dryRun, roundTo, maxRatio, report, recalibrate, calibration, tolerance })
+                foreach (var o in new Option[] { ratio, speedup, macs, parameters, global, bySensitivity, sensitivityRatios, dryRun, roundTo, maxRatio, recalibrate, calibration, tolerance })
                     if (Given(o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} is for channel pruning; weight pruning takes --sparsity, --scope, --criterion magnitude|lamp or --nm");
                 string crit = Given(criterion) ? r.GetValue(criterion)!.ToLowerInvariant() : "magnitude";
                 if (crit is not ("magnitude" or "lamp"))
@@ -110,7 +110,7 @@ public static class PruneCommand
                 };
                 return SparsePrune.Run(context, graph, set, new SparseArgs(spec, sparse, r.GetValue(scheduleKind)!, r.GetValue(steps), r.GetValue(rewindEpoch),
                     r.GetValue(epochs), r.GetValue(lr), r.GetValue(batch), r.GetValue(seed), r.GetValue(device)!, r.GetValue(checkpoint), r.GetValue(resume),
-                    r.GetValue(distill), r.GetValue(alpha), r.GetValue(temperature), r.GetValue(output), r.GetValue(json)));
+                    r.GetValue(distill), r.GetValue(alpha), r.GetValue(temperature), r.GetValue(output), r.GetValue(json), r.GetValue(report)));
             }
             foreach (var o in new Option[] { sparsity, scope, rewindEpoch, pruneClassifier })
                 if (Given(o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} needs --granularity weight");

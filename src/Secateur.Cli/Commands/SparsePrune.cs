@@ -4,6 +4,7 @@ using Secateur.Data;
 using Secateur.Graph;
 using Secateur.Onnx;
 using Secateur.Pruning.Unstructured;
+using Secateur.Reporting;
 using Secateur.Runtime;
 using Secateur.Training;
 
@@ -12,7 +13,7 @@ namespace Secateur.Cli.Commands;
 /// <summary>The values of <c>prune --granularity weight</c> (and <c>--nm</c>), read from the command line.</summary>
 internal sealed record SparseArgs(
     string Spec, SparsityOptions Options, string Schedule, int Steps, int RewindEpoch, int FinetuneEpochs, double LearningRate, int BatchSize,
-    int Seed, string Device, string? Checkpoint, bool Resume, bool Distill, double DistillAlpha, double DistillTemperature, string? Output, bool Json);
+    int Seed, string Device, string? Checkpoint, bool Resume, bool Distill, double DistillAlpha, double DistillTemperature, string? Output, bool Json, string? Report = null);
 
 /// <summary><c>secateur prune --granularity weight</c>: weight-level (unstructured or N:M) sparsity with fixed masks during fine-tuning.</summary>
 internal static class SparsePrune
@@ -94,6 +95,11 @@ internal static class SparsePrune
             accBefore, firstPruning.AccuracyPruned, a.FinetuneEpochs > 0 ? result.Steps[^1].Accuracy : null, nmSatisfied,
             result.Report.Layers.Select(l => new SparseLayerSummary(l.Layer, l.Weight, l.Count, l.NonZero, l.Sparsity, !considered.Contains(l.Weight) || !result.Masks.Keep.ContainsKey(l.Weight))).ToList(),
             result.Steps, history, clock.Elapsed.TotalSeconds, path, "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+        if (a.Report is { } reportPath)
+        {
+            long sizeBefore = File.Exists(a.Spec) ? new FileInfo(a.Spec).Length : OnnxSerializer.ToBytes(graph).Length;
+            ReportWriter.Write(summary.ToReport(sizeBefore, new FileInfo(path).Length) with { Recipe = context.Recipe }, reportPath);
+        }
         if (a.Json) context.WriteJson(summary);
         else context.Out.WriteLine(summary.Line());
         return 0;
@@ -116,6 +122,36 @@ public sealed record SparsePruneSummary(string Model, string Granularity, string
     IReadOnlyList<SparseLayerSummary> Layers, IReadOnlyList<SparsityStep> Steps, IReadOnlyList<EpochSummary> Epochs,
     double TotalSeconds, string Output, string Command)
 {
+    /// <summary>The report: non-zero parameters, accuracy stages, non-zero weights per layer, fine-tuning curves.</summary>
+    public RunReport ToReport(long fileBytesBefore, long fileBytesAfter)
+    {
+        var accuracy = new List<AccuracyStage>();
+        void Stage(string name, double? v) { if (v is { } x) accuracy.Add(new AccuracyStage(name, x)); }
+        Stage("before pruning", AccuracyBefore);
+        Stage("right after pruning", AccuracyPruned);
+        Stage("after fine-tuning", AccuracyFinetuned);
+        return new RunReport
+        {
+            Kind = "prune (weights)",
+            Model = Model,
+            Command = Command,
+            Summary =
+            [
+                new Measure("non-zero params", NonZeroParamsBefore, NonZeroParams),
+                new Measure("ONNX file size (zeros stored; see 'compress')", fileBytesBefore, fileBytesAfter, "bytes"),
+            ],
+            Accuracy = accuracy,
+            LayerUnit = "non-zero weights",
+            Layers = Layers.Select(l => new LayerChange(l.Layer, l.Count, l.NonZero)).ToList(),
+            Training = Epochs.Select((e, i) => new EpochPoint(i + 1, $"epoch {e.Epoch}", e.TrainLoss, e.TrainAccuracy, e.TestAccuracy)).ToList(),
+            Notes =
+            [
+                FormattableString.Invariant($"Criterion {Criterion}, scope {Scope}{(Nm is null ? "" : $", {Nm} ({(NmSatisfied == true ? "verified" : "NOT satisfied")})")}, schedule {Schedule}; sparsity {Sparsity:P2} overall, {WeightSparsity:P2} of the pruned layers' weights; data: {Data ?? "none"}."),
+                FormattableString.Invariant($"Time: {TotalSeconds:0.0} s."),
+            ],
+        };
+    }
+
     /// <summary>The one-line summary.</summary>
     public string Line()
     {

@@ -183,11 +183,16 @@ public sealed class SparsePruneCliTests
         {
             var output = Path.Combine(dir.FullName, "sparse.onnx");
             var (code, json, error) = Run("prune", "lenet5", "--granularity", "weight", "--sparsity", "0.8", "--scope", "global", "--criterion", "lamp",
-                "--data", "embedded", "--train-limit", "256", "--finetune-epochs", "1", "--batch-size", "64", "-o", output, "--json");
+                "--data", "embedded", "--train-limit", "256", "--finetune-epochs", "1", "--batch-size", "64", "-o", output, "--json",
+                "--report", Path.Combine(dir.FullName, "sparse.html"));
             code.ShouldBe(0, error);
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
             root.GetProperty("weightSparsity").GetDouble().ShouldBe(0.8, 1e-4);
+            var page = File.ReadAllText(Path.Combine(dir.FullName, "sparse.html"));
+            page.ShouldContain("Where the non-zero weights went");
+            page.ShouldContain("non-zero params");
+            page.ShouldContain("id=\"training\"");
             root.GetProperty("steps")[0].GetProperty("note").GetString().ShouldBe("step 1: pruned, fine-tuned");
             foreach (var k in new[] { "accuracyBefore", "accuracyPruned", "accuracyFinetuned" }) root.GetProperty(k).GetDouble().ShouldBeInRange(0, 1);
             var saved = Secateur.Onnx.OnnxSerializer.Load(output);
