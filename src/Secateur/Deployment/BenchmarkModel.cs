@@ -36,13 +36,7 @@ public sealed class BenchmarkModel
     public static BenchmarkModel FromFile(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path)) throw new SecateurException(ErrorCode.BadFile, $"'{path}': file not found");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SecateurException(ErrorCode.BadFile, $"'{path}': cannot read the file: {e.Message}", e);
-        }
+        byte[] bytes = OnnxRuntimeSession.ReadModelFile(path);
         try
         {
             return new BenchmarkModel(path, bytes, OnnxSerializer.FromBytes(bytes, path), null);

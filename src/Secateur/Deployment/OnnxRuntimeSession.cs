@@ -72,11 +72,9 @@ public sealed class OnnxRuntimeSession : IDisposable
             : Dim.Symbolic(string.IsNullOrEmpty(input.SymbolicDimensions[i]) ? "?" : input.SymbolicDimensions[i])).ToList();
     }
 
-    /// <summary>Opens the ONNX model at <paramref name="path"/>.</summary>
-    /// <exception cref="SecateurException">BadFile when the file is missing or ORT cannot load it; NativeLoad when ORT's native library cannot be loaded.</exception>
-    public static OnnxRuntimeSession FromFile(string path, SessionSettings? settings = null)
+    /// <summary>The bytes of a model file; a missing or unreadable file is a BadFile error naming it.</summary>
+    internal static byte[] ReadModelFile(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new SecateurException(ErrorCode.BadFile, $"'{path}': file not found");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
@@ -84,6 +82,15 @@ public sealed class OnnxRuntimeSession : IDisposable
         {
             throw new SecateurException(ErrorCode.BadFile, $"'{path}': cannot read the file: {e.Message}", e);
         }
+        return bytes;
+    }
+
+    /// <summary>Opens the ONNX model at <paramref name="path"/>.</summary>
+    /// <exception cref="SecateurException">BadFile when the file is missing or ORT cannot load it; NativeLoad when ORT's native library cannot be loaded.</exception>
+    public static OnnxRuntimeSession FromFile(string path, SessionSettings? settings = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] bytes = OnnxRuntimeSession.ReadModelFile(path);
         return new OnnxRuntimeSession(bytes, path, settings ?? new SessionSettings());
     }
 

@@ -218,7 +218,7 @@ public sealed class OnnxFixtureTests : IDisposable
     [SkippableFact]
     public void Reexported_fixtures_pass_the_onnx_checker()
     {
-        Skip.IfNot(File.Exists("/usr/bin/python3") && RunPython("import onnx").Code == 0,
+        Skip.IfNot(File.Exists("/usr/bin/python3") && Python.Run("import onnx").Code == 0,
             "/usr/bin/python3 with the onnx package (Debian python3-onnx) is not available");
         var paths = new List<string>();
         foreach (var file in FixtureNames())
@@ -227,7 +227,7 @@ public sealed class OnnxFixtureTests : IDisposable
             OnnxSerializer.Save(OnnxSerializer.Load(Path.Combine(FixtureDir, file)), saved);
             paths.Add(saved);
         }
-        var (code, output) = RunPython(
+        var (code, output) = Python.Run(
             "import sys, onnx\n" +
             "for p in sys.argv[1:]:\n" +
             "    onnx.checker.check_model(onnx.load(p), full_check=True)\n" +
@@ -237,16 +237,4 @@ public sealed class OnnxFixtureTests : IDisposable
         foreach (var p in paths) output.ShouldContain($"ok {p}");
     }
 
-    private static (int Code, string Output) RunPython(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
 }

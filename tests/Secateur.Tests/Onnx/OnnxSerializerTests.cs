@@ -409,7 +409,7 @@ public sealed class OnnxSerializerTests : IDisposable
         {
             var path = PathFor($"checked-{opset}.onnx");
             OnnxSerializer.Save(SampleNet(), path, new OnnxSaveOptions { Opset = opset });
-            var (code, output) = RunPython(
+            var (code, output) = Python.Run(
                 "import sys, onnx\n" +
                 "m = onnx.load(sys.argv[1])\n" +
                 "onnx.checker.check_model(m, full_check=True)\n" +
@@ -421,18 +421,6 @@ public sealed class OnnxSerializerTests : IDisposable
     }
 
     private static bool PythonOnnxAvailable() =>
-        File.Exists("/usr/bin/python3") && RunPython("import onnx").Code == 0;
+        File.Exists("/usr/bin/python3") && Python.Run("import onnx").Code == 0;
 
-    private static (int Code, string Output) RunPython(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
 }
