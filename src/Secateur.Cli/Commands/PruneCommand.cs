@@ -281,15 +281,18 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
     {
         var accuracy = new List<AccuracyStage>();
         void Stage(string name, double? v) { if (v is { } x) accuracy.Add(new AccuracyStage(name, x)); }
+        // With several steps, "right after pruning" is measured after the first one.
+        string first = Steps.Count > 1 ? " (step 1)" : "";
         Stage("before pruning", AccuracyBefore);
-        Stage("right after pruning", AccuracyPruned);
-        Stage("after BN recalibration", AccuracyRecalibrated);
+        Stage("right after pruning" + first, AccuracyPruned);
+        Stage("after BN recalibration" + first, AccuracyRecalibrated);
         Stage("after fine-tuning", AccuracyFinetuned);
         var tradeOff = new List<TradeOffPoint>();
         if (AccuracyBefore is { } dense) tradeOff.Add(new TradeOffPoint("dense", MacsBefore, dense, Baseline: true));
         if (Steps.Count > 1)
             tradeOff.AddRange(Steps.Where(st => st.Accuracy is not null).Select(st => new TradeOffPoint($"step {st.Step}", st.Macs, st.Accuracy!.Value)));
-        if ((AccuracyFinetuned ?? AccuracyRecalibrated ?? AccuracyPruned) is { } final) tradeOff.Add(new TradeOffPoint("result", MacsAfter, final));
+        if ((AccuracyFinetuned ?? AccuracyRecalibrated ?? AccuracyPruned) is { } final && !tradeOff.Any(p => !p.Baseline && p.Macs == MacsAfter && p.Accuracy == final))
+            tradeOff.Add(new TradeOffPoint("result", MacsAfter, final));
         int step = 1, index = 0, previous = int.MaxValue;
         var training = new List<EpochPoint>();
         foreach (var e in Epochs)
@@ -321,7 +324,7 @@ public sealed record PruneSummary(string Model, string Criterion, string Target,
             Notes =
             [
                 $"Criterion {Criterion}, {Allocation} allocation, target {Target}; data: {Data ?? "none"}.",
-                FormattableString.Invariant($"Time: one pruning pass {PruneSeconds:0.000} s, total {TotalSeconds:0.0} s. Schedule: {Stop}."),
+                FormattableString.Invariant($"Time: pruning (scoring, allocation, removal; every step) {PruneSeconds:0.000} s, total {TotalSeconds:0.0} s. Schedule: {Stop}."),
             ],
         };
     }

@@ -50,7 +50,8 @@ public static class Charts
             {
                 var text = plot.Add.Text(p.Label, p.Macs / 1e6, p.Accuracy * 100);
                 text.LabelFontSize = 11;
-                text.OffsetY = -6;
+                text.OffsetX = 8;
+                text.OffsetY = -8;
             }
         }
         foreach (var b in points.Where(p => p.Baseline))
