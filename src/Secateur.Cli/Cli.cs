@@ -50,6 +50,7 @@ public static class Cli
             DemoCommand.Create(context),
             PruneCommand.Create(context),
             SensitivityCommand.Create(context),
+            ExportCommand.Create(context),
             BenchCommand.Create(context),
             ReportCommand.Create(context),
             RunCommand.Create(context, () => Root(context)),

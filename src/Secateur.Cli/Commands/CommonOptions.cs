@@ -33,6 +33,17 @@ public static class CommonOptions
     /// <summary><c>--batch-size N</c>.</summary>
     public static Option<int> BatchSize(int fallback = 128) => new("--batch-size") { Description = "mini-batch size", DefaultValueFactory = _ => fallback };
 
+    /// <summary><c>--opset N</c> for verbs that save a model.</summary>
+    public static Option<int> Opset() => new("--opset")
+    {
+        Description = $"ONNX operator set of the saved model ({Secateur.Onnx.OnnxSaveOptions.MinOpset}-{Secateur.Onnx.OnnxSaveOptions.MaxOpset}; ops newer than it are an error naming the node)",
+        DefaultValueFactory = _ => Secateur.Onnx.OnnxSaveOptions.MaxOpset,
+    };
+
+    /// <summary>Saves <paramref name="graph"/> at the opset the user chose.</summary>
+    public static void Save(Secateur.Graph.ModelGraph graph, string path, int opset) =>
+        Secateur.Onnx.OnnxSerializer.Save(graph, path, new Secateur.Onnx.OnnxSaveOptions { Opset = opset });
+
     /// <summary><c>--threads N</c>.</summary>
     public static Option<int?> Threads() => new("--threads") { Description = "CPU threads for libtorch (default: all cores)" };
 }

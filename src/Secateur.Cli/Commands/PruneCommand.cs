@@ -61,6 +61,7 @@ public static class PruneCommand
         var rewindEpoch = new Option<int>("--rewind-epoch") { Description = "lottery: reset survivors to their weights at the end of this epoch of dense training (0: the initial weights)", DefaultValueFactory = _ => 1 };
         var pruneClassifier = new Option<bool>("--prune-classifier") { Description = "weight granularity: also prune the last layer (left dense by default)" };
         var json = CommonOptions.Json();
+        var opset = CommonOptions.Opset();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
@@ -70,7 +71,7 @@ public static class PruneCommand
         {
             model, criterion, ratio, speedup, macs, parameters, targetLatency, latencyBatch, global, bySensitivity, sensitivityRatios, roundTo, maxRatio, exclude, dryRun, data, dataDir, calibration, recalibrate,
             epochs, lr, batch, distill, alpha, temperature, scheduleKind, steps, tolerance, trainLimit, checkpoint, resume, output, report, json, seed, device, threads, input, classes,
-            granularity, sparsity, scope, nm, rewindEpoch, pruneClassifier,
+            granularity, sparsity, scope, nm, rewindEpoch, pruneClassifier, opset,
         };
         cmd.SetAction(r =>
         {
@@ -110,7 +111,7 @@ public static class PruneCommand
                 };
                 return SparsePrune.Run(context, graph, set, new SparseArgs(spec, sparse, r.GetValue(scheduleKind)!, r.GetValue(steps), r.GetValue(rewindEpoch),
                     r.GetValue(epochs), r.GetValue(lr), r.GetValue(batch), r.GetValue(seed), r.GetValue(device)!, r.GetValue(checkpoint), r.GetValue(resume),
-                    r.GetValue(distill), r.GetValue(alpha), r.GetValue(temperature), r.GetValue(output), r.GetValue(json), r.GetValue(report)));
+                    r.GetValue(distill), r.GetValue(alpha), r.GetValue(temperature), r.GetValue(output), r.GetValue(json), r.GetValue(report), r.GetValue(opset)));
             }
             foreach (var o in new Option[] { sparsity, scope, rewindEpoch, pruneClassifier })
                 if (Given(o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} needs --granularity weight");
@@ -209,7 +210,7 @@ public static class PruneCommand
             var groups = Pruner.Preflight(graph, excluded).Where(e => e.Prunable)
                 .Select(e => new GroupChange(e.Group, e.Producers, e.Channels, CountChannels(pruned, e.Producers, e.Channels))).ToList();
             var path = r.GetValue(output) ?? (File.Exists(spec) ? Path.ChangeExtension(spec, null) : spec) + ".pruned.onnx";
-            OnnxSerializer.Save(pruned, path);
+            CommonOptions.Save(pruned, path, r.GetValue(opset));
             var summary = new PruneSummary(graph.Name, importance.Name, target.ToString(), options.Allocation.Kind.ToString().ToLowerInvariant(), set?.Name,
                 before.Params, after.Params, before.Macs, after.Macs, before.Macs / (double)after.Macs,
                 accBefore, accPruned, accRecalibrated, accFinetuned, pruneSeconds, clock.Elapsed.TotalSeconds, path,

@@ -13,7 +13,7 @@ namespace Secateur.Cli.Commands;
 /// <summary>The values of <c>prune --granularity weight</c> (and <c>--nm</c>), read from the command line.</summary>
 internal sealed record SparseArgs(
     string Spec, SparsityOptions Options, string Schedule, int Steps, int RewindEpoch, int FinetuneEpochs, double LearningRate, int BatchSize,
-    int Seed, string Device, string? Checkpoint, bool Resume, bool Distill, double DistillAlpha, double DistillTemperature, string? Output, bool Json, string? Report = null);
+    int Seed, string Device, string? Checkpoint, bool Resume, bool Distill, double DistillAlpha, double DistillTemperature, string? Output, bool Json, string? Report = null, int Opset = Secateur.Onnx.OnnxSaveOptions.MaxOpset);
 
 /// <summary><c>secateur prune --granularity weight</c>: weight-level (unstructured or N:M) sparsity with fixed masks during fine-tuning.</summary>
 internal static class SparsePrune
@@ -86,7 +86,7 @@ internal static class SparsePrune
         var considered = result.Weights.ToHashSet(StringComparer.Ordinal);
         bool? nmSatisfied = options.Nm is { } nm ? NmSparsity.Satisfies(result.Graph, nm, result.Masks.Keep.Keys) : null;
         var path = a.Output ?? (File.Exists(a.Spec) ? Path.ChangeExtension(a.Spec, null) : a.Spec) + ".sparse.onnx";
-        OnnxSerializer.Save(result.Graph, path);
+        CommonOptions.Save(result.Graph, path, a.Opset);
         var firstPruning = result.Steps.First(s => s.Step == 1);
         var summary = new SparsePruneSummary(graph.Name, "weight", options.Nm is null ? options.Criterion.ToString().ToLowerInvariant() : "magnitude",
             options.Nm is null ? options.Scope.ToString().ToLowerInvariant() : "group", options.Nm?.ToString(), a.Schedule,

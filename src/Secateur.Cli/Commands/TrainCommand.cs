@@ -19,7 +19,8 @@ public static class TrainCommand
         var o = new TrainingCliOptions();
         var output = new Option<string?>("--output", "-o") { Description = "where to save the trained model (default: <model>.trained.onnx)" };
         var json = CommonOptions.Json();
-        var cmd = new Command("train", "train a model on a dataset (the benchmark protocol's recipe by default) and save it as ONNX") { model, output, json };
+        var opset = CommonOptions.Opset();
+        var cmd = new Command("train", "train a model on a dataset (the benchmark protocol's recipe by default) and save it as ONNX") { model, output, json, opset };
         o.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -29,7 +30,7 @@ public static class TrainCommand
             var options = o.Training(r);
             var path = r.GetValue(output) ?? DefaultOutput(spec);
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));
-            OnnxSerializer.Save(outcome.Graph, path);
+            CommonOptions.Save(outcome.Graph, path, r.GetValue(opset));
             Report(context, r.GetValue(json), outcome, path);
             return 0;
         });

@@ -323,4 +323,37 @@ public sealed class SparsePruneCliTests
         }
         finally { dir.Delete(true); }
     }
+
+    private static long OpsetOf(string path) =>
+        Secateur.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).OpsetImport.Single(o => o.Domain.Length == 0).Version;
+
+    [Fact]
+    public void Export_and_prune_write_the_chosen_opset_and_refuse_ops_newer_than_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-export");
+        try
+        {
+            var exported = Path.Combine(dir.FullName, "mbv2.onnx");
+            var (code, _, error) = Run("export", "mobilenetv2", "--opset", "13", "-o", exported);
+            code.ShouldBe(0, error);
+            OpsetOf(exported).ShouldBe(13);
+            using (var session = Secateur.Deployment.OnnxRuntimeSession.FromFile(exported))
+                session.Run(new float[2 * 28 * 28], [2, 1, 28, 28]).Shape.ShouldBe([2L, 10L]);
+
+            var pruned = Path.Combine(dir.FullName, "pruned.onnx");
+            (code, _, error) = Run("prune", exported, "--speedup", "2", "--opset", "12", "-o", pruned);
+            code.ShouldBe(0, error);
+            OpsetOf(pruned).ShouldBe(12);
+
+            // HardSwish exists from opset 14 on: saving MobileNetV3 at 13 names the node instead of writing a broken file.
+            var fixture = Path.Combine(AppContext.BaseDirectory, "Fixtures", "onnx", "mobilenet_v3_small.bn.op17.onnx");
+            (code, _, error) = Run("export", fixture, "--opset", "13", "-o", Path.Combine(dir.FullName, "v3.onnx"));
+            code.ShouldBe((int)ErrorCode.UnsupportedOp);
+            error.ShouldContain("HardSwish");
+            (code, _, error) = Run("export", "lenet5", "--opset", "9", "-o", Path.Combine(dir.FullName, "old.onnx"));
+            code.ShouldBe((int)ErrorCode.BadArgument);
+            error.ShouldContain("opset 9");
+        }
+        finally { dir.Delete(true); }
+    }
 }

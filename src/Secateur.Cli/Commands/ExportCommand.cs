@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Secateur.Analysis;
+
+namespace Secateur.Cli.Commands;
+
+/// <summary><c>secateur export</c>: any model Secateur reads (zoo name, ONNX file, .sct archive) as a standard ONNX file.</summary>
+public static class ExportCommand
+{
+    /// <summary>Builds the verb.</summary>
+    public static Command Create(CliContext context)
+    {
+        var model = new Argument<string>("model") { Description = "zoo model name, .onnx file or .sct archive" };
+        var output = new Option<string?>("--output", "-o") { Description = "where to write the ONNX file (default: <model>.onnx, or <model>.opset<N>.onnx for an .onnx input)" };
+        var opset = CommonOptions.Opset();
+        var input = CommonOptions.Input();
+        var classes = CommonOptions.Classes();
+        var json = CommonOptions.Json();
+        var cmd = new Command("export", "write a model as a standard ONNX file at the chosen opset (re-exports imported files in Secateur's clean form)")
+        { model, output, opset, input, classes, json };
+        cmd.SetAction(r =>
+        {
+            var spec = r.GetValue(model)!;
+            var graph = ModelSource.Load(spec, r.GetValue(input), r.GetValue(classes));
+            int version = r.GetValue(opset);
+            var path = r.GetValue(output) ?? (File.Exists(spec)
+                ? Path.Combine(Path.GetDirectoryName(spec) ?? ".", $"{Path.GetFileNameWithoutExtension(spec)}.opset{version}.onnx")
+                : spec + ".onnx");
+            CommonOptions.Save(graph, path, version);
+            var stats = ModelStats.Compute(graph);
+            long bytes = new FileInfo(path).Length;
+            if (r.GetValue(json)) context.WriteJson(new { model = graph.Name, output = path, opset = version, bytes, @params = stats.Params, macs = stats.Macs });
+            else context.Out.WriteLine(FormattableString.Invariant($"{graph.Name}: opset {version}, {stats.Params:N0} params, {stats.Macs:N0} MACs; saved {path} ({bytes:N0} bytes)"));
+            return 0;
+        });
+        return cmd;
+    }
+}
