@@ -1,0 +1,183 @@
+using Microsoft.ML.OnnxRuntime;
+using Secateur.Data;
+using Secateur.Deployment;
+using Secateur.Graph;
+using Secateur.Models;
+using Secateur.Onnx;
+using Secateur.Onnx.Proto;
+using Secateur.Quantization;
+using Secateur.Runtime;
+using Secateur.Training;
+using static TorchSharp.torch;
+
+namespace Secateur.Tests.Quantization;
+
+public sealed class Int8QuantizerTests
+{
+    private static readonly DataSet Embedded = DataSource.Resolve("embedded");
+
+    private static QuantizedModel Quantize(ModelGraph graph, int images = 128, CalibrationMethod method = CalibrationMethod.MinMax)
+    {
+        var options = new QuantizationOptions { CalibrationImages = images, Method = method };
+        return Int8Quantizer.Quantize(graph, Int8Quantizer.CalibrationBatches(Embedded, options), options);
+    }
+
+    /// <summary>The op types of the graph ONNX Runtime actually runs after its optimisations.</summary>
+    internal static IReadOnlyList<string> OptimizedOps(byte[] onnx)
+    {
+        OnnxRuntimeSession.EnsureLoaded();
+        var dir = Directory.CreateTempSubdirectory("secateur-quant");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "optimized.onnx");
+            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = path, IntraOpNumThreads = 1 })
+            using (new InferenceSession(onnx, options)) { }
+            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph.Node.Select(n => n.OpType).ToList();
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("lenet5", 2, 3)]
+    [InlineData("resnet20", 21, 1)]
+    public void A_quantized_zoo_model_runs_in_ort_on_integer_kernels_only(string name, int convs, int gemms)
+    {
+        var q = Quantize(ModelZoo.Create(name));
+
+        var ops = OptimizedOps(q.Onnx);
+        ops.Count(o => o == "QLinearConv").ShouldBe(convs);
+        ops.Count(o => o == "QGemm").ShouldBe(gemms);
+        // No float convolution or matrix product is left: every one became an integer kernel.
+        ops.ShouldNotContain("Conv");
+        ops.ShouldNotContain("FusedConv");
+        ops.ShouldNotContain("Gemm");
+        ops.ShouldNotContain("MatMul");
+        if (name == "resnet20") ops.Count(o => o == "QLinearAdd").ShouldBe(9);
+    }
+
+    [Fact]
+    public void The_int8_model_keeps_the_input_and_output_names_and_the_dynamic_batch()
+    {
+        var graph = ModelZoo.Create("resnet20");
+        var q = Quantize(graph, 64);
+        var model = ModelProto.Parser.ParseFrom(q.Onnx);
+        model.Graph.Input.Single().Name.ShouldBe(graph.Inputs[0].Name);
+        model.Graph.Output.Single().Name.ShouldBe(graph.Outputs[0].Name);
+        model.OpsetImport.Single().Version.ShouldBeGreaterThanOrEqualTo(13);
+        // Weights are int8 with one scale per output channel (DequantizeLinear axis 0).
+        var conv1 = model.Graph.Initializer.Single(t => t.Name == "conv1.weight_quantized");
+        conv1.DataType.ShouldBe(3); // INT8
+        model.Graph.Initializer.Single(t => t.Name == "conv1.weight_scale").Dims.ShouldBe([16L]);
+        model.Graph.Initializer.ShouldNotContain(t => t.Name == "conv1.weight");
+
+        using var session = OnnxRuntimeSession.FromBytes(q.Onnx, "int8");
+        foreach (int batch in new[] { 1, 5 })
+        {
+            var shape = session.InputShape(batch);
+            var (output, outShape) = session.Run(new float[TensorData.ElementCount(shape)], shape);
+            outShape.ShouldBe([batch, 10]);
+            output.ShouldAllBe(v => float.IsFinite(v));
+        }
+    }
+
+    [Fact]
+    public void A_trained_lenet5_in_int8_predicts_like_the_float_model()
+    {
+        var data = Embedded with { Test = Embedded.Test.Take(400) };
+        using var module = new GraphModule(ModelZoo.Create("lenet5"));
+        new Trainer(module, new TrainingOptions { Epochs = 2, BatchSize = 64, LearningRate = 0.05, Augment = false }).Fit(data.TrainLoader(64, 0, augment: false));
+        var graph = module.ToGraph();
+        var q = Quantize(graph, 256);
+
+        using var fp32 = OnnxRuntimeSession.FromGraph(graph);
+        using var int8 = OnnxRuntimeSession.FromBytes(q.Onnx, "int8");
+        var f = OnnxRuntimeEvaluation.Evaluate(fp32, data.TestLoader(100));
+        var i = OnnxRuntimeEvaluation.Evaluate(int8, data.TestLoader(100));
+        f.Samples.ShouldBe(400);
+        f.Top1.ShouldBeGreaterThan(0.5); // trained: chance is 0.1
+        i.Agreement(f).ShouldBeGreaterThanOrEqualTo(0.95);
+        Math.Abs(i.Top1 - f.Top1).ShouldBeLessThan(0.03);
+    }
+
+    [Fact]
+    public void Resnet20_in_int8_is_more_than_three_times_smaller()
+    {
+        var graph = ModelZoo.Create("resnet20");
+        var q = Quantize(graph, 64);
+        double ratio = OnnxSerializer.ToBytes(graph).Length / (double)q.Onnx.Length;
+        ratio.ShouldBeGreaterThan(3.0);
+    }
+
+    [Fact]
+    public void Folding_batch_norms_keeps_the_outputs()
+    {
+        var graph = ModelZoo.Create("resnet20");
+        // Non-trivial statistics, else folding would be the identity.
+        var random = new Random(3);
+        foreach (var n in graph.Nodes.Where(n => n.Op == OpKind.BatchNormalization))
+            for (int k = 1; k <= 4; k++)
+            {
+                var t = graph.Initializers[n.Inputs[k]];
+                graph.Initializers[n.Inputs[k]] = TensorData.FromFloats(t.Floats.Select(_ => k == 4 ? 0.5f + (float)random.NextDouble() : (float)(random.NextDouble() - 0.5)).ToArray(), t.Shape);
+            }
+        var folded = GraphPreparation.FoldBatchNorms(graph);
+        folded.Nodes.ShouldNotContain(n => n.Op == OpKind.BatchNormalization);
+
+        using var scope = NewDisposeScope();
+        using var a = new GraphModule(graph);
+        using var b = new GraphModule(folded);
+        a.eval();
+        b.eval();
+        using var _ = no_grad();
+        var x = randn(4, 1, 28, 28, generator: manual_seed(5));
+        var diff = (a.forward(x) - b.forward(x)).abs().max().item<float>();
+        diff.ShouldBeLessThan(1e-3f);
+    }
+
+    [Fact]
+    public void Percentile_calibration_ignores_an_outlier_that_min_max_keeps()
+    {
+        var graph = ModelZoo.Create("lenet5");
+        var random = new Random(1);
+        var images = Enumerable.Range(0, 64 * 28 * 28).Select(_ => (float)random.NextDouble()).ToArray(); // uniform [0, 1)
+        images[1234] = 1000f;
+        var batches = new[] { new Batch(images, new long[64], 64, [1, 28, 28]) };
+        string input = graph.Inputs[0].Name;
+
+        var minMax = Calibrator.Calibrate(graph, batches, [input], CalibrationMethod.MinMax)[input];
+        var percentile = Calibrator.Calibrate(graph, batches, [input], CalibrationMethod.Percentile, 99.99)[input];
+
+        minMax.Max.ShouldBe(1000f);
+        minMax.Min.ShouldBeInRange(0f, 0.001f);
+        percentile.Max.ShouldBeInRange(0.99f, 1.0f);
+        percentile.Min.ShouldBeInRange(0f, 0.01f);
+        // The outlier makes min-max's step about a thousand times coarser.
+        (minMax.Uint8().Scale / percentile.Uint8().Scale).ShouldBeGreaterThan(900);
+    }
+
+    [Fact]
+    public void Activation_ranges_include_zero_exactly()
+    {
+        var (scale, zp) = new ActivationRange(-1f, 3f).Uint8();
+        scale.ShouldBe(4f / 255f, 1e-7f);
+        (zp * scale).ShouldBe(1f, scale); // −min lands on an integer step
+        new ActivationRange(2f, 5f).Uint8().ZeroPoint.ShouldBe((byte)0); // widened to [0, 5]
+        new ActivationRange(0f, 0f).Uint8().Scale.ShouldBeGreaterThan(0f);
+    }
+
+    [Fact]
+    public void Bad_options_and_empty_data_are_refused_with_one_line()
+    {
+        var graph = ModelZoo.Create("lenet5");
+        Should.Throw<SecateurException>(() => Int8Quantizer.Quantize(graph, [], new QuantizationOptions())).Code.ShouldBe(ErrorCode.BadArgument);
+        Should.Throw<SecateurException>(() => new QuantizationOptions { Method = CalibrationMethod.Percentile, Percentile = 101 }.Validated())
+            .Message.ShouldContain("--percentile");
+        Should.Throw<SecateurException>(() => new QuantizationOptions { Percentile = 50 }.Validated()).Code.ShouldBe(ErrorCode.BadArgument);
+        Should.Throw<SecateurException>(() => new QuantizationOptions { CalibrationImages = 0 }.Validated()).Code.ShouldBe(ErrorCode.BadArgument);
+        Should.Throw<SecateurException>(() => QuantizationOptions.ParseMethod("entropy")).Message.ShouldContain("minmax or percentile");
+        QuantizationOptions.ParseMethod("Percentile").ShouldBe(CalibrationMethod.Percentile);
+    }
+}
