@@ -51,6 +51,7 @@ public static class Cli
             PruneCommand.Create(context),
             SensitivityCommand.Create(context),
             BenchCommand.Create(context),
+            QuantizeCommand.Create(context),
             ReportCommand.Create(context),
             RunCommand.Create(context, () => Root(context)),
             CompressCommand.Create(context),
