@@ -29,6 +29,7 @@ done
 { echo "$stamp"; echo "# secateur bench X --against resnet20-quick.onnx --batch 1,64 --threads 2 --runs $runs --json"; } > "$out/chain.meta"
 : > "$out/chain.jsonl"
 for x in "$pruned" "$out/resnet20-pruned-minmax.int8.onnx" "$out/resnet20-dense-minmax.int8.onnx"; do
-  secateur bench "$x" --against "$dense" --batch 1,64 --threads 2 --runs "$runs" --json | tee -a "$out/chain.jsonl"
+  secateur bench "$x" --against "$dense" --batch 1,64 --threads 2 --runs "$runs" --json \
+    | /usr/bin/python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin)))" | tee -a "$out/chain.jsonl"
 done
 /usr/bin/python3 "$root/benchmarks/quantization/summary.py" "$out" "$stamp" | tee "$out/summary.md"

@@ -26,10 +26,11 @@ public static class QuantizeCommand
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (default: all cores)" };
         var runs = new Option<int?>("--runs") { Description = $"timed runs per batch size and model (default {LatencyOptions.DefaultRuns})" };
         var seconds = new Option<double?>("--seconds") { Description = "time budget of the timed runs per batch size" };
+        var fullRange = new Option<bool>("--full-range-weights") { Description = "8-bit weights (-127..127) instead of 7-bit: only for CPUs with VNNI, elsewhere ORT's int8 kernels can saturate" };
         var json = CommonOptions.Json();
         var cmd = new Command("quantize", "int8 post-training quantization to an ONNX QDQ model; reports float vs int8 accuracy, file size and ONNX Runtime latency")
         {
-            model, data, dataDir, images, method, percentile, output, testLimit, batch, threads, runs, seconds, json,
+            model, data, dataDir, images, method, percentile, output, testLimit, batch, threads, runs, seconds, fullRange, json,
         };
         cmd.SetAction(r =>
         {
@@ -38,6 +39,7 @@ public static class QuantizeCommand
                 Method = QuantizationOptions.ParseMethod(r.GetValue(method)!),
                 Percentile = r.GetValue(percentile),
                 CalibrationImages = r.GetValue(images),
+                ReduceRange = !r.GetValue(fullRange),
             }.Validated();
             if (options.Method == CalibrationMethod.MinMax && r.GetResult(percentile) is { Implicit: false })
                 throw new SecateurException(ErrorCode.BadArgument, "--percentile only applies to --method percentile");
@@ -95,7 +97,7 @@ public static class QuantizeCommand
     }
 
     private static string Method(QuantizationOptions o) =>
-        o.Method == CalibrationMethod.Percentile ? FormattableString.Invariant($"percentile {o.Percentile}") : "minmax";
+        (o.Method == CalibrationMethod.Percentile ? FormattableString.Invariant($"percentile {o.Percentile}") : "minmax") + (o.ReduceRange ? "" : ", 8-bit weights");
 
     private static void Render(CliContext context, QuantizeReport r)
     {

@@ -104,7 +104,7 @@ public static class Int8Quantizer
             if (dropped.Contains(n.Name)) continue;
             export.Nodes.Add(relus.TryGetValue(n.Output, out var relu) ? n.With(outputs: [relu.Output]) : n);
         }
-        var model = QdqWriter.Write(export, quantized.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), parameters);
+        var model = QdqWriter.Write(export, quantized.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), parameters, options.ReduceRange ? 63 : 127);
         return new QuantizedModel(model.ToByteArray(), all, quantized.Select(n => n.Name).ToList(), CountImages(batches));
     }
 

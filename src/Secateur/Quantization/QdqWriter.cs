@@ -20,7 +20,7 @@ internal static class QdqWriter
     /// <summary>QuantizeLinear/DequantizeLinear with per-axis scales and int32 inputs need opset 13; Secateur writes 17.</summary>
     public const int Opset = 17;
 
-    public static ModelProto Write(ModelGraph graph, IReadOnlySet<string> quantizedNodes, IReadOnlyDictionary<string, (float Scale, byte ZeroPoint)> activations)
+    public static ModelProto Write(ModelGraph graph, IReadOnlySet<string> quantizedNodes, IReadOnlyDictionary<string, (float Scale, byte ZeroPoint)> activations, int weightMax)
     {
         var model = OnnxExporter.Export(graph, new OnnxSaveOptions { Opset = Opset });
         var g = model.Graph;
@@ -75,11 +75,11 @@ internal static class QdqWriter
                 long c = i / inner % channels;
                 scales[c] = Math.Max(scales[c], Math.Abs(w[i]));
             }
-            // Symmetric int8 in [−127, 127] (not −128) so that the range is the same on both sides of 0.
-            for (long c = 0; c < channels; c++) scales[c] = scales[c] > 0 ? scales[c] / 127f : 1f;
+            // Symmetric: [−weightMax, weightMax] (never −128), so that the range is the same on both sides of 0.
+            for (long c = 0; c < channels; c++) scales[c] = scales[c] > 0 ? scales[c] / weightMax : 1f;
             var q = new byte[w.Length];
             for (long i = 0; i < w.Length; i++)
-                q[i] = unchecked((byte)(sbyte)Math.Clamp(Math.Round(w[i] / scales[i / inner % channels], MidpointRounding.ToEven), -127, 127));
+                q[i] = unchecked((byte)(sbyte)Math.Clamp(Math.Round(w[i] / scales[i / inner % channels], MidpointRounding.ToEven), -weightMax, weightMax));
             string wq = Unique($"{node.Input[1]}_quantized"), ws = Unique($"{node.Input[1]}_scale"), wz = Unique($"{node.Input[1]}_zero_point"), wdq = Unique($"{node.Input[1]}_dequantized");
             g.Initializer.Add(Tensor(wq, Int8, shape, q));
             g.Initializer.Add(Tensor(ws, Float, [channels], FloatBytes(scales)));

@@ -24,6 +24,13 @@ public sealed record QuantizationOptions
     /// <summary>Images run through the float model to calibrate activation ranges.</summary>
     public int CalibrationImages { get; init; } = DefaultCalibrationImages;
 
+    /// <summary>
+    /// Weights in 7 bits (−63…63) instead of 8 (−127…127). ONNX Runtime's uint8 × int8 kernels on x86 CPUs without
+    /// VNNI (AVX2, AVX-512F) add pairs of products in 16 bits, which saturates when 255 · 127 · 2 exceeds 32,767;
+    /// with 7-bit weights it cannot. On by default: a saturating kernel silently changes the results.
+    /// </summary>
+    public bool ReduceRange { get; init; } = true;
+
     /// <summary>Images per calibration batch.</summary>
     public int BatchSize { get; init; } = 64;
 
