@@ -78,7 +78,7 @@ internal static class GraphPreparation
     }
 
     /// <summary>
-    /// The ReLUs that may be dropped: the only consumer of a quantizable node's output, which is not a graph output.
+    /// The ReLUs that may be dropped: the only consumer of a quantizable node's output, neither of them a graph output.
     /// Keyed by the producer's output; the value is the ReLU node.
     /// </summary>
     public static Dictionary<string, Node> FusibleRelus(ModelGraph graph)
@@ -89,7 +89,8 @@ internal static class GraphPreparation
         {
             if (outputs.Contains(n.Output)) continue;
             var consumers = graph.Consumers(n.Output).ToList();
-            if (consumers is [{ Op: OpKind.Relu } relu]) result[n.Output] = relu;
+            // A ReLU whose output leaves the graph stays: that output is not quantized, so nothing would clip it.
+            if (consumers is [{ Op: OpKind.Relu } relu] && !outputs.Contains(relu.Output)) result[n.Output] = relu;
         }
         return result;
     }

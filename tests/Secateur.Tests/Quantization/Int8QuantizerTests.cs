@@ -243,6 +243,24 @@ public sealed class Int8QuantizerTests
         difference.ShouldBeLessThan(0.001);
     }
 
+
+    [Fact]
+    public void A_relu_that_is_the_graph_output_is_kept()
+    {
+        var b = new GraphBuilder("convrelu", 1, 8, 8, 0);
+        var graph = b.Build(b.Relu(b.Conv(b.Input, "conv1", 4, 3, pad: 1, bias: true), "logits")); // the ReLU writes the graph output
+        var random = new Random(2);
+        var images = Enumerable.Range(0, 4 * 64).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var q = Int8Quantizer.Quantize(graph, [new Batch(images, new long[4], 4, [1, 8, 8])], new QuantizationOptions { CalibrationImages = 4 });
+
+        using var fp32 = OnnxRuntimeSession.FromGraph(graph);
+        using var int8 = OnnxRuntimeSession.FromBytes(q.Onnx, "int8");
+        var expected = fp32.Run(images, [4, 1, 8, 8]).Output;
+        var actual = int8.Run(images, [4, 1, 8, 8]).Output;
+        actual.ShouldAllBe(v => v >= 0f);
+        actual.Zip(expected).Max(p => Math.Abs(p.First - p.Second)).ShouldBeLessThan(0.05f * expected.Max());
+    }
+
     [Fact]
     public void Bad_options_and_empty_data_are_refused_with_one_line()
     {
