@@ -52,6 +52,7 @@ public static class Cli
             SensitivityCommand.Create(context),
             ExportCommand.Create(context),
             BenchCommand.Create(context),
+            QuantizeCommand.Create(context),
             ReportCommand.Create(context),
             RunCommand.Create(context, () => Root(context)),
             CompressCommand.Create(context),
