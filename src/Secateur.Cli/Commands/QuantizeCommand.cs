@@ -4,6 +4,7 @@ using Secateur.Data;
 using Secateur.Deployment;
 using Secateur.Onnx;
 using Secateur.Quantization;
+using Secateur.Reporting;
 using Spectre.Console;
 
 namespace Secateur.Cli.Commands;
@@ -28,9 +29,10 @@ public static class QuantizeCommand
         var seconds = new Option<double?>("--seconds") { Description = "time budget of the timed runs per batch size" };
         var fullRange = new Option<bool>("--full-range-weights") { Description = "8-bit weights (-127..127) instead of 7-bit: only for CPUs with VNNI, elsewhere ORT's int8 kernels can saturate" };
         var json = CommonOptions.Json();
+        var reportFile = new Option<string?>("--report") { Description = "write a report: .html (.md and .json beside it), .md or .json" };
         var cmd = new Command("quantize", "int8 post-training quantization to an ONNX QDQ model; reports float vs int8 accuracy, file size and ONNX Runtime latency")
         {
-            model, data, dataDir, images, method, percentile, output, testLimit, batch, threads, runs, seconds, fullRange, json,
+            model, data, dataDir, images, method, percentile, output, testLimit, batch, threads, runs, seconds, fullRange, json, reportFile,
         };
         cmd.SetAction(r =>
         {
@@ -59,6 +61,8 @@ public static class QuantizeCommand
             TrainingCliOptions.CheckCompatible(graph, set);
             var target = r.GetValue(output) ?? DefaultOutput(source);
             var report = Run(context, graph, source, set, options, target, new SessionSettings(r.GetValue(threads) ?? 0), latency);
+            if (r.GetValue(reportFile) is { } reportPath)
+                ReportWriter.Write(report.ToReport("secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1))) with { Recipe = context.Recipe }, reportPath);
             if (r.GetValue(json)) context.WriteJson(report);
             else Render(context, report);
             return 0;
@@ -144,4 +148,24 @@ public sealed record QuantizeLatency(int Batch, int Runs, double FloatP50Ms, dou
 /// <param name="Latency">One row per batch size.</param>
 public sealed record QuantizeReport(string Model, string Output, string Data, string Method, int CalibrationImages, int QuantizedNodes,
     long TestImages, double FloatAccuracy, double Int8Accuracy, double AccuracyDropPoints, double Agreement,
-    long FloatBytes, long Int8Bytes, double SizeRatio, int Threads, string OnnxRuntime, IReadOnlyList<QuantizeLatency> Latency);
+    long FloatBytes, long Int8Bytes, double SizeRatio, int Threads, string OnnxRuntime, IReadOnlyList<QuantizeLatency> Latency)
+{
+    /// <summary>The report: accuracy, size and ORT latency of the fp32 and int8 models.</summary>
+    public RunReport ToReport(string command) => new()
+    {
+        Kind = "quantize (int8)",
+        Model = Model,
+        Command = command,
+        Summary =
+        [
+            new Measure("ONNX file size", FloatBytes, Int8Bytes, "bytes"),
+            .. Latency.Select(l => new Measure($"ORT p50 latency, batch {l.Batch} ({Threads} threads)", l.FloatP50Ms, l.Int8P50Ms, "ms")),
+        ],
+        Accuracy = [new AccuracyStage("fp32 (ONNX Runtime)", FloatAccuracy), new AccuracyStage("int8 (ONNX Runtime)", Int8Accuracy), new AccuracyStage("same prediction", Agreement)],
+        Notes =
+        [
+            FormattableString.Invariant($"Calibration {Method} on {CalibrationImages} images; {QuantizedNodes} nodes quantized; accuracy on {TestImages} test images of {Data}; ONNX Runtime {OnnxRuntime}."),
+            $"Saved {Output}.",
+        ],
+    };
+}

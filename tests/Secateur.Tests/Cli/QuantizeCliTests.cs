@@ -15,9 +15,13 @@ public sealed class QuantizeCliTests
             var model = Path.Combine(dir.FullName, "lenet.onnx");
             OnnxSerializer.Save(Secateur.Models.ModelZoo.Create("lenet5"), model);
             var (code, output, error) = CliTests.Run("quantize", model, "--data", "embedded", "--calibration-images", "64", "--method", "percentile",
-                "--percentile", "99.9", "--test-limit", "100", "--batch", "1,4", "--runs", "3", "--threads", "1", "--json");
+                "--percentile", "99.9", "--test-limit", "100", "--batch", "1,4", "--runs", "3", "--threads", "1", "--json",
+                "--report", Path.Combine(dir.FullName, "q.html"));
             code.ShouldBe(0, error);
             error.ShouldContain("calibrating on 64");
+            var page = File.ReadAllText(Path.Combine(dir.FullName, "q.html"));
+            page.ShouldContain("int8 (ONNX Runtime)");
+            page.ShouldContain("ORT p50 latency, batch 4");
             var int8 = Path.Combine(dir.FullName, "lenet.int8.onnx");
             File.Exists(int8).ShouldBeTrue();
 
