@@ -7,6 +7,7 @@
 #   best:     the same recipe with the reconstruction criterion (BN recalibration is on by default)
 #   full:     the full recipe: L1 uniform at 2x and 4x, 10 fine-tuning epochs, from the 20-epoch baseline
 #   full-best: Secateur's best configuration at 4x on the full recipe (reconstruction, recalibration, distillation)
+# Every accuracy run uses --round-to 1: MACs cuts matched to the anchor's (Torch-Pruning does not round).
 # Usage: benchmarks/pruning/run.sh [speed|criteria|quick|best|full|full-best|all]
 #   (quick/best/criteria need benchmarks/baseline-accuracy/run.sh quick first; full/full-best need ... run.sh full)
 set -euo pipefail
@@ -28,24 +29,24 @@ if [[ $what == speed || $what == all ]]; then
     done; } | tee "$out/speed.jsonl"
 fi
 if [[ $what == criteria || $what == all ]]; then
-  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion C [--recalibrate 0] --json"; } > "$out/criteria.jsonl"
+  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --round-to 1 --speedup 2 --criterion C [--recalibrate 0] --json"; } > "$out/criteria.jsonl"
   for c in l1 l2 fpgm bn taylor activation apoz reconstruction random; do
     for recal in 0 1024; do
-      secateur prune "$base" --data fashion-mnist --speedup 2 --criterion "$c" --recalibrate "$recal" --threads 2 -o "$bin/p.onnx" --json \
+      secateur prune "$base" --round-to 1 --data fashion-mnist --speedup 2 --criterion "$c" --recalibrate "$recal" --threads 2 -o "$bin/p.onnx" --json \
         | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d.get(k) for k in ['criterion','speedup','paramsAfter','macsAfter','accuracyBefore','accuracyPruned','accuracyRecalibrated']} | {'recalibrationImages': $recal}))" \
         | tee -a "$out/criteria.jsonl"
     done
   done
 fi
 if [[ $what == quick || $what == all ]]; then
-  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3 --json"; } > "$out/quick-l1-2x.meta"
-  secateur prune "$base" --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3 --threads 2 \
+  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --round-to 1 --speedup 2 --criterion l1 --finetune-epochs 3 --json"; } > "$out/quick-l1-2x.meta"
+  secateur prune "$base" --round-to 1 --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3 --threads 2 \
     -o "$out/resnet20-quick-l1-2x.onnx" --report "$out/quick-l1-2x.md" --json > "$out/quick-l1-2x.json"
   cat "$out/quick-l1-2x.meta" "$out/quick-l1-2x.md"
 fi
 if [[ $what == best || $what == all ]]; then
-  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --speedup 2 --criterion reconstruction --finetune-epochs 3 --json"; } > "$out/quick-reconstruction-2x.meta"
-  secateur prune "$base" --data fashion-mnist --speedup 2 --criterion reconstruction --finetune-epochs 3 --threads 2 \
+  { echo "$stamp"; echo "# secateur prune resnet20-quick.onnx --data fashion-mnist --round-to 1 --speedup 2 --criterion reconstruction --finetune-epochs 3 --json"; } > "$out/quick-reconstruction-2x.meta"
+  secateur prune "$base" --round-to 1 --data fashion-mnist --speedup 2 --criterion reconstruction --finetune-epochs 3 --threads 2 \
     -o "$out/resnet20-quick-reconstruction-2x.onnx" --report "$out/quick-reconstruction-2x.md" --json > "$out/quick-reconstruction-2x.json"
   cat "$out/quick-reconstruction-2x.meta" "$out/quick-reconstruction-2x.md"
 fi
@@ -53,8 +54,8 @@ fi
 full_run() {
   local name=$1 speedup=$2; shift 2
   local fullbase="$root/benchmarks/baseline-accuracy/results/resnet20-full.onnx"
-  { echo "$stamp"; echo "# secateur prune resnet20-full.onnx --data fashion-mnist --speedup $speedup --finetune-epochs 10 $* --json"; } > "$out/$name.meta"
-  secateur prune "$fullbase" --data fashion-mnist --speedup "$speedup" --finetune-epochs 10 --threads 2 "$@" \
+  { echo "$stamp"; echo "# secateur prune resnet20-full.onnx --data fashion-mnist --round-to 1 --speedup $speedup --finetune-epochs 10 $* --json"; } > "$out/$name.meta"
+  secateur prune "$fullbase" --round-to 1 --data fashion-mnist --speedup "$speedup" --finetune-epochs 10 --threads 2 "$@" \
     --checkpoint "$out/$name.ckpt" --resume -o "$out/resnet20-$name.onnx" --report "$out/$name.md" --json > "$out/$name.json"
   rm -f "$out/$name.ckpt"
   cat "$out/$name.meta" "$out/$name.md"

@@ -32,7 +32,9 @@ public static class PruneCommand
         var global = new Option<bool>("--global") { Description = "rank all channels together instead of the same ratio per group" };
         var bySensitivity = new Option<bool>("--sensitivity") { Description = "allocate from a sensitivity analysis on a held-out slice of the training data (needs --data)" };
         var sensitivityRatios = new Option<string>("--sensitivity-ratios") { Description = "ratios the sensitivity analysis measures", DefaultValueFactory = _ => "0.25,0.5,0.75" };
-        var roundTo = new Option<int>("--round-to") { Description = "keep channel counts multiples of N", DefaultValueFactory = _ => 1 };
+        // 8 by measurement (benchmarks/latency): ONNX Runtime's x86 convolutions work on blocks of 8 channels, and models
+        // pruned to other counts ran slower than the dense model at a 2x MACs cut; rounded to 8 they ran 1.4-1.9x faster.
+        var roundTo = new Option<int>("--round-to") { Description = "keep channel counts multiples of N (8: fast with ONNX Runtime on x86; 1: exact MACs targets)", DefaultValueFactory = _ => 8 };
         var maxRatio = new Option<double>("--max-layer-ratio") { Description = "no group loses more than this fraction", DefaultValueFactory = _ => 0.9 };
         var exclude = new Option<string[]>("--exclude") { Description = "layers (names or patterns with *) to leave alone", AllowMultipleArgumentsPerToken = true };
         var dryRun = new Option<bool>("--dry-run") { Description = "only list the groups: layers, channels, prunable or blocked and why" };

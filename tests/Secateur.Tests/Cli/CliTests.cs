@@ -356,4 +356,26 @@ public sealed class SparsePruneCliTests
         }
         finally { dir.Delete(true); }
     }
+
+    [Fact]
+    public void Prune_rounds_channel_counts_to_multiples_of_8_by_default_and_exactly_with_round_to_1()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-round");
+        try
+        {
+            List<(long Before, long After)> Groups(params string[] extra)
+            {
+                var (code, json, error) = Run(["prune", "resnet20", "--speedup", "2", "-o", Path.Combine(dir.FullName, "p.onnx"), "--json", .. extra]);
+                code.ShouldBe(0, error);
+                using var doc = JsonDocument.Parse(json);
+                return doc.RootElement.GetProperty("groups").EnumerateArray()
+                    .Select(g => (g.GetProperty("before").GetInt64(), g.GetProperty("after").GetInt64())).ToList();
+            }
+            var rounded = Groups();
+            rounded.ShouldAllBe(g => g.After % 8 == 0);
+            rounded.ShouldContain(g => g.After < g.Before);
+            Groups("--round-to", "1").ShouldContain(g => g.After % 8 != 0); // 16 -> 11 etc.: the exact 2.02x cut
+        }
+        finally { dir.Delete(true); }
+    }
 }

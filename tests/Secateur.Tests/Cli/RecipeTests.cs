@@ -115,8 +115,9 @@ public sealed class RecipeTests
         Value(1, "--finetune-epochs").ShouldBe("3");
         Value(1, "--lr").ShouldBe("0.01");
         Value(1, "--recalibrate").ShouldBe("1024");
+        Value(1, "--round-to").ShouldBe("1");
         var script = File.ReadAllText(Path.Combine(root, "benchmarks", "pruning", "run.sh"));
-        script.ShouldContain("--speedup 2 --criterion l1 --finetune-epochs 3");
+        script.ShouldContain("--round-to 1 --data fashion-mnist --speedup 2 --criterion l1 --finetune-epochs 3");
     }
 
     [Fact]
