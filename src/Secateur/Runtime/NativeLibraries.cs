@@ -105,6 +105,7 @@ public static partial class NativeLibraries
 
     private static void Run()
     {
+        MallocTuning.Apply();
         if (!OperatingSystem.IsLinux())
         {
             InitialiseTorch(NativeFixStatus.NotLinux, null);
