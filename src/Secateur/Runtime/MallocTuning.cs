@@ -9,7 +9,7 @@ namespace Secateur.Runtime;
 /// libtorch allocates CPU tensors with plain <c>posix_memalign</c> and frees them as soon as they die. glibc serves
 /// blocks above its mmap threshold (at most 32 MiB with the default dynamic threshold) with a fresh <c>mmap</c> and
 /// unmaps them on free, so every training step of a network with large activations (MobileNetV2 at batch 128 has
-/// 77 MB tensors) re-faults hundreds of megabytes of zeroed pages: measured on the 2-core machine, 90,000 minor page
+/// 77 MB tensors) re-faults hundreds of megabytes of zeroed pages: measured on the 2-core machine, 90,000–160,000 minor page
 /// faults a second and about 40% of the CPU time spent in the kernel. <see cref="Apply"/> raises the mmap and trim
 /// thresholds, so freed buffers stay in the heap and are reused; the process then keeps its peak heap instead of
 /// returning it. Blocks larger than a secondary thread's heap (64 MiB) are still mapped per use on those threads:
