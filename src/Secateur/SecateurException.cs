@@ -25,6 +25,20 @@ public sealed class SecateurException : Exception
     /// <summary>Creates an exception with a code and a user-facing message.</summary>
     public SecateurException(ErrorCode code, string message, Exception? inner = null) : base(message, inner) => Code = code;
 
+    /// <summary>
+    /// Creates an exception that names the offending parameter (an options property such as
+    /// <c>nameof(PruningTarget.Speedup)</c>), so that a front end can point its user at its own spelling of it
+    /// (the CLI maps it to a flag) while the message itself stays neutral.
+    /// </summary>
+    public SecateurException(ErrorCode code, string message, string? parameter, Exception? inner = null) : base(message, inner)
+    {
+        Code = code;
+        Parameter = parameter;
+    }
+
     /// <summary>The kind of failure.</summary>
     public ErrorCode Code { get; }
+
+    /// <summary>The options property the failure is about (e.g. <c>"Speedup"</c>), or null when it is about no single one.</summary>
+    public string? Parameter { get; }
 }
