@@ -49,8 +49,8 @@ public sealed record QuantizationOptions
     {
         if (!Enum.IsDefined(Method)) throw new SecateurException(ErrorCode.BadArgument, $"unknown calibration method {Method}");
         if (!(Percentile > 50 && Percentile <= 100))
-            throw new SecateurException(ErrorCode.BadArgument, $"--percentile must be in (50, 100] (got {Percentile})");
-        if (CalibrationImages < 1) throw new SecateurException(ErrorCode.BadArgument, $"--calibration-images must be at least 1 (got {CalibrationImages})");
+            throw new SecateurException(ErrorCode.BadArgument, $"the calibration percentile must be in (50, 100] (got {Percentile})", nameof(Percentile));
+        if (CalibrationImages < 1) throw new SecateurException(ErrorCode.BadArgument, $"calibration needs at least 1 image (got {CalibrationImages})", nameof(CalibrationImages));
         if (BatchSize < 1) throw new SecateurException(ErrorCode.BadArgument, $"the calibration batch size must be at least 1 (got {BatchSize})");
         return this;
     }
