@@ -103,7 +103,7 @@ public static class SparsitySchedule
         options = (options ?? throw new ArgumentNullException(nameof(options))).Validated();
         schedule = (schedule ?? throw new ArgumentNullException(nameof(schedule))).Validated();
         if (options.Nm is not null && schedule.Kind != SparsityScheduleKind.OneShot)
-            throw new SecateurException(ErrorCode.BadArgument, "N:M sparsity works with the one-shot schedule only (the pattern is fixed; fine-tune after it)", nameof(SparsityOptions.Nm));
+            throw new SecateurException(ErrorCode.BadArgument, "N:M sparsity works with the OneShot schedule only (the pattern is fixed; fine-tune after it)", nameof(SparsityOptions.Nm));
         var weights = MagnitudePruner.Weights(graph, options).Select(w => w.Weight).ToList();
         var steps = new List<SparsityStep>();
         var current = graph;
