@@ -553,7 +553,7 @@ def export(name, mode, opset, out_dir):
         torch.onnx.export(model, xs if len(xs) > 1 else xs[0], path, **kwargs)
         ys = model(*xs)
     ys = list(ys.values()) if isinstance(ys, dict) else [ys] if torch.is_tensor(ys) else list(ys)
-    shapes = {v: "x".join(["batch"] + [str(d) for d in t.shape[1:]]) for v, t in zip(inputs + outputs, list(xs) + ys)}
+    shapes = {v: "[" + ", ".join(["batch"] + [str(d) for d in t.shape[1:]]) + "]" for v, t in zip(inputs + outputs, list(xs) + ys)}
     m = onnx.load(path)
     if mode == "legacy" and opset < 9:
         for n in m.graph.node:
