@@ -19,7 +19,7 @@ op and its forward computes exactly the ONNX semantics (so torch's and ONNX Runt
 SpaceToDepth and DepthToSpace in DCR mode (torch writes PixelUnshuffle as Reshape→Transpose→Reshape and PixelShuffle
 as DepthToSpace CRD), Sum (torch writes a + b + c as Add), GlobalMaxPool (torch writes AdaptiveMaxPool2d(1) as a
 MaxPool whose kernel is the input size when the size is known), Split whose sizes input is computed by Shape
-arithmetic (torch writes computed-size splits as Slice), and Upsample below opset 9 (torch 1.13's opset-7/8
+arithmetic (torch writes computed-size splits as Slice, or as SplitToSequence when scripted), and Upsample below opset 9 (torch 1.13's opset-7/8
 upsample symbolic fails on every input with "'NoneType' object is not subscriptable").
 Not exportable at all with torch 1.13 / onnx 1.12 (highest opset 17): Gelu (opset 20), GroupNormalization (opset 18),
 Mish (opset 18): GELU is written in its Erf form (and its tanh approximation), GroupNorm as Reshape →
@@ -107,8 +107,9 @@ class GlobalMaxPool(torch.autograd.Function):
 
 
 class SplitComputed(torch.autograd.Function):
-    """Split along channels into [C - C/2, C/2], the sizes computed from Shape → Gather → Div → Sub → Concat
-    (what torch's opset-11+ chunk symbolic writes for a scripted chunk; opset 13+: sizes are an input)."""
+    """Split along channels into [C - C/2, C/2], the sizes input (opset 13+) computed by Shape → Gather → Div → Sub
+    → Concat. Torch 1.13 itself writes such a split as Slice nodes when traced, and as SplitToSequence/SequenceAt
+    when scripted (its chunk symbolic computes the sizes this way, then falls back to sequences)."""
 
     @staticmethod
     def forward(ctx, x):
