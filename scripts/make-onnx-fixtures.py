@@ -43,6 +43,7 @@ read from its sources at the last commit that changed them):
         sizes, Max/Min/Sum, Neg, Sqrt, Pow with a constant exponent
   oldnet  opsets 9, 8 and 7 (IR 3, initializers listed as graph inputs, BatchNormalization spatial = 1): Upsample,
         attribute-form Pad and Slice
+  twoinput  two graph inputs ('input' RGB, 'depth' 1-channel), otherwise only ops Secateur supports
 
 Usage:
 

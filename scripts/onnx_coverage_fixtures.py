@@ -446,6 +446,31 @@ def actnet():
     return ActNet(), [(3, 16, 16)], ["logits"]
 
 
+# --- several inputs -------------------------------------------------------------------------------------------
+
+class TwoInputNet(nn.Module):
+    """RGB + depth two-stream CNN fused by Concat and Add: only ops Secateur supports, so that a second graph input
+    is the one thing under test. The depth stream's first conv reads a 1-channel input."""
+
+    def __init__(self):
+        super().__init__()
+        self.rgb = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                                 nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.depth = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.fuse = nn.Sequential(nn.Conv2d(24, 16, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.skip = nn.Conv2d(8, 16, 1)
+        self.fc = nn.Linear(16, NUM_CLASSES)
+
+    def forward(self, x, d):
+        r, e = self.rgb(x), self.depth(d)
+        y = self.fuse(torch.cat([r, e], 1)) + self.skip(e)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+def twoinput():
+    return TwoInputNet(), {"input": (3, 32, 32), "depth": (1, 32, 32)}, ["logits"]
+
+
 # --- old exporters ---------------------------------------------------------------------------------------------
 
 class OldNet(nn.Module):
@@ -491,6 +516,7 @@ MODELS = {
     "yolo": yolo,
     "actnet": actnet,
     "oldnet": oldnet,
+    "twoinput": twoinput,
 }
 
 # (model, mode, opset). Resize differs by opset (11: roi and scales inputs always present; 13+: empty roi), so the
@@ -507,6 +533,7 @@ FIXTURES = [
     ("yolo", "fold", 13), ("yolo", "bn", 11),
     ("actnet", "fold", 17), ("actnet", "bn", 13),
     ("oldnet", "bn", 9), ("oldnet", "fold", 8), ("oldnet", "legacy", 7),
+    ("twoinput", "fold", 13),
 ]
 
 
@@ -539,8 +566,9 @@ def export(name, mode, opset, out_dir):
     randomise(model, torch.Generator().manual_seed(1))
     model.eval()
     gen = torch.Generator().manual_seed(2)
-    xs = tuple(torch.randn(2, *s, generator=gen) for s in shapes)
-    inputs = ["input"] if len(xs) == 1 else [f"input{i}" if i else "input" for i in range(len(xs))]
+    named = shapes if isinstance(shapes, dict) else {"input": shapes[0]}
+    inputs = list(named)
+    xs = tuple(torch.randn(2, *s, generator=gen) for s in named.values())
     path = os.path.join(out_dir, file_name(name, mode, opset))
     kwargs = dict(input_names=inputs, output_names=outputs, opset_version=opset,
                   dynamic_axes={v: {0: "batch"} for v in inputs + outputs})
@@ -650,7 +678,7 @@ def _unsupported(model, kinds, folded, mapped):
 def _notes(model):
     """What the importer or pruner must handle beyond op support: grouped (not depthwise) convolutions, ShuffleNet's
     channel shuffle, Resize whose sizes are computed (their first entry is the batch, so they differ between batch
-    sizes), several outputs, initializers listed as graph inputs."""
+    sizes), several inputs or outputs, initializers listed as graph inputs."""
     weights = {t.name: list(t.dims) for t in model.graph.initializer}
     prod = {o: n for n in model.graph.node for o in n.output}
     rank = _ranks(model)
@@ -666,6 +694,9 @@ def _notes(model):
             notes["channel shuffle (Reshape → Transpose → Reshape)"] += 1
         if n.op_type == "Resize" and len(n.input) > 3 and n.input[3] and n.input[3] not in weights:
             notes["Resize to computed sizes (batch-dependent)"] += 1
+    real_inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(real_inputs) > 1:
+        notes[f"{len(real_inputs)} inputs"] = 0
     if len(model.graph.output) > 1:
         notes[f"{len(model.graph.output)} outputs"] = 0
     inits = set(weights)
