@@ -19,8 +19,8 @@ op and its forward computes exactly the ONNX semantics (so torch's and ONNX Runt
 SpaceToDepth and DepthToSpace in DCR mode (torch writes PixelUnshuffle as Reshape→Transpose→Reshape and PixelShuffle
 as DepthToSpace CRD), Sum (torch writes a + b + c as Add), GlobalMaxPool (torch writes AdaptiveMaxPool2d(1) as a
 MaxPool whose kernel is the input size when the size is known), Split whose sizes input is computed by Shape
-arithmetic (torch writes computed-size splits as Slice, or as SplitToSequence when scripted), and Upsample below opset 9 (torch 1.13's opset-7/8
-upsample symbolic fails on every input with "'NoneType' object is not subscriptable").
+arithmetic (torch writes computed-size splits as Slice, or as SplitToSequence when scripted), and Upsample below
+opset 9 (torch 1.13's opset-7/8 upsample symbolic fails on every input with "'NoneType' object is not subscriptable").
 Not exportable at all with torch 1.13 / onnx 1.12 (highest opset 17): Gelu (opset 20), GroupNormalization (opset 18),
 Mish (opset 18): GELU is written in its Erf form (and its tanh approximation), GroupNorm as Reshape →
 InstanceNormalization → Reshape → Mul → Add, Mish as Softplus → Tanh → Mul.
