@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -59,11 +60,8 @@ public sealed class ReconstructionImportance : IImportance
     {
         long n = x.shape[0], outChannels = w.shape[0];
         int rank = (int)x.dim() - 2;
-        long[] Attr(string a) => node.Ints(a)?.ToArray() ?? Enumerable.Repeat(1L, rank).ToArray();
-        var strides = Attr("strides");
-        var dilations = Attr("dilations");
         var kernel = w.shape[2..];
-        var (begin, end) = ShapeInference.Pads(node, x.shape[2..], kernel, strides, dilations);
+        var (_, strides, dilations, begin, end, _) = ConvGeometry.Of(node, x.shape, kernel);
         var xs = x.narrow(1, s.Offset, channels);
         var padding = begin;
         if (!begin.SequenceEqual(end))
