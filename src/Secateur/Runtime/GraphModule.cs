@@ -34,14 +34,17 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
             var t = ToTensor(data, Device);
             var reg = Sanitize(name, used);
             _registeredName[name] = reg;
+            // The module owns its weights: they must outlive any dispose scope the caller builds it in.
             if (parameters.Contains(name))
             {
                 var p = new Parameter(t, requires_grad: true);
+                p.DetachFromDisposeScope();
                 register_parameter(reg, p);
                 _tensors[name] = p;
             }
             else
             {
+                t.DetachFromDisposeScope();
                 // Buffers are saved and moved with the module; constants (shapes, clip bounds) too.
                 register_buffer(reg, t, persistent: buffers.Contains(name));
                 _tensors[name] = t;
@@ -144,7 +147,11 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(data);
         NativeLibraries.EnsureTorch();
         var t = data.Type == ElementType.Float ? tensor(data.Floats, data.Shape) : tensor(data.Longs, data.Shape);
-        return device is null || device.type == DeviceType.CPU ? t : t.to(device);
+        if (device is null || device.type == DeviceType.CPU) return t;
+        // The CPU copy is only staging for the move; without a scope around the caller it would wait for the GC.
+        var moved = t.to(device);
+        t.Dispose();
+        return moved;
     }
 
     /// <summary>Copies a torch tensor back into managed memory.</summary>
