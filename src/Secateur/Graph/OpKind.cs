@@ -56,6 +56,8 @@ public enum OpKind
     Slice,
     /// <summary>ONNX Pad (opset 11+ form): data, pads[, constant_value], constant initializers; mode constant, reflect or edge.</summary>
     Pad,
+    /// <summary>ONNX LeakyRelu: x where x ≥ 0, alpha·x below (attribute alpha, default 0.01).</summary>
+    LeakyRelu,
 }
 
 /// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>

@@ -77,6 +77,12 @@ internal static class Kernels
         [OpKind.Transpose] = c => c.In(0).permute(TransposeOp.Permutation(c.Node, (int)c.In(0).dim()).Select(p => (long)p).ToArray()),
         [OpKind.Slice] = Slice,
         [OpKind.Pad] = Pad,
+        [OpKind.LeakyRelu] = c =>
+        {
+            // A local Scalar disposed after the call, not a temporary the GC may free mid-call (see KeptScalars).
+            using var slope = c.Node.Float("alpha", 0.01f).ToScalar();
+            return c.In(0).leaky_relu(slope);
+        },
     };
 
     /// <summary>The ops that have a kernel.</summary>
