@@ -1,12 +1,8 @@
 namespace Secateur.Graph.Ops;
 
 /// <summary>ONNX Conv: X, W[, B]. Produces channels (group 1), follows them (depthwise) or blocks them (other groups).</summary>
-internal sealed class ConvOp() : OpDefinition(OpKind.Conv, 2, 3)
+internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
 {
-    public override bool IsWeightedLayer => true;
-
-    public override void Validate(Node node, ModelGraph graph) => RequireInitializerWeights(node, graph);
-
     public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
     {
         var x = First(node, inputs);

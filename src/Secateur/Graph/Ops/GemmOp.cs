@@ -1,12 +1,8 @@
 namespace Secateur.Graph.Ops;
 
 /// <summary>ONNX Gemm: alpha·op(A)·op(B) + beta·C. A Linear layer (transB = 1) produces features and consumes its input's, flattened or not.</summary>
-internal sealed class GemmOp() : OpDefinition(OpKind.Gemm, 2, 3)
+internal sealed class GemmOp() : WeightedLayerOp(OpKind.Gemm)
 {
-    public override bool IsWeightedLayer => true;
-
-    public override void Validate(Node node, ModelGraph graph) => RequireInitializerWeights(node, graph);
-
     public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
     {
         var a = First(node, inputs);
