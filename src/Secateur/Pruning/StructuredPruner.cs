@@ -121,8 +121,7 @@ public static class StructuredPruner
             {
                 var t = g.Initializers[s.Tensor];
                 // Running variance must stay positive: zeroing scale and shift already zeroes the output.
-                var node = g.FindNode(s.Node);
-                if (node is { Op: OpKind.BatchNormalization } && (node.Inputs[3] == s.Tensor || node.Inputs[4] == s.Tensor)) continue;
+                if (g.FindNode(s.Node) is { } node && OpRegistry.For(node).ReadsAsRunningStatistic(node, s.Tensor)) continue;
                 long outer = t.Shape.Take(s.Axis).Aggregate(1L, (a, b) => a * b);
                 long inner = t.Shape.Skip(s.Axis + 1).Aggregate(1L, (a, b) => a * b);
                 long n = t.Shape[s.Axis];

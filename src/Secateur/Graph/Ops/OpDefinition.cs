@@ -39,6 +39,15 @@ public abstract class OpDefinition
     /// <summary>True when input <paramref name="index"/> is running state (batch-norm statistics): saved with the model, never trained.</summary>
     public virtual bool IsRunningStatistic(int index) => false;
 
+    /// <summary>True when <paramref name="node"/> reads <paramref name="value"/> at one of its running-statistic inputs.</summary>
+    public bool ReadsAsRunningStatistic(Node node, string value)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        for (int i = 0; i < node.Inputs.Count; i++)
+            if (node.Inputs[i] == value && IsRunningStatistic(i)) return true;
+        return false;
+    }
+
     /// <summary>
     /// True for a layer whose input 1 is a weight matrix or filter bank (Conv, Gemm): the weights that unstructured
     /// sparsity prunes, reports and compresses, and whose slices are filters for importance criteria.

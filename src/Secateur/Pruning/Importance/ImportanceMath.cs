@@ -30,7 +30,7 @@ internal static class ImportanceMath
 
     /// <summary>True for batch-norm running mean and variance: statistics of the data, not learned importance.</summary>
     public static bool IsBatchNormStatistic(ModelGraph graph, ChannelSlice s) =>
-        graph.FindNode(s.Node) is { Op: OpKind.BatchNormalization } n && (n.Inputs[3] == s.Tensor || n.Inputs[4] == s.Tensor);
+        graph.FindNode(s.Node) is { } n && OpRegistry.For(n).ReadsAsRunningStatistic(n, s.Tensor);
 
     /// <summary>True for the batch-norm scale (gamma).</summary>
     public static bool IsBatchNormScale(ModelGraph graph, ChannelSlice s) =>
