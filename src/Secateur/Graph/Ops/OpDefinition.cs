@@ -92,7 +92,11 @@ public abstract class OpDefinition
     /// </summary>
     public virtual Node RewriteAfterPruning(Node node, ModelGraph pruned) => node;
 
-    /// <summary>Multiply-accumulates of <paramref name="node"/> for a batch of one, per <see cref="Analysis.ModelStats.Convention"/>.</summary>
+    /// <summary>
+    /// Multiply-accumulates of <paramref name="node"/> for a batch of one, by the convention ModelStats states (the
+    /// analysis layer sums these; this layer does not know it): 0 for ops whose work it does not count, such as
+    /// bias adds, normalisation, activations and pooling.
+    /// </summary>
     public virtual long Macs(Node node, IReadOnlyDictionary<string, long[]> shapes) => 0;
 
     /// <summary>True when ONNX Runtime fuses DequantizeLinear → <paramref name="node"/> → QuantizeLinear into an integer kernel.</summary>
