@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Analysis;
 
@@ -39,30 +40,6 @@ public sealed record ModelStats(IReadOnlyList<LayerStats> Layers, long Params, l
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(shapes);
-        var output = shapes[node.Output];
-        switch (node.Op)
-        {
-            case OpKind.Conv:
-                {
-                    var w = shapes[node.Inputs[1]]; // (Cout, Cin/group, kH, kW)
-                    long perOutput = w.Skip(1).Aggregate(1L, (a, b) => a * b);
-                    return TensorData.ElementCount(output) / Math.Max(1, output[0]) * perOutput;
-                }
-            case OpKind.Gemm:
-                {
-                    var a = shapes[node.Inputs[0]];
-                    long k = node.Int("transA", 0) != 0 ? a[0] : a[1];
-                    return output[1] * k; // per row of a batch of one
-                }
-            case OpKind.MatMul:
-                {
-                    var a = shapes[node.Inputs[0]];
-                    long k = a[^1];
-                    long perBatch = TensorData.ElementCount(output) / (output.Length > 1 ? Math.Max(1, output[0]) : 1);
-                    return perBatch * k;
-                }
-            default:
-                return 0;
-        }
+        return OpRegistry.For(node).Macs(node, shapes);
     }
 }

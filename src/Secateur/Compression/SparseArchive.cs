@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Google.Protobuf;
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 using Secateur.Onnx;
 using Secateur.Onnx.Proto;
 using ZstdSharp;
@@ -179,7 +180,7 @@ public static class SparseArchive
 
     /// <summary>Conv and Gemm weights of rank 2 or more: the tensors int8 mode quantizes.</summary>
     private static HashSet<string> QuantizableWeights(ModelGraph graph) => graph.Nodes
-        .Where(n => n.Op is OpKind.Conv or OpKind.Gemm && n.InputOrNull(1) is { } w && graph.Initializers.TryGetValue(w, out var t) && t.Shape.Length >= 2)
+        .Where(n => OpRegistry.For(n).IsWeightedLayer && n.InputOrNull(1) is { } w && graph.Initializers.TryGetValue(w, out var t) && t.Shape.Length >= 2)
         .Select(n => n.Inputs[1]).ToHashSet(StringComparer.Ordinal);
 
     private static bool IsNonZero(float v) => BitConverter.SingleToInt32Bits(v) != 0;

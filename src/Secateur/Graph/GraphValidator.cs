@@ -1,23 +1,15 @@
+using Secateur.Graph.Ops;
+
 namespace Secateur.Graph;
 
 /// <summary>
 /// Rejects a malformed <see cref="ModelGraph"/> with a message naming the offending node: duplicate names,
 /// values used before they are written or written twice, wrong input counts, missing attributes, and
-/// inconsistent shapes (via <see cref="ShapeInference"/>).
+/// inconsistent shapes (via <see cref="ShapeInference"/>). Arity and per-op checks come from each node's
+/// <see cref="OpDefinition"/>; an op without one is UnsupportedOp.
 /// </summary>
 public static class GraphValidator
 {
-    private static readonly Dictionary<OpKind, (int Min, int Max)> Arity = new()
-    {
-        [OpKind.Conv] = (2, 3), [OpKind.BatchNormalization] = (5, 5), [OpKind.Relu] = (1, 1), [OpKind.Clip] = (1, 3),
-        [OpKind.Sigmoid] = (1, 1), [OpKind.HardSigmoid] = (1, 1), [OpKind.HardSwish] = (1, 1),
-        [OpKind.Add] = (2, 2), [OpKind.Sub] = (2, 2), [OpKind.Mul] = (2, 2), [OpKind.Div] = (2, 2),
-        [OpKind.Concat] = (1, int.MaxValue), [OpKind.MaxPool] = (1, 1), [OpKind.AveragePool] = (1, 1),
-        [OpKind.GlobalAveragePool] = (1, 1), [OpKind.Flatten] = (1, 1), [OpKind.Reshape] = (2, 2),
-        [OpKind.Gemm] = (2, 3), [OpKind.MatMul] = (2, 2), [OpKind.Dropout] = (1, 3), [OpKind.Identity] = (1, 1),
-        [OpKind.Softmax] = (1, 1), [OpKind.Transpose] = (1, 1), [OpKind.Slice] = (3, 5), [OpKind.Pad] = (2, 3),
-    };
-
     /// <summary>Throws <see cref="SecateurException"/> (InvalidGraph) describing the first problem found.</summary>
     public static void Validate(ModelGraph graph)
     {
@@ -33,7 +25,8 @@ public static class GraphValidator
         foreach (var node in graph.Nodes)
         {
             if (!nodeNames.Add(node.Name)) throw Invalid($"node name '{node.Name}' is used twice");
-            var (min, max) = Arity[node.Op];
+            var definition = OpRegistry.For(node);
+            var (min, max) = (definition.MinInputs, definition.MaxInputs);
             if (node.Inputs.Count < min || node.Inputs.Count > max)
                 throw Invalid($"node '{node.Name}' ({node.Op}) has {node.Inputs.Count} inputs, expected {(min == max ? $"{min}" : max == int.MaxValue ? $"at least {min}" : $"{min} to {max}")}");
             for (int k = 0; k < node.Inputs.Count; k++)
@@ -49,18 +42,7 @@ public static class GraphValidator
             if (node.Outputs.Count == 0) throw Invalid($"node '{node.Name}' ({node.Op}) has no output");
             foreach (var o in node.Outputs.Where(o => o.Length > 0))
                 if (!defined.Add(o)) throw Invalid($"node '{node.Name}' ({node.Op}) writes '{o}', which is already defined");
-            if (node.Op is OpKind.MaxPool or OpKind.AveragePool && node.Ints("kernel_shape") is null)
-                throw Invalid($"node '{node.Name}' ({node.Op}) has no kernel_shape");
-            if (node.Op == OpKind.Pad && node.String("mode", "constant") is not ("constant" or "reflect" or "edge"))
-                throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}' (Pad): mode '{node.String("mode", "")}' is not supported (constant, reflect, edge)");
-            if (node.Op == OpKind.Pad && node.InputOrNull(2) is { } fill
-                && (!graph.Initializers.TryGetValue(fill, out var f) || f.Type != ElementType.Float || f.Count != 1))
-                throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}' (Pad): constant_value '{fill}' must be a float scalar initializer");
-            if (node.Op is OpKind.Conv or OpKind.Gemm or OpKind.BatchNormalization)
-                foreach (var w in node.Inputs.Skip(1).Where(w => w.Length > 0))
-                    if (!graph.IsInitializer(w))
-                        throw new SecateurException(ErrorCode.UnsupportedOp,
-                            $"node '{node.Name}' ({node.Op}): weight '{w}' is computed at run time; Secateur needs it as an initializer");
+            definition.Validate(node, graph);
         }
         foreach (var o in graph.Outputs)
             if (!defined.Contains(o.Name)) throw Invalid($"graph output '{o.Name}' is never written");

@@ -1,3 +1,5 @@
+using Secateur.Graph.Ops;
+
 namespace Secateur.Graph;
 
 /// <summary>One dimension of a graph input or output: a fixed size, or a named symbolic size such as a dynamic batch.</summary>
@@ -70,7 +72,7 @@ public sealed class ModelGraph
 
     /// <summary>
     /// Names of trainable parameters: float initializers other than batch-norm running statistics and
-    /// constant operands of shape, slice, pad or clip ops. Their element count is the model's parameter count.
+    /// constant operands of shape, slice, pad or clip ops (what <see cref="OpDefinition.IsConstantInput"/> marks). Their element count is the model's parameter count.
     /// </summary>
     public IReadOnlyList<string> ParameterNames()
     {
@@ -80,25 +82,24 @@ public sealed class ModelGraph
             .Select(kv => kv.Key).ToList();
     }
 
-    /// <summary>Names of non-trainable state: batch-norm running mean and variance.</summary>
+    /// <summary>Names of non-trainable state: batch-norm running mean and variance (what <see cref="OpDefinition.IsRunningStatistic"/> marks).</summary>
     public IReadOnlyList<string> BufferNames()
     {
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var n in Nodes.Where(n => n.Op == OpKind.BatchNormalization))
-            for (int i = 3; i <= 4; i++)
-                if (n.InputOrNull(i) is { } v && IsInitializer(v)) set.Add(v);
-        return Initializers.Keys.Where(set.Contains).ToList();
+        var set = InputsWhere((d, i) => d.IsRunningStatistic(i));
+        return Initializers.Keys.Where(k => set.Contains(k) && IsInitializer(k)).ToList();
     }
 
-    private HashSet<string> ConstantNames()
+    private HashSet<string> ConstantNames() => InputsWhere((d, i) => d.IsConstantInput(i));
+
+    // The values read at input positions that the op's definition marks, e.g. constant operands or running statistics.
+    private HashSet<string> InputsWhere(Func<OpDefinition, int, bool> marked)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var n in Nodes)
         {
-            if (n.Op is OpKind.Reshape && n.InputOrNull(1) is { } s) set.Add(s);
-            if (n.Op is OpKind.Clip or OpKind.Slice or OpKind.Pad)
-                for (int i = 1; i < n.Inputs.Count; i++)
-                    if (n.InputOrNull(i) is { } c) set.Add(c);
+            var definition = OpRegistry.For(n);
+            for (int i = 0; i < n.Inputs.Count; i++)
+                if (n.InputOrNull(i) is { } v && marked(definition, i)) set.Add(v);
         }
         return set;
     }

@@ -56,6 +56,8 @@ public enum OpKind
     Slice,
     /// <summary>ONNX Pad (opset 11+ form): data, pads[, constant_value], constant initializers; mode constant, reflect or edge.</summary>
     Pad,
+    /// <summary>ONNX LeakyRelu: x where x ≥ 0, alpha·x below (attribute alpha, default 0.01).</summary>
+    LeakyRelu,
 }
 
 /// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>
@@ -69,11 +71,4 @@ public static class OpKinds
 
     /// <summary>Looks up an ONNX op_type; false when Secateur does not support it.</summary>
     public static bool TryParse(string onnxName, out OpKind kind) => ByName.TryGetValue(onnxName, out kind);
-
-    /// <summary>True for ops that act elementwise on one input and keep its shape.</summary>
-    public static bool IsElementwiseUnary(this OpKind kind) => kind is OpKind.Relu or OpKind.Clip or OpKind.Sigmoid
-        or OpKind.HardSigmoid or OpKind.HardSwish or OpKind.Dropout or OpKind.Identity;
-
-    /// <summary>True for broadcasting binary arithmetic.</summary>
-    public static bool IsBinaryArithmetic(this OpKind kind) => kind is OpKind.Add or OpKind.Sub or OpKind.Mul or OpKind.Div;
 }

@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Onnx;
 
@@ -87,7 +88,7 @@ internal static class ConstantEvaluator
                     var x = In(0);
                     var target = In(1);
                     if (target.Type != ElementType.Int64) throw Fail(node, op, "shape must be int64");
-                    return Reshaped(x, ShapeInference.ResolveReshape(node, x.Shape, target.Longs, node.Int("allowzero", 0) != 0));
+                    return Reshaped(x, ReshapeOp.Resolve(node, x.Shape, target.Longs, node.Int("allowzero", 0) != 0));
                 }
             case "Concat":
                 {
@@ -118,7 +119,7 @@ internal static class ConstantEvaluator
                     var sliceNode = new Node(node.Name, OpKind.Slice,
                         Enumerable.Range(0, Math.Min(ins.Count, 5)).Select(i => ins[i] is null ? "" : names[i]), ["out"]);
                     for (int i = 1; i < Math.Min(ins.Count, 5); i++) if (ins[i] is { } t) lookup[names[i]] = t;
-                    var ranges = ShapeInference.SliceRanges(sliceNode, x.Shape, n => lookup.GetValueOrDefault(n));
+                    var ranges = SliceOp.Ranges(sliceNode, x.Shape, n => lookup.GetValueOrDefault(n));
                     var shape = (long[])x.Shape.Clone();
                     foreach (var (a, r) in ranges) shape[a] = r.Count;
                     var inStrides = Strides(x.Shape);
@@ -139,7 +140,7 @@ internal static class ConstantEvaluator
             case "Transpose":
                 {
                     var x = In(0);
-                    var perm = ShapeInference.Permutation(node, x.Shape.Length);
+                    var perm = TransposeOp.Permutation(node, x.Shape.Length);
                     var shape = perm.Select(p => x.Shape[p]).ToArray();
                     var inStrides = Strides(x.Shape);
                     var outStrides = Strides(shape);

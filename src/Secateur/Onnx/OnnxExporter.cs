@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 using Secateur.Onnx.Proto;
 
 namespace Secateur.Onnx;
@@ -11,17 +12,6 @@ internal static class OnnxExporter
 {
     /// <summary>IR version 8 is the one the bundled ONNX 1.12 schema describes (and the one opset 17 needs).</summary>
     internal const long IrVersion = 8;
-
-    /// <summary>The first opset in which Dropout's ratio is an input rather than an attribute.</summary>
-    internal const int DropoutRatioInputOpset = 12;
-
-    /// <summary>Ops whose ONNX meaning (or existence) starts at a later opset than <see cref="OnnxSaveOptions.MinOpset"/>.</summary>
-    private static readonly Dictionary<OpKind, (int Opset, string Why)> Since = new()
-    {
-        // Before 13, Softmax flattened the input to 2-D at `axis`; Secateur's Softmax is the opset-13 one.
-        [OpKind.Softmax] = (13, "Softmax before opset 13 normalises over all trailing axes"),
-        [OpKind.HardSwish] = (14, "HardSwish was added in opset 14"),
-    };
 
     public static ModelProto Export(ModelGraph graph, OnnxSaveOptions options)
     {
@@ -64,20 +54,8 @@ internal static class OnnxExporter
 
     private static void CheckOpset(ModelGraph graph, int opset)
     {
-        var problems = new List<string>();
-        foreach (var n in graph.Nodes)
-        {
-            if (Since.TryGetValue(n.Op, out var s) && opset < s.Opset)
-                problems.Add($"node '{n.Name}' ({n.Op}) needs opset {s.Opset}: {s.Why}");
-            if (n.Op == OpKind.Reshape && n.Attributes.ContainsKey("allowzero") && opset < 14)
-                problems.Add($"node '{n.Name}' (Reshape) uses allowzero, which needs opset 14");
-            if (n.Op == OpKind.Dropout && opset < DropoutRatioInputOpset && n.Inputs.Count > 1)
-                problems.Add($"node '{n.Name}' (Dropout) has ratio/training_mode inputs, which need opset {DropoutRatioInputOpset}");
-            if (n.Op == OpKind.Dropout && opset >= DropoutRatioInputOpset && n.Attributes.ContainsKey("ratio") && n.InputOrNull(1) is not null)
-                problems.Add($"node '{n.Name}' (Dropout) has both a ratio attribute and a ratio input");
-            if (n.Op == OpKind.Dropout && n.Attributes.TryGetValue("ratio", out var r) && r.Kind != AttributeKind.Float)
-                problems.Add($"node '{n.Name}' (Dropout) has a ratio attribute of kind {r.Kind}, expected Float");
-        }
+        // Each op knows the opsets it can be written in (OpDefinition.OpsetProblems).
+        var problems = graph.Nodes.SelectMany(n => OpRegistry.For(n).OpsetProblems(n, opset)).ToList();
         if (problems.Count > 0)
             throw new SecateurException(ErrorCode.UnsupportedOp, $"cannot save in opset {opset}: {string.Join("; ", problems)}");
     }
@@ -99,7 +77,7 @@ internal static class OnnxExporter
         var p = new NodeProto { Name = node.Name, OpType = node.Op.OnnxName() };
         var inputs = node.Inputs.ToList();
         var attributes = node.Attributes.AsEnumerable();
-        if (node.Op == OpKind.Dropout && opset >= DropoutRatioInputOpset && node.Attributes.TryGetValue("ratio", out var ratio))
+        if (node.Op == OpKind.Dropout && opset >= DropoutOp.RatioInputOpset && node.Attributes.TryGetValue("ratio", out var ratio))
         {
             var name = Unique($"{node.Name}.ratio", taken);
             extra.Add(ToProto(name, TensorData.FromFloats([ratio.Float])));

@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Pruning;
 
@@ -73,8 +74,10 @@ public sealed class PruningGroup
 /// Channel dependencies of a <see cref="ModelGraph"/>, computed exactly from the graph (no tracing): every
 /// value's channel axis is described as a sequence of segments of groups; elementwise ops and batch norm keep
 /// the layout, residual Add/Sub/Mul unify the groups of their operands, Concat joins layouts, depthwise
-/// convolutions tie output to input channels, Flatten multiplies a channel into H·W features. Ops whose
-/// effect on channels cannot be traced block the groups they touch instead of corrupting them.
+/// convolutions tie output to input channels, Flatten multiplies a channel into H·W features. Which of these
+/// an op does is its definition's <see cref="ChannelRule"/> (<see cref="OpDefinition.Channels"/>); this class keeps
+/// the union-find over channel segments that applies the rules. Ops whose effect on channels cannot be traced
+/// block the groups they touch instead of corrupting them.
 /// </summary>
 public sealed class DependencyGraph
 {
@@ -191,149 +194,78 @@ public sealed class DependencyGraph
             return new DependencyGraph(graph, groups);
         }
 
+        // The op's definition says how channels flow; this applies it to the groups.
         private void Visit(Node node)
         {
-            string output = node.Output;
-            switch (node.Op)
+            switch (OpRegistry.For(node).Channels(node, graph, _shapes))
             {
-                case OpKind.Conv:
-                    {
-                        var (inLayout, inFactor) = LayoutOf(node.Inputs[0]);
-                        var w = node.Inputs[1];
-                        var wShape = graph.Initializers[w].Shape;
-                        long group = node.Int("group", 1);
-                        long cin = _shapes[node.Inputs[0]][1];
-                        if (group == 1)
-                        {
-                            if (inFactor != 1) { Block(inLayout, $"'{node.Name}' reads a flattened value"); _layout[output] = Fresh(wShape[0], $"'{node.Name}' reads a flattened value"); break; }
-                            Slices(inLayout, 1, node, w, 1, SliceRole.Consumer);
-                            var fresh = Fresh(wShape[0]);
-                            _layout[output] = fresh;
-                            Slices(fresh.Layout, 1, node, w, 0, SliceRole.Producer);
-                            if (node.InputOrNull(2) is { } b) Slices(fresh.Layout, 1, node, b, 0, SliceRole.Producer);
-                        }
-                        else if (group == cin && wShape[0] == cin)
-                        {
-                            // Depthwise: filter j reads and writes channel j, so output channels are the input's.
-                            _layout[output] = (inLayout, inFactor);
-                            Slices(inLayout, 1, node, w, 0, SliceRole.PerChannel);
-                            if (node.InputOrNull(2) is { } b) Slices(inLayout, 1, node, b, 0, SliceRole.PerChannel);
-                        }
-                        else
-                        {
-                            var why = $"grouped convolution '{node.Name}' (group {group}) ties channels across groups";
-                            Block(inLayout, why);
-                            _layout[output] = Fresh(wShape[0], why);
-                        }
-                        break;
-                    }
-                case OpKind.Gemm:
-                    {
-                        var (inLayout, factor) = LayoutOf(node.Inputs[0]);
-                        var w = node.Inputs[1];
-                        bool transB = node.Int("transB", 0) != 0;
-                        long outFeatures = _shapes[output][1];
-                        if (node.Int("transA", 0) != 0) { Block(inLayout, $"'{node.Name}' transposes its input"); _layout[output] = Fresh(outFeatures, $"'{node.Name}' transposes its input"); break; }
-                        Slices(inLayout, factor, node, w, transB ? 1 : 0, SliceRole.Consumer);
-                        var fresh = Fresh(outFeatures);
-                        _layout[output] = fresh;
-                        Slices(fresh.Layout, 1, node, w, transB ? 0 : 1, SliceRole.Producer);
-                        if (node.InputOrNull(2) is { } c && TensorData.ElementCount(graph.Initializers.TryGetValue(c, out var ct) ? ct.Shape : [0]) == outFeatures)
-                            Slices(fresh.Layout, 1, node, c, graph.Initializers[c].Shape.Length - 1, SliceRole.Producer);
-                        else if (node.InputOrNull(2) is not null && (!graph.IsInitializer(node.Inputs[2]) || graph.Initializers[node.Inputs[2]].Count != 1))
-                            _blocked[fresh.Layout[0].Group] = $"'{node.Name}' has a bias that is not per output";
-                        break;
-                    }
-                case OpKind.BatchNormalization:
+                case ChannelRule.PassThrough rule:
                     {
                         var l = LayoutOf(node.Inputs[0]);
-                        _layout[output] = l;
-                        for (int i = 1; i <= 4; i++) Slices(l.Layout, 1, node, node.Inputs[i], 0, SliceRole.PerChannel);
+                        _layout[node.Output] = l;
+                        foreach (var t in rule.PerChannel) Slices(l.Layout, 1, node, t.Tensor, t.Axis, SliceRole.PerChannel);
                         break;
                     }
-                case OpKind.Relu or OpKind.Clip or OpKind.Sigmoid or OpKind.HardSigmoid or OpKind.HardSwish or OpKind.Dropout or OpKind.Identity
-                    or OpKind.MaxPool or OpKind.AveragePool or OpKind.GlobalAveragePool:
-                    _layout[output] = LayoutOf(node.Inputs[0]);
+                case ChannelRule.SpatialOnly rule:
+                    PassUnless(node, rule.TouchesChannels is not null, rule.TouchesChannels ?? "");
                     break;
-                case OpKind.Add or OpKind.Sub or OpKind.Mul or OpKind.Div:
+                case ChannelRule.Combine:
                     Binary(node);
                     break;
-                case OpKind.Concat:
-                    {
-                        var layouts = node.Inputs.Where(i => i.Length > 0).Select(LayoutOf).ToList();
-                        long axis = node.Int("axis", 1);
-                        if (axis < 0) axis += _shapes[output].Length;
-                        if (axis == 1 && layouts.All(l => l.Factor == 1))
-                            _layout[output] = (layouts.SelectMany(l => l.Layout).ToArray(), 1);
-                        else
-                        {
-                            foreach (var l in layouts) Block(l.Layout, $"'{node.Name}' concatenates along axis {axis}");
-                            _layout[output] = Fresh(_shapes[output].Length > 1 ? _shapes[output][1] : 1, $"'{node.Name}' concatenates along axis {axis}");
-                        }
-                        break;
-                    }
-                case OpKind.Flatten:
+                case ChannelRule.Concatenate rule:
+                    Concat(node, rule.Axis);
+                    break;
+                case ChannelRule.Flatten rule:
                     {
                         var (l, factor) = LayoutOf(node.Inputs[0]);
-                        var shape = _shapes[node.Inputs[0]];
-                        if (node.Int("axis", 1) == 1 && shape.Length >= 2)
-                            _layout[output] = (l, factor * shape.Skip(2).Aggregate(1L, (a, b) => a * b));
-                        else
-                        {
-                            Block(l, $"'{node.Name}' flattens across the batch or channel axis");
-                            _layout[output] = Fresh(_shapes[output][1], $"'{node.Name}' flattens across the channel axis");
-                        }
+                        _layout[node.Output] = (l, factor * rule.Factor);
                         break;
                     }
-                case OpKind.Reshape when IsFlatten(node):
+                case ChannelRule.Layer rule:
+                    Layer(node, rule);
+                    break;
+                case ChannelRule.Block rule:
                     {
-                        // x.view(x.size(0), -1): a Flatten at axis 1 whose target names no channel count, so it
-                        // stays right when channels go.
-                        var (l, factor) = LayoutOf(node.Inputs[0]);
-                        _layout[output] = (l, factor * _shapes[node.Inputs[0]].Skip(2).Aggregate(1L, (a, b) => a * b));
-                        break;
-                    }
-                case OpKind.Transpose:
-                    {
-                        var perm = ShapeInference.Permutation(node, _shapes[node.Inputs[0]].Length);
-                        PassUnless(node, perm.Length < 2 || perm[0] != 0 || perm[1] != 1,
-                            $"'{node.Name}' (Transpose) moves the channel axis (perm [{string.Join(",", perm)}])");
-                        break;
-                    }
-                case OpKind.Slice:
-                    {
-                        var ranges = ShapeInference.SliceRanges(node, _shapes[node.Inputs[0]], v => graph.Initializers.GetValueOrDefault(v));
-                        PassUnless(node, ranges.Any(r => r.Axis <= 1), $"'{node.Name}' (Slice) slices the {(ranges.Any(r => r.Axis == 1) ? "channel" : "batch")} axis");
-                        break;
-                    }
-                case OpKind.Pad:
-                    {
-                        int rank = _shapes[node.Inputs[0]].Length;
-                        var pads = ShapeInference.PadAmounts(node, rank, v => graph.Initializers.GetValueOrDefault(v));
-                        PassUnless(node, rank < 2 || pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank + 1] != 0,
-                            $"'{node.Name}' (Pad) pads the batch or channel axis");
+                        foreach (var i in node.Inputs.Where(i => i.Length > 0 && !graph.IsInitializer(i))) Block(LayoutOf(i).Layout, rule.Why);
+                        var shape = _shapes[node.Output];
+                        _layout[node.Output] = Fresh(shape.Length > 1 ? shape[1] : 1, rule.OutputWhy ?? rule.Why);
                         break;
                     }
                 default:
-                    {
-                        // Reshape, MatMul, Softmax and anything else: channels cannot be followed through.
-                        var why = node.Op == OpKind.Reshape
-                            ? $"'{node.Name}' (Reshape) regroups the channel axis"
-                            : $"'{node.Name}' ({node.Op}) mixes channels in a way Secateur cannot follow";
-                        foreach (var i in node.Inputs.Where(i => i.Length > 0 && !graph.IsInitializer(i))) Block(LayoutOf(i).Layout, why);
-                        var shape = _shapes[output];
-                        _layout[output] = Fresh(shape.Length > 1 ? shape[1] : 1, why);
-                        break;
-                    }
+                    throw new System.Diagnostics.UnreachableException($"channel rule {node.Op} is not applied");
             }
         }
 
-        /// <summary>True for a Reshape to (batch, -1) of a value with a channel axis: the exporters' form of Flatten.</summary>
-        private bool IsFlatten(Node node)
+        /// <summary>A weighted layer consumes its input's channels and produces fresh ones.</summary>
+        private void Layer(Node node, ChannelRule.Layer rule)
         {
-            var x = _shapes[node.Inputs[0]];
-            var target = graph.Initializers.GetValueOrDefault(node.Inputs[1])?.Longs;
-            return x.Length >= 2 && target is { Length: 2 } && target[1] == -1 && (target[0] == 0 && node.Int("allowzero", 0) == 0 || target[0] == x[0]);
+            var (inLayout, inFactor) = LayoutOf(node.Inputs[0]);
+            if (inFactor != 1 && !rule.ReadsFlattened)
+            {
+                var why = $"'{node.Name}' reads a flattened value";
+                Block(inLayout, why);
+                _layout[node.Output] = Fresh(rule.OutChannels, why);
+                return;
+            }
+            Slices(inLayout, inFactor, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer);
+            var fresh = Fresh(rule.OutChannels);
+            _layout[node.Output] = fresh;
+            foreach (var p in rule.Producers) Slices(fresh.Layout, 1, node, p.Tensor, p.Axis, SliceRole.Producer);
+            if (rule.OutputBlocked is not null) _blocked[fresh.Layout[0].Group] = rule.OutputBlocked;
+        }
+
+        /// <summary>Along the channel axis the output's layout is the inputs' laid end to end; along any other, channels are lost.</summary>
+        private void Concat(Node node, long axis)
+        {
+            var layouts = node.Inputs.Where(i => i.Length > 0).Select(LayoutOf).ToList();
+            var output = _shapes[node.Output];
+            if (axis == 1 && layouts.All(l => l.Factor == 1))
+            {
+                _layout[node.Output] = (layouts.SelectMany(l => l.Layout).ToArray(), 1);
+                return;
+            }
+            foreach (var l in layouts) Block(l.Layout, $"'{node.Name}' concatenates along axis {axis}");
+            _layout[node.Output] = Fresh(output.Length > 1 ? output[1] : 1, $"'{node.Name}' concatenates along axis {axis}");
         }
 
         /// <summary>

@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Pruning;
 
@@ -43,18 +44,8 @@ public static class StructuredPruner
             .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
         foreach (var (name, data) in graph.Initializers)
             result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
-        foreach (var node in graph.Nodes)
-        {
-            // Conv group counts shrink with depthwise channels; kernel_shape is unchanged.
-            if (node.Op == OpKind.Conv && node.Int("group", 1) > 1)
-            {
-                var w = result.Initializers[node.Inputs[1]].Shape;
-                var attrs = node.Attributes.ToDictionary(k => k.Key, k => k.Value);
-                attrs["group"] = AttributeValue.Of(w[0]);
-                result.Nodes.Add(node.With(attributes: attrs));
-            }
-            else result.Nodes.Add(node);
-        }
+        // Attributes that count channels (Conv's group) follow the smaller initializers.
+        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, result));
         GraphValidator.Validate(result);
         return result;
     }
@@ -130,8 +121,7 @@ public static class StructuredPruner
             {
                 var t = g.Initializers[s.Tensor];
                 // Running variance must stay positive: zeroing scale and shift already zeroes the output.
-                var node = g.FindNode(s.Node);
-                if (node is { Op: OpKind.BatchNormalization } && (node.Inputs[3] == s.Tensor || node.Inputs[4] == s.Tensor)) continue;
+                if (g.FindNode(s.Node) is { } node && OpRegistry.For(node).ReadsAsRunningStatistic(node, s.Tensor)) continue;
                 long outer = t.Shape.Take(s.Axis).Aggregate(1L, (a, b) => a * b);
                 long inner = t.Shape.Skip(s.Axis + 1).Aggregate(1L, (a, b) => a * b);
                 long n = t.Shape[s.Axis];

@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Quantization;
 
@@ -11,22 +12,11 @@ namespace Secateur.Quantization;
 internal static class GraphPreparation
 {
     /// <summary>Ops whose integer form ONNX Runtime fuses from DequantizeLinear → op → QuantizeLinear.</summary>
-    public static bool IsQuantizable(ModelGraph graph, Node n) => n.Op switch
-    {
-        OpKind.Conv => n.Inputs.Count >= 2 && graph.IsInitializer(n.Inputs[1]) && !graph.IsInitializer(n.Inputs[0])
-                       && (n.InputOrNull(2) is null || graph.IsInitializer(n.Inputs[2])),
-        // Gemm as a linear layer: activation A (not transposed), constant B, optional constant C, alpha = beta = 1.
-        OpKind.Gemm => n.Inputs.Count >= 2 && graph.IsInitializer(n.Inputs[1]) && !graph.IsInitializer(n.Inputs[0])
-                       && n.Int("transA", 0) == 0 && n.Float("alpha", 1f) == 1f && n.Float("beta", 1f) == 1f
-                       && graph.Initializers[n.Inputs[1]].Shape.Length == 2
-                       && (n.InputOrNull(2) is null || (graph.IsInitializer(n.Inputs[2]) && graph.Initializers[n.Inputs[2]].Shape.Length == 1)),
-        OpKind.Add => n.Inputs.Count == 2 && !graph.IsInitializer(n.Inputs[0]) && !graph.IsInitializer(n.Inputs[1]),
-        _ => false,
-    };
+    public static bool IsQuantizable(ModelGraph graph, Node n) => OpRegistry.For(n).IsQuantizable(graph, n);
 
     /// <summary>Ops whose output range is a subset of their input's, so the output reuses the input's quantization and
     /// ONNX Runtime drops the DequantizeLinear/QuantizeLinear pair around them.</summary>
-    public static bool IsPassThrough(OpKind op) => op is OpKind.MaxPool or OpKind.Flatten or OpKind.Reshape or OpKind.Identity;
+    public static bool IsPassThrough(Node n) => OpRegistry.For(n).IsQuantizationPassThrough;
 
     /// <summary>A copy of <paramref name="graph"/> with every Conv → BatchNormalization pair folded into one Conv.</summary>
     public static ModelGraph FoldBatchNorms(ModelGraph graph)

@@ -83,7 +83,7 @@ public static class Int8Quantizer
         for (int i = 0; i < tensors.Count; i++)
         {
             var p = prepared.Producer(tensors[i]);
-            if (p is null || !GraphPreparation.IsPassThrough(p.Op) || prepared.IsInitializer(p.Inputs[0])) continue;
+            if (p is null || !GraphPreparation.IsPassThrough(p) || prepared.IsInitializer(p.Inputs[0])) continue;
             shares[tensors[i]] = p.Inputs[0];
             Add(p.Inputs[0]);
         }

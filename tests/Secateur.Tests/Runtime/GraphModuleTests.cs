@@ -55,6 +55,26 @@ public sealed class GraphModuleTests
         names.ShouldNotContain("const.six");
         m.GraphParameters().Sum(p => p.Parameter.numel()).ShouldBe(2_236_106L);
     }
+
+    [Fact]
+    public void A_module_built_inside_a_callers_dispose_scope_still_runs_after_the_scope_is_disposed()
+    {
+        var b = new GraphBuilder("scoped", 3, 8, 8, seed: 2);
+        var g = b.Build(b.Flatten(b.GlobalAvgPool(b.Relu(b.BatchNorm(b.Conv(b.Input, "conv", 4, 3, 1, 1, bias: true), "bn")))));
+        GraphModule m;
+        using (NewDisposeScope()) m = new GraphModule(g);
+        using (m)
+        {
+            m.eval();
+            using var scope = NewDisposeScope();
+            // Every parameter, buffer and constant must still be alive: reading them and running the graph would fail otherwise.
+            foreach (var name in g.Initializers.Keys) m.Tensor(name).IsInvalid.ShouldBeFalse(name);
+            var y = m.forward(ones(1, 3, 8, 8));
+            y.shape.ShouldBe([1L, 4L]);
+            var weights = GraphModule.FromTensor(m.Tensor("conv.weight"));
+            weights.Floats.ShouldBe(g.Initializers["conv.weight"].Floats);
+        }
+    }
 }
 
 public sealed class OnnxRuntimeRoundTripTests

@@ -1,5 +1,6 @@
 using Secateur.Data;
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 using Secateur.Runtime;
 using Secateur.Training;
 using static TorchSharp.torch;
@@ -29,7 +30,7 @@ internal static class ImportanceMath
 
     /// <summary>True for batch-norm running mean and variance: statistics of the data, not learned importance.</summary>
     public static bool IsBatchNormStatistic(ModelGraph graph, ChannelSlice s) =>
-        graph.FindNode(s.Node) is { Op: OpKind.BatchNormalization } n && (n.Inputs[3] == s.Tensor || n.Inputs[4] == s.Tensor);
+        graph.FindNode(s.Node) is { } n && OpRegistry.For(n).ReadsAsRunningStatistic(n, s.Tensor);
 
     /// <summary>True for the batch-norm scale (gamma).</summary>
     public static bool IsBatchNormScale(ModelGraph graph, ChannelSlice s) =>
@@ -37,7 +38,7 @@ internal static class ImportanceMath
 
     /// <summary>True for the filters of a conv or linear layer: producer weights and depthwise filters (not biases).</summary>
     public static bool IsFilter(ModelGraph graph, ChannelSlice s) =>
-        s.Role != SliceRole.Consumer && graph.FindNode(s.Node) is { Op: OpKind.Conv or OpKind.Gemm } n && n.Inputs[1] == s.Tensor;
+        s.Role != SliceRole.Consumer && graph.FindNode(s.Node) is { } n && OpRegistry.For(n).IsWeightedLayer && n.Inputs[1] == s.Tensor;
 
     /// <summary><paramref name="v"/> divided by its mean, so that every slice weighs the same; an all-zero vector stays zero.</summary>
     public static Tensor NormaliseByMean(Tensor v)

@@ -1,4 +1,6 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
+using Secateur.Runtime;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -59,21 +61,10 @@ public sealed class ReconstructionImportance : IImportance
     {
         long n = x.shape[0], outChannels = w.shape[0];
         int rank = (int)x.dim() - 2;
-        long[] Attr(string a) => node.Ints(a)?.ToArray() ?? Enumerable.Repeat(1L, rank).ToArray();
-        var strides = Attr("strides");
-        var dilations = Attr("dilations");
         var kernel = w.shape[2..];
-        var (begin, end) = ShapeInference.Pads(node, x.shape[2..], kernel, strides, dilations);
-        var xs = x.narrow(1, s.Offset, channels);
-        var padding = begin;
-        if (!begin.SequenceEqual(end))
-        {
-            // Asymmetric ONNX pads: pad explicitly (F.pad lists the last dimension first), then convolve unpadded.
-            var pad = new long[rank * 2];
-            for (int i = 0; i < rank; i++) { pad[2 * i] = begin[rank - 1 - i]; pad[2 * i + 1] = end[rank - 1 - i]; }
-            xs = F.pad(xs, pad);
-            padding = new long[rank];
-        }
+        var (_, strides, dilations, begin, end, _) = ConvGeometry.Of(node, x.shape, kernel);
+        // Asymmetric ONNX pads are applied explicitly, as the runtime's Conv kernel does; the rest is symmetric.
+        var (xs, padding) = Kernels.Symmetric(x.narrow(1, s.Offset, channels), begin, end, 0);
         var ws = w.narrow(1, s.Offset, channels).to_type(ScalarType.Float64);
         var result = new double[channels];
         if (rank == 2)

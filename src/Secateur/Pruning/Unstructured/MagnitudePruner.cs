@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Pruning.Unstructured;
 
@@ -70,7 +71,7 @@ public static class MagnitudePruner
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(options);
         var parameters = graph.ParameterNames().ToHashSet(StringComparer.Ordinal);
-        var all = graph.Nodes.Where(n => n.Op is OpKind.Conv or OpKind.Gemm && n.InputOrNull(1) is { } w && parameters.Contains(w)).ToList();
+        var all = graph.Nodes.Where(n => OpRegistry.For(n).IsWeightedLayer && n.InputOrNull(1) is { } w && parameters.Contains(w)).ToList();
         if (!options.PruneClassifier && all.Count > 0) all.RemoveAt(all.Count - 1);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         return all.Where(n => !options.Exclude.Any(p => Pruner.Matches(n.Name, p) || Pruner.Matches(n.Inputs[1], p)) && seen.Add(n.Inputs[1]))

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Pruning.Unstructured;
 
@@ -90,7 +91,7 @@ public static class NmSparsity
         var wanted = weights?.ToHashSet(StringComparer.Ordinal);
         var result = new List<NmLayerCheck>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var n in graph.Nodes.Where(n => n.Op is OpKind.Conv or OpKind.Gemm))
+        foreach (var n in graph.Nodes.Where(n => OpRegistry.For(n).IsWeightedLayer))
         {
             if (n.InputOrNull(1) is not { } name || !graph.Initializers.TryGetValue(name, out var t) || t.Type != ElementType.Float) continue;
             if (wanted is not null && !wanted.Contains(name) || !seen.Add(name)) continue;

@@ -1,4 +1,5 @@
 using Secateur.Graph;
+using Secateur.Graph.Ops;
 
 namespace Secateur.Pruning.Unstructured;
 
@@ -41,7 +42,7 @@ public sealed record SparsityReport(IReadOnlyList<LayerSparsity> Layers, long Pa
         ArgumentNullException.ThrowIfNull(graph);
         var layers = new List<LayerSparsity>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var n in graph.Nodes.Where(n => n.Op is OpKind.Conv or OpKind.Gemm))
+        foreach (var n in graph.Nodes.Where(n => OpRegistry.For(n).IsWeightedLayer))
             if (n.InputOrNull(1) is { } w && graph.Initializers.TryGetValue(w, out var t) && t.Type == ElementType.Float && seen.Add(w))
                 layers.Add(new LayerSparsity(n.Name, w, t.Count, NonZero(t)));
         long parameters = 0, nonZero = 0;

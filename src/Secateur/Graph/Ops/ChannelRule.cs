@@ -1,0 +1,62 @@
+namespace Secateur.Graph.Ops;
+
+/// <summary>Axis <paramref name="Axis"/> of initializer <paramref name="Tensor"/>, which loses an entry with every channel of a group.</summary>
+/// <param name="Tensor">Initializer name.</param>
+/// <param name="Axis">The axis that follows the channels.</param>
+public readonly record struct ChannelTensor(string Tensor, int Axis);
+
+/// <summary>
+/// How an op moves channels from its inputs to its output: what <see cref="OpDefinition.Channels"/> answers and
+/// the dependency graph applies to its channel groups. The set is closed (the dependency graph interprets
+/// every case); an op whose channels cannot be followed says so with <see cref="Block"/> and a reason.
+/// </summary>
+public abstract record ChannelRule
+{
+    private ChannelRule() { }
+
+    /// <summary>The output's channels are input 0's; each of <paramref name="PerChannel"/> (batch-norm parameters, depthwise filters) loses the same channels.</summary>
+    /// <param name="PerChannel">Initializer axes indexed by the channel.</param>
+    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel) : ChannelRule
+    {
+        /// <summary>Pass-through with no parameters of its own (activations, pooling).</summary>
+        public static PassThrough Plain { get; } = new([]);
+    }
+
+    /// <summary>
+    /// A spatial op: the output's channels are input 0's while axis 1 of the input is channels (not a flattened value)
+    /// and the op leaves that axis alone; otherwise the groups it reads are blocked.
+    /// </summary>
+    /// <param name="TouchesChannels">Why the op does touch the batch or channel axis, or null when it does not.</param>
+    public sealed record SpatialOnly(string? TouchesChannels) : ChannelRule;
+
+    /// <summary>
+    /// Broadcasting arithmetic on two operands: aligned channels of both are tied (residuals, gates); a per-channel
+    /// constant operand loses the same channels; a scalar is ignored.
+    /// </summary>
+    public sealed record Combine : ChannelRule;
+
+    /// <summary>Concatenation along <paramref name="Axis"/>: along the channel axis the output's channels are the inputs' in order.</summary>
+    /// <param name="Axis">The non-negative axis.</param>
+    public sealed record Concatenate(long Axis) : ChannelRule;
+
+    /// <summary>A flatten at axis 1: channel j of the input becomes <paramref name="Factor"/> consecutive output features.</summary>
+    /// <param name="Factor">Elements per channel (H·W for a 4-D input).</param>
+    public sealed record Flatten(long Factor) : ChannelRule;
+
+    /// <summary>
+    /// A weighted layer: reads input 0's channels through <paramref name="Consumer"/> and creates
+    /// <paramref name="OutChannels"/> new ones held by <paramref name="Producers"/>.
+    /// </summary>
+    /// <param name="Consumer">The weight axis indexed by input channels (or features).</param>
+    /// <param name="ReadsFlattened">True when the layer may read a flattened value (a Linear after Flatten).</param>
+    /// <param name="OutChannels">Number of output channels.</param>
+    /// <param name="Producers">The weight and bias axes indexed by output channels.</param>
+    /// <param name="OutputBlocked">Why the new channels cannot be pruned, or null when they can.</param>
+    public sealed record Layer(ChannelTensor Consumer, bool ReadsFlattened, long OutChannels, IReadOnlyList<ChannelTensor> Producers,
+        string? OutputBlocked = null) : ChannelRule;
+
+    /// <summary>Channels cannot be followed: every group the op reads is blocked, and so are the fresh channels it writes.</summary>
+    /// <param name="Why">The reason shown for the groups read.</param>
+    /// <param name="OutputWhy">The reason shown for the output's channels, when it differs.</param>
+    public sealed record Block(string Why, string? OutputWhy = null) : ChannelRule;
+}

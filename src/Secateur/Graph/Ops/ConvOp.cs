@@ -1,0 +1,58 @@
+namespace Secateur.Graph.Ops;
+
+/// <summary>ONNX Conv: X, W[, B]. Produces channels (group 1), follows them (depthwise) or blocks them (other groups).</summary>
+internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
+{
+    public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
+    {
+        var x = First(node, inputs);
+        var w = Required(node, inputs, 1);
+        if (x.Length < 3) throw Fail(node, $"input has rank {x.Length}, expected at least 3 (N, C, spatial...)");
+        if (w.Length != x.Length) throw Fail(node, $"weight has rank {w.Length}, input has rank {x.Length}");
+        long group = node.Int("group", 1);
+        if (group < 1 || x[1] % group != 0 || w[0] % group != 0)
+            throw Fail(node, $"group {group} does not divide input channels {x[1]} and output channels {w[0]}");
+        if (w[1] * group != x[1])
+            throw Fail(node, $"weight expects {w[1] * group} input channels (shape {TensorData.FormatShape(w)}, group {group}), input has {x[1]}");
+        var kernel = w[2..];
+        if (node.Ints("kernel_shape") is { } ks && !ks.SequenceEqual(kernel))
+            throw Fail(node, $"kernel_shape [{string.Join(",", ks)}] does not match weight shape {TensorData.FormatShape(w)}");
+        return [x[0], w[0], .. ConvGeometry.Of(node, x, kernel).OutputSpatial(node, x)];
+    }
+
+    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        var w = node.Inputs[1];
+        var wShape = shapes[w];
+        long group = node.Int("group", 1);
+        long cin = shapes[node.Inputs[0]][1];
+        var bias = node.InputOrNull(2);
+        if (group == 1)
+            return new ChannelRule.Layer(new(w, 1), ReadsFlattened: false, wShape[0],
+                bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)]);
+        // Depthwise: filter j reads and writes channel j, so output channels are the input's.
+        if (group == cin && wShape[0] == cin)
+            return new ChannelRule.PassThrough(bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)]);
+        return new ChannelRule.Block($"grouped convolution '{node.Name}' (group {group}) ties channels across groups");
+    }
+
+    // Group counts shrink with depthwise channels; kernel_shape is unchanged.
+    public override Node RewriteAfterPruning(Node node, ModelGraph pruned)
+    {
+        if (node.Int("group", 1) <= 1) return node;
+        var attrs = node.Attributes.ToDictionary(k => k.Key, k => k.Value);
+        attrs["group"] = AttributeValue.Of(pruned.Initializers[node.Inputs[1]].Shape[0]);
+        return node.With(attributes: attrs);
+    }
+
+    public override long Macs(Node node, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        var output = shapes[node.Output];
+        var w = shapes[node.Inputs[1]]; // (Cout, Cin/group, kH, kW)
+        return TensorData.ElementCount(output) / Math.Max(1, output[0]) * Product(w.Skip(1));
+    }
+
+    public override bool IsQuantizable(ModelGraph graph, Node node) =>
+        node.Inputs.Count >= 2 && graph.IsInitializer(node.Inputs[1]) && !graph.IsInitializer(node.Inputs[0])
+        && (node.InputOrNull(2) is null || graph.IsInitializer(node.Inputs[2]));
+}

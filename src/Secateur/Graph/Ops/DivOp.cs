@@ -1,0 +1,4 @@
+namespace Secateur.Graph.Ops;
+
+/// <summary>ONNX Div with broadcasting.</summary>
+internal sealed class DivOp() : BinaryArithmeticOp(OpKind.Div);

@@ -1,0 +1,69 @@
+namespace Secateur.Graph.Ops;
+
+/// <summary>
+/// ONNX Reshape with a constant int64 shape input (0 copies a dimension unless allowzero, -1 infers one). Only the
+/// exporters' form of Flatten, (batch, -1), is followed by the dependency graph: any other target names channel counts.
+/// </summary>
+internal sealed class ReshapeOp() : OpDefinition(OpKind.Reshape, 2, 2)
+{
+    public override bool IsConstantInput(int index) => index == 1;
+
+    public override bool IsQuantizationPassThrough => true;
+
+    public override IEnumerable<string> OpsetProblems(Node node, int opset)
+    {
+        if (node.Attributes.ContainsKey("allowzero") && opset < 14)
+            yield return $"node '{node.Name}' (Reshape) uses allowzero, which needs opset 14";
+    }
+
+    public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
+    {
+        var shapeName = node.InputOrNull(1) ?? throw Fail(node, "missing shape input");
+        if (constant(shapeName) is not { Type: ElementType.Int64 } t)
+            throw Fail(node, $"shape '{shapeName}' must be a constant int64 initializer");
+        return Resolve(node, First(node, inputs), t.Longs, node.Int("allowzero", 0) != 0);
+    }
+
+    /// <summary>The concrete target of a Reshape of <paramref name="x"/> to <paramref name="target"/> (0 copies, -1 infers).</summary>
+    internal static long[] Resolve(Node node, long[] x, IReadOnlyList<long> target, bool allowZero)
+    {
+        var result = target.ToArray();
+        long total = TensorData.ElementCount(x), known = 1;
+        int infer = -1;
+        for (int i = 0; i < result.Length; i++)
+        {
+            if (result[i] == 0 && !allowZero)
+            {
+                if (i >= x.Length) throw Fail(node, $"shape copies dimension {i}, but the input has rank {x.Length}");
+                result[i] = x[i];
+            }
+            if (result[i] == -1)
+            {
+                if (infer >= 0) throw Fail(node, "shape has more than one -1");
+                infer = i;
+            }
+            else if (result[i] < 0) throw Fail(node, $"shape has a negative dimension {result[i]}");
+            else known *= result[i];
+        }
+        if (infer >= 0)
+        {
+            if (known == 0 || total % known != 0) throw Fail(node, $"cannot reshape {TensorData.FormatShape(x)} to [{string.Join(",", target)}]");
+            result[infer] = total / known;
+        }
+        if (TensorData.ElementCount(result) != total)
+            throw Fail(node, $"cannot reshape {TensorData.FormatShape(x)} ({total} elements) to {TensorData.FormatShape(result)}");
+        return result;
+    }
+
+    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        // x.view(x.size(0), -1): a Flatten at axis 1 whose target names no channel count, so it stays right when channels go.
+        var x = shapes[node.Inputs[0]];
+        var target = graph.Initializers.GetValueOrDefault(node.Inputs[1])?.Longs;
+        bool flatten = x.Length >= 2 && target is { Length: 2 } && target[1] == -1
+                       && (target[0] == 0 && node.Int("allowzero", 0) == 0 || target[0] == x[0]);
+        return flatten
+            ? new ChannelRule.Flatten(Product(x.Skip(2)))
+            : new ChannelRule.Block($"'{node.Name}' (Reshape) regroups the channel axis");
+    }
+}

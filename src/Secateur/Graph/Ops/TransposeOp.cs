@@ -1,0 +1,28 @@
+namespace Secateur.Graph.Ops;
+
+/// <summary>ONNX Transpose with attribute <c>perm</c> (reversed axes when absent). Channels are followed while batch and channel axes stay put.</summary>
+internal sealed class TransposeOp() : OpDefinition(OpKind.Transpose)
+{
+    public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
+    {
+        var x = First(node, inputs);
+        return Permutation(node, x.Length).Select(p => x[p]).ToArray();
+    }
+
+    /// <summary>Transpose's permutation: the perm attribute, or the reversed axes when absent.</summary>
+    internal static int[] Permutation(Node node, int rank)
+    {
+        var perm = node.Ints("perm")?.Select(p => (int)p).ToArray() ?? Enumerable.Range(0, rank).Reverse().ToArray();
+        if (perm.Length != rank || perm.Order().Where((p, i) => p != i).Any())
+            throw Fail(node, $"perm [{string.Join(",", perm)}] is not a permutation of {rank} axes");
+        return perm;
+    }
+
+    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        var perm = Permutation(node, shapes[node.Inputs[0]].Length);
+        return new ChannelRule.SpatialOnly(perm.Length < 2 || perm[0] != 0 || perm[1] != 1
+            ? $"'{node.Name}' (Transpose) moves the channel axis (perm [{string.Join(",", perm)}])"
+            : null);
+    }
+}
