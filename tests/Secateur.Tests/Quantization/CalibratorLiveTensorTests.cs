@@ -7,6 +7,7 @@ namespace Secateur.Tests.Quantization;
 public sealed class CalibratorLiveTensorTests
 {
     [Theory]
+    [Trait("Category", TestCategories.Slow)]
     [InlineData(CalibrationMethod.MinMax)]
     [InlineData(CalibrationMethod.Percentile)]
     public void Repeated_int8_calibration_does_not_grow_live_tensors(CalibrationMethod method)

@@ -14,9 +14,9 @@ public sealed class ProcessSideEffectsTests
     {
         Skip.IfNot(ChildProcess.CanSeeMappedLibraries, "needs /proc/self/maps to see which native libraries a process mapped");
         var report = ChildProcess.Run("managed-criteria").ToDictionary();
-        // The prunes really ran (a plan was applied) ...
+        // The prunes really ran: each removed channels from ResNet-20 (31,021,952 MACs dense) ...
         foreach (var criterion in new[] { "l1", "l2", "bn", "random" })
-            long.Parse(report[$"{criterion}.macs"], System.Globalization.CultureInfo.InvariantCulture).ShouldBeGreaterThan(0);
+            long.Parse(report[$"{criterion}.macs"], System.Globalization.CultureInfo.InvariantCulture).ShouldBeInRange(1, 31_021_951);
         // ... without libtorch mapped or even prepared,
         report["after-managed.torch"].ShouldBe("False");
         report["after-managed.status"].ShouldBe(nameof(NativeFixStatus.NotChecked));
