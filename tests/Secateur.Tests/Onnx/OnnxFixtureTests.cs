@@ -216,6 +216,7 @@ public sealed class OnnxFixtureTests : IDisposable
     }
 
     [SkippableFact]
+    [Trait("Category", TestCategories.Slow)]
     public void Reexported_fixtures_pass_the_onnx_checker()
     {
         Skip.IfNot(File.Exists("/usr/bin/python3") && Python.Run("import onnx").Code == 0,

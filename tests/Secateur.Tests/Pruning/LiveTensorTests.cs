@@ -15,6 +15,7 @@ public sealed class LiveTensorTests
     [InlineData("reconstruction")]
     [InlineData("activation")]
     [InlineData("apoz")]
+    [Trait("Category", TestCategories.Slow)]
     public void Repeated_data_driven_scoring_does_not_grow_live_tensors(string criterion)
     {
         // ResNet-20 has batch norms, residual adds and a classifier: every kind of slice the criteria visit.

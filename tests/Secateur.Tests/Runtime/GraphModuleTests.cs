@@ -63,6 +63,7 @@ public sealed class OnnxRuntimeRoundTripTests
     [InlineData("resnet20")]
     [InlineData("mobilenetv2")]
     [InlineData("vgg11")]
+    [Trait("Category", TestCategories.Slow)]
     public void Saved_and_reloaded_model_gives_identical_outputs_and_bytes(string name)
     {
         var g = ModelZoo.Create(name, new ZooOptions(1, 28, 28, 10, Seed: 7));

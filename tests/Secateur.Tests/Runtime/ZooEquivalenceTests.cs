@@ -55,6 +55,7 @@ public sealed class ZooEquivalenceTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Models))]
+    [Trait("Category", TestCategories.Slow)]
     public void Graph_module_equals_the_hand_written_torchsharp_model(string model)
     {
         var options = Cases[model].Options;
