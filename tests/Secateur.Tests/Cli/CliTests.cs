@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Secateur.Cli;
 
 namespace Secateur.Tests.Cli;
 

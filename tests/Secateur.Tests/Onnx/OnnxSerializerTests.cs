@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Google.Protobuf;
 using Secateur.Graph;
 using Secateur.Onnx;

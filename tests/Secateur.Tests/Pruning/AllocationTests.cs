@@ -1,5 +1,3 @@
-using Secateur.Analysis;
-using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning;
 

@@ -3,7 +3,6 @@ using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning;
 using Secateur.Runtime;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Secateur.Tests.Pruning;

@@ -1,7 +1,6 @@
 using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Runtime;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Secateur.Tests.Runtime;

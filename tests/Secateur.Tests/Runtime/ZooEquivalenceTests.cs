@@ -2,7 +2,6 @@ using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Runtime;
 using Secateur.Tests.Runtime.HandWritten;
-using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

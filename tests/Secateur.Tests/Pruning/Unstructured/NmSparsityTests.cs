@@ -1,4 +1,3 @@
-using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning.Unstructured;
 
