@@ -108,8 +108,9 @@ public sealed record LatencySearchResult(LatencyBudget Budget, double DenseMs, d
 /// <summary>
 /// Searches the allocation level (uniform ratio, global threshold or sensitivity threshold) for the least pruning
 /// whose model runs within a latency budget: each candidate plan is applied and timed by the budget's
-/// <see cref="LatencyBudget.Measurer"/> (by default exported to ONNX and timed with ONNX Runtime). Bisection as for the other targets, but on measurements, so it takes few steps and measures each
-/// distinct candidate once; the dense model is measured first and kept when it already meets the budget.
+/// <see cref="LatencyBudget.Measurer"/> (by default exported to ONNX and timed with ONNX Runtime). Bisection as for
+/// the other targets, but on measurements, so it takes few steps and measures each distinct candidate once; the
+/// dense model is measured first and kept when it already meets the budget.
 /// </summary>
 public static class LatencySearch
 {
