@@ -19,6 +19,9 @@ public static class Cli
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(args);
+        // The tool owns its process: opt into the allocator tuning (measured gain on MobileNetV2 training) before any
+        // tensor is allocated. A library caller makes this choice itself; see SecateurRuntime.
+        Secateur.Runtime.SecateurRuntime.ConfigureProcess();
         var context = new CliContext(output, error);
         var root = Root(context);
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };

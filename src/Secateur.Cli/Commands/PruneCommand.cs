@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Secateur.Analysis;
 using Secateur.Data;
 using Secateur.Graph;

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Secateur.Analysis;
 using Secateur.Data;
 using Secateur.Graph;
-using Secateur.Onnx;
 using Secateur.Runtime;
 using Secateur.Training;
 

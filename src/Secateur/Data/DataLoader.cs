@@ -31,7 +31,7 @@ public sealed class DataLoader : IBatchSource
         _transforms = transforms ?? [];
     }
 
-    /// <summary>The images.</summary>
+    /// <summary>The dataset the batches are drawn from (images and labels, before the transforms).</summary>
     public ImageDataset Data { get; }
 
     /// <summary>Samples per batch.</summary>

@@ -82,7 +82,7 @@ public sealed class PadAndRandomCrop(int pad) : IImageTransform
 /// <summary>Mirrors the image left-right with probability <c>P</c>.</summary>
 public sealed class RandomHorizontalFlip(double p = 0.5) : IImageTransform
 {
-    /// <summary>Flip probability.</summary>
+    /// <summary>The probability that an image is mirrored left to right, in [0, 1].</summary>
     public double P { get; } = p is >= 0 and <= 1 ? p : throw new SecateurException(ErrorCode.BadArgument, $"flip probability must be in [0, 1] (got {p})");
 
     /// <inheritdoc/>

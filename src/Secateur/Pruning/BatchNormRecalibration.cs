@@ -22,11 +22,14 @@ public static class BatchNormRecalibration
         using var module = new GraphModule(graph, Devices.Parse(device));
         using (no_grad())
         {
-            foreach (var n in graph.Nodes.Where(n => n.Op == OpKind.BatchNormalization))
-            {
-                module.Tensor(n.Inputs[3]).zero_();
-                module.Tensor(n.Inputs[4]).fill_(1);
-            }
+            // The in-place calls return a fresh Tensor handle each; without a scope that is one leaked native
+            // handle per batch-norm layer and call (found by LiveTensorTests). The buffers themselves live in the module.
+            using (NewDisposeScope())
+                foreach (var n in graph.Nodes.Where(n => n.Op == OpKind.BatchNormalization))
+                {
+                    module.Tensor(n.Inputs[3]).zero_();
+                    module.Tensor(n.Inputs[4]).fill_(1);
+                }
             module.train();
             int seen = 0, k = 0;
             foreach (var batch in data.Epoch(0))

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using Secateur.Deployment;
 using Secateur.Graph;
 
@@ -12,6 +13,14 @@ namespace Secateur.Pruning;
 /// <param name="Runs">Timed runs per candidate (kept short: every bisection step measures one).</param>
 public sealed record LatencyBudget(double Milliseconds, int Batch = 1, int Threads = 0, int Warmup = 5, int Runs = 30)
 {
+    /// <summary>
+    /// What times the candidates: <see langword="null"/> (the default) runs each one under ONNX Runtime on this machine
+    /// (<see cref="OnnxRuntimeLatencyMeasurer"/>); a cost model or a test's deterministic fake can stand in for it.
+    /// </summary>
+    /// <remarks>Not part of the reported budget: it is how the budget is checked, not what it is.</remarks>
+    [JsonIgnore]
+    public ILatencyMeasurer? Measurer { get; init; }
+
     /// <summary>Checks the values.</summary>
     public LatencyBudget Validated()
     {
@@ -25,6 +34,52 @@ public sealed record LatencyBudget(double Milliseconds, int Batch = 1, int Threa
     /// <summary>Human-readable form.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"p50 latency at most {Milliseconds:0.###} ms (batch {Batch}, {(Threads > 0 ? Threads : Environment.ProcessorCount)} threads)");
+}
+
+/// <summary>Times candidate models for <see cref="LatencySearch"/> (set through <see cref="LatencyBudget.Measurer"/>).</summary>
+/// <remarks>
+/// The search only needs a number per candidate and one final side-by-side figure, so its bisection logic does not
+/// depend on ONNX Runtime or on how loaded the machine is; implementations should be monotone in model size for the
+/// search to be meaningful, but the search itself never assumes more than "within the budget or not".
+/// </remarks>
+public interface ILatencyMeasurer
+{
+    /// <summary>The median latency, in milliseconds, of one batch of <paramref name="graph"/> measured as <paramref name="budget"/> says.</summary>
+    double MedianMs(ModelGraph graph, LatencyBudget budget);
+
+    /// <summary>
+    /// Measures <paramref name="dense"/> and <paramref name="pruned"/> under the same conditions (interleaved, for a real
+    /// measurer) and returns both: <see cref="LatencyComparison.A"/> is the dense model, <see cref="LatencyComparison.B"/> the pruned one.
+    /// </summary>
+    LatencyComparison Compare(ModelGraph dense, ModelGraph pruned, LatencyBudget budget);
+}
+
+/// <summary>The default <see cref="ILatencyMeasurer"/>: exports the graph to ONNX and times it with ONNX Runtime on this machine.</summary>
+public sealed class OnnxRuntimeLatencyMeasurer : ILatencyMeasurer
+{
+    /// <summary>The shared instance (it holds no state).</summary>
+    public static OnnxRuntimeLatencyMeasurer Instance { get; } = new();
+
+    /// <inheritdoc/>
+    public double MedianMs(ModelGraph graph, LatencyBudget budget)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        using var session = OnnxRuntimeSession.FromGraph(graph, new SessionSettings(budget.Threads));
+        return LatencyBenchmark.Measure(session, Options(budget)).Single().P50Ms;
+    }
+
+    /// <inheritdoc/>
+    public LatencyComparison Compare(ModelGraph dense, ModelGraph pruned, LatencyBudget budget)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        var settings = new SessionSettings(budget.Threads);
+        using var a = OnnxRuntimeSession.FromGraph(dense, settings);
+        using var b = OnnxRuntimeSession.FromGraph(pruned, settings);
+        return LatencyBenchmark.Compare(a, b, Options(budget)).Single();
+    }
+
+    private static LatencyOptions Options(LatencyBudget budget) =>
+        new() { BatchSizes = [budget.Batch], Warmup = budget.Warmup, Runs = budget.Runs };
 }
 
 /// <summary>One candidate the latency search measured.</summary>
@@ -52,9 +107,10 @@ public sealed record LatencySearchResult(LatencyBudget Budget, double DenseMs, d
 
 /// <summary>
 /// Searches the allocation level (uniform ratio, global threshold or sensitivity threshold) for the least pruning
-/// whose model runs within a latency budget: each candidate plan is applied, exported to ONNX and timed with ONNX
-/// Runtime. Bisection as for the other targets, but on measurements, so it takes few steps and measures each
-/// distinct candidate once; the dense model is measured first and kept when it already meets the budget.
+/// whose model runs within a latency budget: each candidate plan is applied and timed by the budget's
+/// <see cref="LatencyBudget.Measurer"/> (by default exported to ONNX and timed with ONNX Runtime). Bisection as for
+/// the other targets, but on measurements, so it takes few steps and measures each distinct candidate once; the
+/// dense model is measured first and kept when it already meets the budget.
 /// </summary>
 public static class LatencySearch
 {
@@ -78,8 +134,7 @@ public static class LatencySearch
         LatencyBudget budget, AllocationOptions options, Action<string>? log)
     {
         budget = budget.Validated();
-        var settings = new SessionSettings(budget.Threads);
-        var measure = new LatencyOptions { BatchSizes = [budget.Batch], Warmup = budget.Warmup, Runs = budget.Runs };
+        var measurer = budget.Measurer ?? OnnxRuntimeLatencyMeasurer.Instance;
         long total = groups.Sum(g => g.Channels);
         var candidates = new List<LatencyCandidate>();
         var cache = new Dictionary<string, (double Ms, ModelGraph Graph)>(StringComparer.Ordinal);
@@ -90,9 +145,7 @@ public static class LatencySearch
             var key = Key(counts);
             if (cache.TryGetValue(key, out var known)) return known;
             var graph = counts.Values.All(c => c == 0) ? dependencies.Graph : build(counts);
-            double ms;
-            using (var session = OnnxRuntimeSession.FromGraph(graph, settings))
-                ms = LatencyBenchmark.Measure(session, measure).Single().P50Ms;
+            double ms = measurer.MedianMs(graph, budget);
             double removed = counts.Values.Sum() / (double)Math.Max(1, total);
             long macs = counter.Count(counts).Macs;
             bool met = ms <= budget.Milliseconds;
@@ -128,9 +181,7 @@ public static class LatencySearch
         }
 
         // Re-measure the choice interleaved with the dense model: one figure each under the same conditions.
-        using var a = OnnxRuntimeSession.FromGraph(dependencies.Graph, settings);
-        using var b = OnnxRuntimeSession.FromGraph(Measure(chosen).Graph, settings);
-        var final = LatencyBenchmark.Compare(a, b, measure).Single();
+        var final = measurer.Compare(dependencies.Graph, Measure(chosen).Graph, budget);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"latency search: re-measured interleaved, dense p50 {final.A.P50Ms:0.###} ms, pruned p50 {final.B.P50Ms:0.###} ms ({final.Speedup:0.00}x)"));
         return (chosen, new LatencySearchResult(budget, final.A.P50Ms, final.B.P50Ms, final.A.P90Ms, final.B.P90Ms, candidates));

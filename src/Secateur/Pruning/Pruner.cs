@@ -8,7 +8,7 @@ namespace Secateur.Pruning;
 /// <summary>What to prune and how.</summary>
 public sealed record PruningOptions
 {
-    /// <summary>The target.</summary>
+    /// <summary>What to reach: exactly one of <see cref="PruningTarget"/>'s targets (channel ratio, speed-up, budgets).</summary>
     public required PruningTarget Target { get; init; }
     /// <summary>Allocation over groups.</summary>
     public AllocationOptions Allocation { get; init; } = new();

@@ -16,8 +16,8 @@ public enum PruningScheduleKind
     Dynamic,
 }
 
-/// <summary>Schedule settings.</summary>
-/// <param name="Kind">Schedule.</param>
+/// <summary>How the pruning target is reached over time: in one shot, in equal or AGP steps, or dynamically with back-off (not the learning-rate schedule).</summary>
+/// <param name="Kind">One-shot, iterative, AGP or dynamic.</param>
 /// <param name="Steps">Number of steps (not one-shot).</param>
 /// <param name="Tolerance">Dynamic: largest accepted drop of validation accuracy against the unpruned model (0.01 = one point).</param>
 /// <param name="MaxRetries">Dynamic: how many times a step may be halved before the schedule stops.</param>

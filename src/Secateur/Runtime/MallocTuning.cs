@@ -15,6 +15,10 @@ namespace Secateur.Runtime;
 /// returning it. Blocks larger than a secondary thread's heap (64 MiB) are still mapped per use on those threads:
 /// glibc fixes that limit, and the thread arenas are chosen before Secateur runs. It does nothing if the user already tuned glibc's allocator through the environment
 /// (<c>MALLOC_*_</c> variables or <c>GLIBC_TUNABLES</c>), if <c>SECATEUR_MALLOC_TUNING=0</c>, or off glibc.
+/// <para>
+/// It is process-wide, so it is never applied behind a library caller's back: the application opts in with
+/// <see cref="SecateurRuntime.ConfigureProcess"/> (the <c>secateur</c> tool does so at start-up).
+/// </para>
 /// </remarks>
 public static partial class MallocTuning
 {
@@ -25,11 +29,12 @@ public static partial class MallocTuning
     private static readonly Lock Gate = new();
     private static bool? applied;
 
-    /// <summary>Whether <see cref="Apply"/> changed the allocator's settings in this process.</summary>
+    /// <summary>Whether the allocator's settings were changed in this process (only ever after <see cref="SecateurRuntime.ConfigureProcess"/>).</summary>
     public static bool Applied => applied == true;
 
     /// <summary>Applies the settings once per process (thread-safe); returns whether they are in effect.</summary>
-    public static bool Apply()
+    /// <remarks>Internal: <see cref="SecateurRuntime.ConfigureProcess"/> is the one public way in, so the opt-in is visible.</remarks>
+    internal static bool Apply()
     {
         lock (Gate)
         {

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
@@ -72,6 +71,11 @@ public static partial class NativeLibraries
     /// that type's static initializer, and a failure there cannot be retried within the process. It is thread-safe and
     /// idempotent; after the first call it costs one volatile read. On success it writes nothing to the console.
     /// </summary>
+    /// <remarks>
+    /// This part stays automatic (every tensor-using entry point calls it) because without it libtorch does not load at
+    /// all on systems such as Debian 12. It changes nothing else about the process: allocator tuning is opt-in through
+    /// <see cref="SecateurRuntime.ConfigureProcess"/>.
+    /// </remarks>
     /// <exception cref="SecateurException">
     /// With <see cref="ErrorCode.NativeLoad"/> when the native library cannot be loaded or initialised; the message
     /// says what failed and how to fix it. A failure is remembered: later calls throw it again.
@@ -105,7 +109,8 @@ public static partial class NativeLibraries
 
     private static void Run()
     {
-        MallocTuning.Apply();
+        // Only what loading needs happens here; process-wide tuning (glibc's allocator) is the application's choice,
+        // made through SecateurRuntime.ConfigureProcess (the CLI makes it at start-up).
         if (!OperatingSystem.IsLinux())
         {
             InitialiseTorch(NativeFixStatus.NotLinux, null);

@@ -2,7 +2,6 @@ using System.IO.Compression;
 using System.Text.Json;
 using Secateur.Onnx;
 using Secateur.Runtime;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Secateur.Training;

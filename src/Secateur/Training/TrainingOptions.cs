@@ -30,11 +30,11 @@ public sealed record TrainingOptions
     public int Epochs { get; init; } = 5;
     /// <summary>Mini-batch size.</summary>
     public int BatchSize { get; init; } = 128;
-    /// <summary>Optimizer.</summary>
+    /// <summary>The optimizer: SGD (with <see cref="Momentum"/> and <see cref="Nesterov"/>) or AdamW.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     /// <summary>Peak (one-cycle) or initial (cosine, constant) learning rate.</summary>
     public double LearningRate { get; init; } = 0.1;
-    /// <summary>SGD momentum.</summary>
+    /// <summary>SGD momentum (ignored by AdamW).</summary>
     public double Momentum { get; init; } = 0.9;
     /// <summary>Use Nesterov momentum with SGD.</summary>
     public bool Nesterov { get; init; } = true;

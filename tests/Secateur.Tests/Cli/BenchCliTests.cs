@@ -5,6 +5,8 @@ using Secateur.Pruning;
 
 namespace Secateur.Tests.Cli;
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class BenchCliTests
 {
     private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(args);
@@ -27,7 +29,8 @@ public sealed class BenchCliTests
             var m = r.GetProperty("model");
             m.GetProperty("runs").GetInt32().ShouldBe(7);
             m.GetProperty("p50Ms").GetDouble().ShouldBeLessThanOrEqualTo(m.GetProperty("p90Ms").GetDouble());
-            m.GetProperty("imagesPerSecond").GetDouble().ShouldBeGreaterThan(0);
+            // Throughput is the batch over the mean latency: checks the JSON carries the row's own figures.
+            m.GetProperty("imagesPerSecond").GetDouble().ShouldBe(r.GetProperty("batch").GetInt32() * 1000 / m.GetProperty("meanMs").GetDouble(), 1e-6);
         }
     }
 

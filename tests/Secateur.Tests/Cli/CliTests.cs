@@ -1,16 +1,28 @@
 using System.Text.Json;
-using Secateur.Cli;
 
 namespace Secateur.Tests.Cli;
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class CliTests
 {
     internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = Secateur.Cli.Cli.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
+        // `prune`/`train --threads N` set libtorch's process-wide thread count; put it back so that no later test
+        // depends on which CLI test happened to run before it (such tests also run in the serial TimingCollection).
+        int threads = TorchSharp.torch.get_num_threads();
+        try
+        {
+            int code = Secateur.Cli.Cli.Run(args, output, error);
+            return (code, output.ToString(), error.ToString());
+        }
+        finally
+        {
+            if (TorchSharp.torch.get_num_threads() != threads)
+                TorchSharp.torch.set_num_threads(threads);
+        }
     }
 
     [Fact]
@@ -90,6 +102,8 @@ public sealed class CliTests
     }
 }
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class PruneCliTests
 {
     private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(args);
@@ -107,6 +121,7 @@ public sealed class PruneCliTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Prune_with_data_reports_accuracies_and_writes_a_smaller_model_and_report()
     {
         var dir = Directory.CreateTempSubdirectory("secateur-prune");
@@ -122,12 +137,44 @@ public sealed class PruneCliTests
             root.GetProperty("speedup").GetDouble().ShouldBeGreaterThanOrEqualTo(2);
             root.GetProperty("params").GetInt64().ShouldBeLessThan(272_186);
             root.GetProperty("macsBefore").GetInt64().ShouldBe(31_021_952);
-            foreach (var k in new[] { "accuracyBefore", "accuracyPruned", "accuracyRecalibrated", "accuracyFinetuned" })
-                root.GetProperty(k).GetDouble().ShouldBeInRange(0, 1);
+            // Four fine-tuning steps teach an untrained ResNet-20 nothing, so the stage accuracies are checked against
+            // independent evaluations instead (learning is checked on LeNet-5 below): "before" is the input model's
+            // accuracy, "fine-tuned" the saved model's, and recalibration really re-estimated the batch-norm statistics.
+            double Eval(string model)
+            {
+                var (c, o, e) = Run("eval", model, "--data", "embedded", "--json");
+                c.ShouldBe(0, e);
+                using var d = JsonDocument.Parse(o);
+                return d.RootElement.GetProperty("accuracy").GetDouble();
+            }
+            root.GetProperty("accuracyBefore").GetDouble().ShouldBe(Eval("resnet20"), 0.0015); // one test image in 1,000, for kernel-order rounding
+            root.GetProperty("accuracyFinetuned").GetDouble().ShouldBe(Eval(output), 0.0015);
+            root.GetProperty("accuracyRecalibrated").GetDouble().ShouldNotBe(root.GetProperty("accuracyPruned").GetDouble());
             var pruned = Secateur.Onnx.OnnxSerializer.Load(output);
             Secateur.Analysis.ModelStats.Compute(pruned).Macs.ShouldBe(root.GetProperty("macs").GetInt64());
             File.ReadAllText(report).ShouldContain("| layer1.0.conv1 |");
             File.Exists(Path.ChangeExtension(report, ".json")).ShouldBeTrue();
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    [Trait("Category", TestCategories.Slow)]
+    public void Fine_tuning_after_structured_pruning_learns_the_embedded_data()
+    {
+        var dir = Directory.CreateTempSubdirectory("secateur-prune");
+        try
+        {
+            var (code, json, error) = Run("prune", "lenet5", "--data", "embedded", "--speedup", "2", "--train-limit", "1500", "--finetune-epochs", "3",
+                "--batch-size", "64", "--lr", "0.05", "-o", Path.Combine(dir.FullName, "pruned.onnx"), "--json");
+            code.ShouldBe(0, error);
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement;
+            // The untrained zoo model is at chance (0.1 over 10 classes); fine-tuning the pruned one for 3 epochs on
+            // 1,500 images reaches about 0.6 (seed 0). A fine-tune that does not train, or trains the wrong model, stays near 0.1.
+            root.GetProperty("accuracyBefore").GetDouble().ShouldBeLessThan(0.2);
+            root.GetProperty("accuracyFinetuned").GetDouble().ShouldBeGreaterThan(0.4);
+            root.GetProperty("accuracyFinetuned").GetDouble().ShouldBeGreaterThan(root.GetProperty("accuracyPruned").GetDouble() + 0.25);
         }
         finally { dir.Delete(true); }
     }
@@ -146,6 +193,8 @@ public sealed class PruneCliTests
     }
 }
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class SensitivityCliTests
 {
     [Fact]
@@ -157,7 +206,8 @@ public sealed class SensitivityCliTests
         var points = doc.RootElement.GetProperty("points").EnumerateArray().ToList();
         // lenet5 has four prunable groups (conv1, conv2, fc1, fc2), two ratios each.
         points.Count.ShouldBe(8);
-        points.ShouldAllBe(p => p.GetProperty("accuracy").GetDouble() >= 0 && p.GetProperty("accuracy").GetDouble() <= 1);
+        // Each point is measured on exactly the 200 held-out images: its accuracy is a whole number of them.
+        points.ShouldAllBe(p => Math.Abs(p.GetProperty("accuracy").GetDouble() * 200 - Math.Round(p.GetProperty("accuracy").GetDouble() * 200)) < 1e-6);
         double baseline = doc.RootElement.GetProperty("baseline").GetDouble();
         points.ShouldAllBe(p => Math.Abs(baseline - p.GetProperty("accuracy").GetDouble() - p.GetProperty("drop").GetDouble()) < 1e-9);
     }
@@ -171,11 +221,14 @@ public sealed class SensitivityCliTests
     }
 }
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class SparsePruneCliTests
 {
     private static (int Code, string Out, string Err) Run(params string[] args) => CliTests.Run(args);
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Weight_pruning_fine_tunes_with_the_zeros_fixed_and_reports_sparsity_and_accuracies()
     {
         var dir = Directory.CreateTempSubdirectory("secateur-sparse");
@@ -183,7 +236,7 @@ public sealed class SparsePruneCliTests
         {
             var output = Path.Combine(dir.FullName, "sparse.onnx");
             var (code, json, error) = Run("prune", "lenet5", "--granularity", "weight", "--sparsity", "0.8", "--scope", "global", "--criterion", "lamp",
-                "--data", "embedded", "--train-limit", "256", "--finetune-epochs", "1", "--batch-size", "64", "-o", output, "--json",
+                "--data", "embedded", "--train-limit", "1500", "--finetune-epochs", "3", "--batch-size", "64", "--lr", "0.05", "-o", output, "--json",
                 "--report", Path.Combine(dir.FullName, "sparse.html"));
             code.ShouldBe(0, error);
             using var doc = JsonDocument.Parse(json);
@@ -194,7 +247,11 @@ public sealed class SparsePruneCliTests
             page.ShouldContain("non-zero params");
             page.ShouldContain("id=\"training\"");
             root.GetProperty("steps")[0].GetProperty("note").GetString().ShouldBe("step 1: pruned, fine-tuned");
-            foreach (var k in new[] { "accuracyBefore", "accuracyPruned", "accuracyFinetuned" }) root.GetProperty(k).GetDouble().ShouldBeInRange(0, 1);
+            // Chance before (untrained, 0.1 over 10 classes); 3 epochs on 1,500 images with 80% of the weights fixed at
+            // zero reach about 0.45 (seed 0): a fine-tune that does not train, or lets the zeros move, fails one of these.
+            root.GetProperty("accuracyBefore").GetDouble().ShouldBeLessThan(0.2);
+            root.GetProperty("accuracyFinetuned").GetDouble().ShouldBeGreaterThan(0.3);
+            root.GetProperty("accuracyFinetuned").GetDouble().ShouldBeGreaterThan(root.GetProperty("accuracyPruned").GetDouble() + 0.2);
             var saved = Secateur.Onnx.OnnxSerializer.Load(output);
             var report = Secateur.Pruning.Unstructured.SparsityReport.Compute(saved);
             report.NonZeroParams.ShouldBe(root.GetProperty("nonZeroParams").GetInt64());
@@ -228,6 +285,7 @@ public sealed class SparsePruneCliTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Lottery_trains_prunes_rewinds_and_retrains_for_each_round()
     {
         var dir = Directory.CreateTempSubdirectory("secateur-lottery");
@@ -328,6 +386,7 @@ public sealed class SparsePruneCliTests
         Secateur.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).OpsetImport.Single(o => o.Domain.Length == 0).Version;
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Export_and_prune_write_the_chosen_opset_and_refuse_ops_newer_than_it()
     {
         var dir = Directory.CreateTempSubdirectory("secateur-export");

@@ -4,6 +4,8 @@ using Secateur.Onnx;
 
 namespace Secateur.Tests.Cli;
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class QuantizeCliTests
 {
     [Fact]

@@ -3,6 +3,8 @@ using Secateur.Cli.Recipes;
 
 namespace Secateur.Tests.Cli;
 
+// End-to-end runs of the secateur command line (in process).
+[Trait("Category", TestCategories.Cli)]
 public sealed class RecipeTests
 {
     private static System.CommandLine.RootCommand Root() => Secateur.Cli.Cli.Root(new CliContext(TextWriter.Null, TextWriter.Null));

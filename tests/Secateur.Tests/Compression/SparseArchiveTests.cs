@@ -47,6 +47,7 @@ public sealed class SparseArchiveTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void A_model_with_dropout_keeps_its_exporter_constants_and_round_trips()
     {
         // MobileNetV2 (torchvision layout) has a Dropout, whose ratio the exporter writes as an extra float initializer.

@@ -4,6 +4,8 @@ using Secateur.Pruning;
 
 namespace Secateur.Tests.Deployment;
 
+// Wall-clock measurements: one at a time, never beside the CPU-heavy tests.
+[Collection(nameof(TimingCollection))]
 public sealed class LatencyBenchmarkTests
 {
     [Fact]
@@ -21,6 +23,7 @@ public sealed class LatencyBenchmarkTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Timing)]
     public void Measure_returns_sane_statistics_per_batch_size()
     {
         using var session = OnnxRuntimeSession.FromGraph(ModelZoo.Create("lenet5"), new SessionSettings(1));
@@ -41,6 +44,7 @@ public sealed class LatencyBenchmarkTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Timing)]
     public void A_time_budget_ends_the_measurement()
     {
         using var session = OnnxRuntimeSession.FromGraph(ModelZoo.Create("lenet5"), new SessionSettings(1));
@@ -54,6 +58,7 @@ public sealed class LatencyBenchmarkTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Timing)]
     public void Compare_interleaves_and_reports_the_speedup_of_a_pruned_model()
     {
         var dense = ModelZoo.Create("resnet20");
@@ -68,8 +73,10 @@ public sealed class LatencyBenchmarkTests
             c.B.Runs.ShouldBe(10);
             c.A.P50Ms.ShouldBeLessThanOrEqualTo(c.A.P90Ms);
             c.B.P50Ms.ShouldBeLessThanOrEqualTo(c.B.P90Ms);
-            c.Speedup.ShouldBe(c.A.P50Ms / c.B.P50Ms);
-            c.Speedup.ShouldBeGreaterThan(0);
+            // A quarter of the MACs measures 2.4-2.9x faster on the 2-core machine (per-op overhead keeps it under 4x);
+            // under a load average of 25 one batch size once read 8.5x. The band fails if the comparison times the
+            // same model twice or swaps the two (about 1x or below 1), or skips one of them (far beyond 20x).
+            c.Speedup.ShouldBeInRange(1.5, 20);
         }
     }
 

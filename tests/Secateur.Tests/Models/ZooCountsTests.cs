@@ -13,6 +13,7 @@ public sealed class ZooCountsTests
     [InlineData("resnet18", 3, 224, 224, 1000, 11_689_512L, 1_814_073_344L)]
     [InlineData("mobilenetv2-imagenet", 3, 224, 224, 1000, 3_504_872L, 300_774_272L)]
     [InlineData("lenet5", 1, 28, 28, 10, 61_706L, 416_520L)]
+    [Trait("Category", TestCategories.Slow)]
     public void Counts_match_reference(string model, long c, long h, long w, long classes, long parameters, long macs)
     {
         var g = ModelZoo.Create(model, new ZooOptions(c, h, w, classes));
@@ -22,6 +23,7 @@ public sealed class ZooCountsTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Every_zoo_model_builds_and_validates_at_its_default_shape()
     {
         foreach (var e in ModelZoo.Entries.Where(e => e.Defaults.Height <= 32))

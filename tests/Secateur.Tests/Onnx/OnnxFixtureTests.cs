@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Secateur.Graph;
@@ -216,6 +215,7 @@ public sealed class OnnxFixtureTests : IDisposable
     }
 
     [SkippableFact]
+    [Trait("Category", TestCategories.Slow)]
     public void Reexported_fixtures_pass_the_onnx_checker()
     {
         Skip.IfNot(File.Exists("/usr/bin/python3") && Python.Run("import onnx").Code == 0,

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Google.Protobuf;
 using Secateur.Graph;
 using Secateur.Onnx;
@@ -402,6 +401,7 @@ public sealed class OnnxSerializerTests : IDisposable
     }
 
     [SkippableFact]
+    [Trait("Category", TestCategories.Slow)]
     public void OnnxChecker_AcceptsSavedModels()
     {
         Skip.IfNot(PythonOnnxAvailable(), "/usr/bin/python3 with the onnx package (Debian python3-onnx) is not available");

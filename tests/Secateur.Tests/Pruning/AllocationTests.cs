@@ -1,5 +1,3 @@
-using Secateur.Analysis;
-using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning;
 
@@ -97,8 +95,14 @@ public sealed class AllocationTests
         report.Where(e => !e.Prunable).ShouldAllBe(e => !string.IsNullOrEmpty(e.Reason));
         report.ShouldContain(e => e.Layers.Contains("features.2.dw.conv") && e.Prunable);
     }
+}
 
+// A wall-clock bound: measured alone, in the serial timing collection, so parallel CPU-heavy tests don't decide it.
+[Collection(nameof(TimingCollection))]
+public sealed class AllocationSpeedTests
+{
     [Fact]
+    [Trait("Category", TestCategories.Timing)]
     public void Resnet50_analysis_and_halving_is_fast()
     {
         var g = ModelZoo.Create("resnet50");

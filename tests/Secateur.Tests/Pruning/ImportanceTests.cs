@@ -28,6 +28,7 @@ public sealed class ImportanceTests
 
     [Theory]
     [MemberData(nameof(CriteriaAndModels))]
+    [Trait("Category", TestCategories.Slow)]
     public void Every_prunable_group_gets_a_finite_score_per_channel(string criterion, string model)
     {
         var deps = DependencyGraph.Build(ModelZoo.Create(model));

@@ -3,7 +3,6 @@ using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning;
 using Secateur.Runtime;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Secateur.Tests.Pruning;
@@ -54,6 +53,7 @@ public sealed class StructuredPrunerTests
 
     [Theory]
     [MemberData(nameof(Models))]
+    [Trait("Category", TestCategories.Slow)]
     public void Pruned_model_equals_the_original_with_those_channels_zeroed(string name, long c, long h, long w)
     {
         var g = Randomised(name, c, h, w);
@@ -75,6 +75,7 @@ public sealed class StructuredPrunerTests
     [Theory]
     [InlineData("resnet20")]
     [InlineData("mobilenetv2")]
+    [Trait("Category", TestCategories.Slow)]
     public void Zero_ratio_pruning_is_bit_identical(string name)
     {
         var g = Randomised(name, 1, 28, 28);

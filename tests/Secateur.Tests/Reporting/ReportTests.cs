@@ -143,6 +143,8 @@ public sealed class ReportTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
+    [Trait("Category", TestCategories.Cli)]
     public void Prune_and_sensitivity_write_html_reports_and_report_re_renders_them()
     {
         var dir = Directory.CreateTempSubdirectory("secateur-report-cli");

@@ -13,11 +13,20 @@ public sealed class ElfVersionPatcherTests
 
     private static byte[]? RealLibrary() => RealLibraryPath() is { } path ? File.ReadAllBytes(path) : null;
 
-    [Fact]
+    /// <summary>The real library's path; skips the test (with the reason) where it is not deployed.</summary>
+    internal static string RequireRealLibraryPath()
+    {
+        var path = RealLibraryPath();
+        Skip.If(path is null, $"TorchSharp's {NativeLibraries.LibTorchSharpFile} is not in the test output (it ships for Linux only)");
+        return path;
+    }
+
+    private static byte[] RequireRealLibrary() => File.ReadAllBytes(RequireRealLibraryPath());
+
+    [SkippableFact]
     public void ReadVersionNeeds_RealLibrary_ListsTheGlibcxxRequirements()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
 
         var needs = ElfVersionPatcher.ReadVersionNeeds(elf);
 
@@ -33,11 +42,10 @@ public sealed class ElfVersionPatcherTests
         needs.ShouldAllBe(n => !n.IsWeak);
     }
 
-    [Fact]
+    [SkippableFact]
     public void MarkWeak_RealLibrary_ChangesOnlyTheFlagsOfThatRequirement()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
         var before = ElfVersionPatcher.ReadVersionNeeds(elf);
         var flagsOffset = before.Single(n => n.Version == Target).FlagsOffset;
 
@@ -53,11 +61,10 @@ public sealed class ElfVersionPatcherTests
         after.Where(n => n.Version != Target).ShouldBe(before.Where(n => n.Version != Target));
     }
 
-    [Fact]
+    [SkippableFact]
     public void MarkWeak_Twice_IsIdempotentAndLeavesTheInputAlone()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
         var pristine = (byte[])elf.Clone();
 
         var once = ElfVersionPatcher.MarkWeak(elf, Target);
@@ -67,11 +74,10 @@ public sealed class ElfVersionPatcherTests
         elf.ShouldBe(pristine);
     }
 
-    [Fact]
+    [SkippableFact]
     public void MarkWeak_VersionNotRequired_Throws()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
 
         var ex = Should.Throw<SecateurException>(() => ElfVersionPatcher.MarkWeak(elf, "GLIBCXX_9.9.9", "libLibTorchSharp.so"));
 
@@ -79,11 +85,10 @@ public sealed class ElfVersionPatcherTests
         ex.Message.ShouldContain("GLIBCXX_9.9.9");
     }
 
-    [Fact]
+    [SkippableFact]
     public void FindRelocatedSymbols_RealLibrary_TargetIsNominalButOthersAreUsed()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
 
         // The one symbol versioned GLIBCXX_3.4.32 (_ZSt21ios_base_library_initv) is never relocated, which is what makes weakening safe.
         ElfVersionPatcher.FindRelocatedSymbols(elf, Target).ShouldBeEmpty();
@@ -92,11 +97,10 @@ public sealed class ElfVersionPatcherTests
         ElfVersionPatcher.FindRelocatedSymbols(elf, "GLIBCXX_9.9.9").ShouldBeEmpty();
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadNeededLibraries_RealLibrary_ListsTheDynamicDependencies()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
 
         ElfVersionPatcher.ReadNeededLibraries(elf).ShouldBe(
         [
@@ -104,11 +108,13 @@ public sealed class ElfVersionPatcherTests
         ]);
     }
 
-    [Fact]
+    [SkippableFact]
     public void ReadVersionDefinitions_SystemLibStdCxx_ListsGlibcxxVersions()
     {
-        if (!OperatingSystem.IsLinux() || NativeLibraries.InspectLibStdCxx() is not { } libStdCxx)
-            return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "libstdc++ versions are a Linux matter");
+        var inspected = NativeLibraries.InspectLibStdCxx();
+        Skip.If(inspected is null, "this process's libstdc++ could not be located (no /proc/self/maps?)");
+        var libStdCxx = inspected.Value;
 
         var definitions = ElfVersionPatcher.ReadVersionDefinitions(File.ReadAllBytes(libStdCxx.Path), libStdCxx.Path);
 
@@ -118,7 +124,7 @@ public sealed class ElfVersionPatcherTests
         definitions.ShouldBe(libStdCxx.Definitions, ignoreOrder: true);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(0)]
     [InlineData(3)]
     [InlineData(63)]
@@ -128,8 +134,7 @@ public sealed class ElfVersionPatcherTests
     [InlineData(-1)] // all but the last byte
     public void Truncated_ThrowsNamingTheFile(int length)
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
         var cut = length switch { -2 => elf.Length / 2, -1 => elf.Length - 1, _ => length };
 
         var ex = Should.Throw<SecateurException>(() => ElfVersionPatcher.ReadVersionNeeds(elf[..cut], "/some/dir/libTruncated.so"));
@@ -167,11 +172,10 @@ public sealed class ElfVersionPatcherTests
         Should.Throw<SecateurException>(() => ElfVersionPatcher.ReadVersionNeeds(header, "x.so")).Message.ShouldContain(expected);
     }
 
-    [Fact]
+    [SkippableFact]
     public void CorruptAuxPointer_ThrowsInsteadOfReadingOutOfBounds()
     {
-        if (RealLibrary() is not { } elf)
-            return;
+        var elf = RequireRealLibrary();
         // The first Vernaux sits 16 bytes after the first Verneed, whose vn_aux (offset 8) says so.
         var firstAuxFlags = ElfVersionPatcher.ReadVersionNeeds(elf)[0].FlagsOffset;
         var verneed = firstAuxFlags - 4 - 16;

@@ -1,7 +1,6 @@
 using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Runtime;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Secateur.Tests.Runtime;
@@ -83,6 +82,7 @@ public sealed class OnnxRuntimeRoundTripTests
     [InlineData("resnet20")]
     [InlineData("mobilenetv2")]
     [InlineData("vgg11")]
+    [Trait("Category", TestCategories.Slow)]
     public void Saved_and_reloaded_model_gives_identical_outputs_and_bytes(string name)
     {
         var g = ModelZoo.Create(name, new ZooOptions(1, 28, 28, 10, Seed: 7));

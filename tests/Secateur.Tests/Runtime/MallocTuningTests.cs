@@ -3,20 +3,19 @@ using TorchSharp;
 
 namespace Secateur.Tests.Runtime;
 
-// Runs alone (the serial collection) because it counts the whole process's page faults.
-[Collection(nameof(ZooEquivalenceCollection))]
+// Runs alone (the serial timing collection) because it counts the whole process's page faults.
+[Collection(nameof(TimingCollection))]
+[Trait("Category", TestCategories.Timing)]
 public sealed class MallocTuningTests
 {
-    [Fact]
+    [SkippableFact]
     public void LargeTensorBuffers_AreReusedInsteadOfRefaultedFromTheKernel()
     {
+        Skip.IfNot(OperatingSystem.IsLinux() && File.Exists("/proc/self/stat"), "glibc's allocator and /proc/self/stat page-fault counts are Linux-only");
+        Skip.If(ChildProcess.UserTunedMalloc, "the user's own allocator settings (MALLOC_*, GLIBC_TUNABLES, SECATEUR_MALLOC_TUNING) win; nothing of ours to test");
+        // The opt-in an application makes (the CLI makes it at start-up); idempotent, so other tests' CLI runs don't matter.
+        SecateurRuntime.ConfigureProcess().ShouldBeTrue();
         NativeLibraries.EnsureTorch();
-        if (!OperatingSystem.IsLinux() || !File.Exists("/proc/self/stat"))
-            return;
-        var userTuned = Environment.GetEnvironmentVariables().Keys.Cast<string>()
-            .Any(name => name == "GLIBC_TUNABLES" || name.StartsWith("MALLOC_", StringComparison.Ordinal) || name == MallocTuning.EnvironmentVariable);
-        if (userTuned)
-            return; // the user's own allocator settings win; nothing of ours to test
         MallocTuning.Applied.ShouldBeTrue();
 
         // 48 MiB buffers, above glibc's largest default mmap threshold (32 MiB) and within a thread heap (64 MiB):

@@ -33,11 +33,11 @@ public sealed class NativeLibrariesTests : IDisposable
         t.sum().item<long>().ShouldBe(6L);
     }
 
-    [Fact]
+    [SkippableFact]
     public void EnsureTorch_OnLinux_PatchesExactlyWhenTheSystemLibStdCxxLacksARequiredVersion()
     {
-        if (!OperatingSystem.IsLinux() || ElfVersionPatcherTests.RealLibraryPath() is not { } original)
-            return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "the libstdc++ repair exists only on Linux");
+        var original = ElfVersionPatcherTests.RequireRealLibraryPath();
         NativeLibraries.EnsureTorch();
         var libStdCxx = NativeLibraries.InspectLibStdCxx();
         libStdCxx.ShouldNotBeNull();
@@ -60,11 +60,10 @@ public sealed class NativeLibrariesTests : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void MappedFileContaining_FindsTheLoadedLibStdCxx()
     {
-        if (!OperatingSystem.IsLinux())
-            return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "needs Linux (/proc/self/maps, the glibc dynamic loader)");
 
         var libStdCxx = NativeLibraries.InspectLibStdCxx();
 
@@ -73,11 +72,10 @@ public sealed class NativeLibrariesTests : IDisposable
         libStdCxx.Value.Definitions.ShouldContain("GLIBCXX_3.4.29");
     }
 
-    [Fact]
+    [SkippableFact]
     public void MissingLibStdCxxVersions_ReportsOnlyStrongRequirementsTheSystemLacks()
     {
-        if (ElfVersionPatcherTests.RealLibraryPath() is not { } path)
-            return;
+        var path = ElfVersionPatcherTests.RequireRealLibraryPath();
         var elf = File.ReadAllBytes(path);
         var all = ElfVersionPatcher.ReadVersionNeeds(elf).Where(n => n.File == "libstdc++.so.6").Select(n => n.Version).ToHashSet();
         var withoutNewest = all.Where(v => v != "GLIBCXX_3.4.32").ToHashSet();
@@ -126,11 +124,10 @@ public sealed class NativeLibrariesTests : IDisposable
         Directory.GetFiles(directory).ShouldBe([path]); // no temporary files left behind
     }
 
-    [Fact]
+    [SkippableFact]
     public void PatchedCopy_OfTheRealLibrary_IsAValidElfWithTheSameNeeds()
     {
-        if (ElfVersionPatcherTests.RealLibraryPath() is not { } path)
-            return;
+        var path = ElfVersionPatcherTests.RequireRealLibraryPath();
         var elf = File.ReadAllBytes(path);
 
         var copy = NativeLibraries.WritePatchedCopy(ElfVersionPatcher.MarkWeak(elf, "GLIBCXX_3.4.32"), scratch);
@@ -140,11 +137,10 @@ public sealed class NativeLibrariesTests : IDisposable
         ElfVersionPatcher.ReadVersionNeeds(reread).Single(n => n.Version == "GLIBCXX_3.4.32").IsWeak.ShouldBeTrue();
     }
 
-    [Fact]
+    [SkippableFact]
     public void LoaderMessage_KeepsOnlyTheDynamicLoadersLine()
     {
-        if (!OperatingSystem.IsLinux())
-            return;
+        Skip.IfNot(OperatingSystem.IsLinux(), "needs Linux (/proc/self/maps, the glibc dynamic loader)");
         var bogus = Path.Combine(scratch, "libBogus.so");
         File.WriteAllBytes(bogus, [1, 2, 3]);
 

@@ -2,7 +2,6 @@ using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Runtime;
 using Secateur.Tests.Runtime.HandWritten;
-using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -55,6 +54,7 @@ public sealed class ZooEquivalenceTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Models))]
+    [Trait("Category", TestCategories.Slow)]
     public void Graph_module_equals_the_hand_written_torchsharp_model(string model)
     {
         var options = Cases[model].Options;

@@ -41,6 +41,7 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Training_learns_the_embedded_data()
     {
         var data = Small(1500);
@@ -102,6 +103,7 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Repeated_train_and_eval_cycles_do_not_grow_live_tensors()
     {
         var data = Small(128);

@@ -21,7 +21,7 @@ public sealed class ActivationImportance : IImportance
     /// <inheritdoc/>
     public IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context)
     {
-        ImportanceMath.Check(dependencies, context);
+        ImportanceMath.CheckWithTorch(dependencies, context);
         var data = ImportanceMath.RequireData(Name, context);
         var plan = dependencies.Prunable.ToDictionary(g => g, g => (Points(dependencies, g), (Func<Tensor, Tensor>)MeanAbsolute));
         return Measure(dependencies, data, context, plan);

@@ -22,7 +22,7 @@ public sealed class ApozImportance : IImportance
     /// <inheritdoc/>
     public IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context)
     {
-        ImportanceMath.Check(dependencies, context);
+        ImportanceMath.CheckWithTorch(dependencies, context);
         var data = ImportanceMath.RequireData(Name, context);
         var graph = dependencies.Graph;
         var shapes = ShapeInference.Infer(graph);

@@ -19,7 +19,7 @@ public sealed class FpgmImportance : IImportance
     /// <inheritdoc/>
     public IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context)
     {
-        ImportanceMath.Check(dependencies, context);
+        ImportanceMath.CheckWithTorch(dependencies, context);
         using var scope = NewDisposeScope();
         var graph = dependencies.Graph;
         var tensor = ImportanceMath.Initializers(graph);

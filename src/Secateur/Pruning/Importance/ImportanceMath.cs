@@ -91,11 +91,20 @@ internal static class ImportanceMath
     }
 
     /// <summary>Validates the common arguments of <see cref="IImportance.Score"/>.</summary>
+    /// <remarks>
+    /// It does not load libtorch: the managed criteria (magnitude, batch-norm scale, random) read the graph's float
+    /// arrays and must stay usable without it. Criteria that make tensors call <see cref="CheckWithTorch"/>.
+    /// </remarks>
     public static void Check(DependencyGraph dependencies, ImportanceContext context)
     {
         ArgumentNullException.ThrowIfNull(dependencies);
         ArgumentNullException.ThrowIfNull(context);
-        // Every criterion touches torch; libtorch must be loaded (and repaired where needed) first.
-        Secateur.Runtime.NativeLibraries.EnsureTorch();
+    }
+
+    /// <summary><see cref="Check"/>, then makes sure libtorch is loaded (and repaired where needed) before the first tensor.</summary>
+    public static void CheckWithTorch(DependencyGraph dependencies, ImportanceContext context)
+    {
+        Check(dependencies, context);
+        NativeLibraries.EnsureTorch();
     }
 }

@@ -30,7 +30,7 @@ public sealed class ReconstructionImportance : IImportance
     /// <inheritdoc/>
     public IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context)
     {
-        ImportanceMath.Check(dependencies, context);
+        ImportanceMath.CheckWithTorch(dependencies, context);
         var data = ImportanceMath.RequireData(Name, context);
         var graph = dependencies.Graph;
         var groups = dependencies.Prunable.ToList();

@@ -24,7 +24,7 @@ public sealed class TaylorImportance : IImportance
     /// <inheritdoc/>
     public IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context)
     {
-        ImportanceMath.Check(dependencies, context);
+        ImportanceMath.CheckWithTorch(dependencies, context);
         var data = ImportanceMath.RequireData(Name, context);
         var graph = dependencies.Graph;
         var groups = dependencies.Prunable.ToList();

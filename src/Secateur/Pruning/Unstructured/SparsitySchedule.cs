@@ -18,8 +18,8 @@ public enum SparsityScheduleKind
     Lottery,
 }
 
-/// <summary>Schedule settings.</summary>
-/// <param name="Kind">Schedule.</param>
+/// <summary>How weight sparsity is reached over time: in one shot, in steps, along AGP's cubic curve, or as lottery-ticket rounds.</summary>
+/// <param name="Kind">One-shot, iterative, AGP or lottery.</param>
 /// <param name="Steps">Steps (iterative, AGP) or rounds (lottery).</param>
 /// <param name="RewindEpoch">Lottery: the epoch whose end weights survivors are reset to (0: the initial weights).</param>
 public sealed record SparsityScheduleOptions(SparsityScheduleKind Kind = SparsityScheduleKind.OneShot, int Steps = 4, int RewindEpoch = 0)

@@ -1,4 +1,3 @@
-using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Pruning.Unstructured;
 
@@ -7,6 +6,7 @@ namespace Secateur.Tests.Pruning.Unstructured;
 public sealed class NmSparsityTests
 {
     [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Two_four_keeps_the_two_largest_of_four_consecutive_input_channels_at_each_kernel_position()
     {
         var g = ModelZoo.Create("resnet20");
