@@ -49,6 +49,7 @@ public static class Cli
             EvalCommand.Create(context),
             DemoCommand.Create(context),
             PruneCommand.Create(context),
+            SparsifyCommand.Create(context),
             SensitivityCommand.Create(context),
             ExportCommand.Create(context),
             BenchCommand.Create(context),

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using Secateur.Pruning.Unstructured;
+using Secateur.Reporting;
+
+namespace Secateur.Cli.Commands;
+
+/// <summary><c>secateur sparsify</c>: weight-level (unstructured or N:M) sparsity with fixed masks during fine-tuning.</summary>
+public static class SparsifyCommand
+{
+    /// <summary>Builds the verb.</summary>
+    public static Command Create(CliContext context)
+    {
+        var common = new RecoveryOptions();
+        var weights = new WeightOptions();
+        var criterion = new Option<string>("--criterion") { Description = "magnitude (|w|) or lamp (layer-adaptive, for --scope global)", DefaultValueFactory = _ => "magnitude" }
+            .AcceptOnlyFromAmong("magnitude", "lamp");
+        var schedule = new Option<string>("--schedule") { Description = "oneshot, iterative, agp or lottery (rewinding to --rewind-epoch)", DefaultValueFactory = _ => "oneshot" }
+            .AcceptOnlyFromAmong("oneshot", "iterative", "agp", "lottery");
+        var cmd = new Command("sparsify", "zero the least important single weights (unstructured or N:M), fine-tune with the zeros fixed, save a sparse ONNX model")
+        {
+            criterion, schedule,
+        };
+        common.AddTo(cmd);
+        weights.AddTo(cmd);
+        cmd.SetAction(r => Execute(context, r, common, weights, r.GetValue(criterion)!, r.GetValue(schedule)!, r.GetResult(criterion) is { Implicit: false }));
+        return cmd;
+    }
+
+    /// <summary>Runs weight pruning from parsed options (shared with the deprecated <c>prune --granularity weight</c>).</summary>
+    internal static int Execute(CliContext context, ParseResult r, RecoveryOptions common, WeightOptions weights, string criterion, string schedule, bool criterionGiven)
+    {
+        var sparsity = weights.Sparsity(r, criterion, criterionGiven, CommonOptions.Exclude(r, common.Exclude));
+        var (graph, set) = common.Load(r);
+        var request = new SparsityRequest
+        {
+            Sparsity = sparsity,
+            Schedule = new SparsityScheduleOptions(WeightOptions.Schedule(schedule), r.GetValue(common.Steps), r.GetValue(weights.RewindEpoch)),
+            Data = set,
+            FineTuning = common.FineTuning(r),
+            Distillation = common.Distillation(r),
+            Seed = r.GetValue(common.Seed),
+            Device = r.GetValue(common.Device)!,
+        };
+        var outcome = SparsityPipeline.Run(graph, request, TrainingView.For(context));
+        var path = common.Save(r, outcome.Graph, ".sparse.onnx");
+        var summary = new SparsePruneSummary(outcome, path, CommonOptions.CommandLine(r));
+        if (r.GetValue(common.Report) is { } report)
+        {
+            var files = new ReportFiles(path, ModelSource.InputBytes(r.GetValue(common.Model)!, graph), new FileInfo(path).Length);
+            ReportWriter.Write(Reports.From(outcome, files, summary.Command) with { Recipe = context.Recipe }, report);
+        }
+        if (r.GetValue(common.Json)) context.WriteJson(summary);
+        else context.Out.WriteLine(summary.Line());
+        return 0;
+    }
+}
