@@ -17,12 +17,11 @@ public static class Reports
 {
     /// <summary>The pruning report: summary figures, accuracy stages, per-group channels, trade-off points and fine-tuning curves.</summary>
     /// <param name="outcome">The run.</param>
-    /// <param name="files">Input and output files.</param>
+    /// <param name="files">Input and output files, when the caller saved the result (null: no file sizes in the report).</param>
     /// <param name="command">The command (or call) that ran it, quoted in the report.</param>
-    public static RunReport From(PruneOutcome outcome, ReportFiles files, string? command = null)
+    public static RunReport From(PruneOutcome outcome, ReportFiles? files = null, string? command = null)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        ArgumentNullException.ThrowIfNull(files);
         var r = outcome.Request;
         var a = outcome.Stages;
         bool multi = outcome.Steps.Count > 1;
@@ -49,7 +48,7 @@ public static class Reports
             [
                 new Measure("params", outcome.Before.Params, outcome.After.Params),
                 new Measure("MACs", outcome.Before.Macs, outcome.After.Macs),
-                new Measure("ONNX file size", files.BytesBefore, files.BytesAfter, "bytes"),
+                .. FileSize("ONNX file size", files),
                 .. latency,
             ],
             Accuracy = Stages(("before pruning", a.Before), ("right after pruning" + first, a.Pruned), ("after BN recalibration" + first, a.Recalibrated),
@@ -67,12 +66,11 @@ public static class Reports
 
     /// <summary>The weight-pruning report: non-zero parameters, accuracy stages, non-zero weights per layer, training curves.</summary>
     /// <param name="outcome">The run.</param>
-    /// <param name="files">Input and output files.</param>
+    /// <param name="files">Input and output files, when the caller saved the result (null: no file sizes in the report).</param>
     /// <param name="command">The command (or call) that ran it, quoted in the report.</param>
-    public static RunReport From(SparsityOutcome outcome, ReportFiles files, string? command = null)
+    public static RunReport From(SparsityOutcome outcome, ReportFiles? files = null, string? command = null)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        ArgumentNullException.ThrowIfNull(files);
         var report = outcome.Result.Report;
         return new RunReport
         {
@@ -82,7 +80,7 @@ public static class Reports
             Summary =
             [
                 new Measure("non-zero params", outcome.Before.NonZeroParams, report.NonZeroParams),
-                new Measure("ONNX file size (zeros stored; see 'compress')", files.BytesBefore, files.BytesAfter, "bytes"),
+                .. FileSize("ONNX file size (zeros stored; see 'compress')", files),
             ],
             Accuracy = Stages(("before pruning", outcome.AccuracyBefore), ("right after pruning", outcome.AccuracyPruned), ("after fine-tuning", outcome.AccuracyFineTuned)),
             LayerUnit = "non-zero weights",
@@ -120,6 +118,9 @@ public static class Reports
             ],
         };
     }
+
+    private static Measure[] FileSize(string name, ReportFiles? files) =>
+        files is null ? [] : [new Measure(name, files.BytesBefore, files.BytesAfter, "bytes")];
 
     /// <summary>The stages that were measured, in order (a stage without a value was not run).</summary>
     private static List<AccuracyStage> Stages(params (string Name, double? Value)[] stages) =>
