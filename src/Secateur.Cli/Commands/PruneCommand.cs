@@ -34,16 +34,8 @@ public static class PruneCommand
             var (graph, set) = common.Load(r);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
-            var path = common.Save(r, outcome.Graph, ".pruned.onnx");
-            var summary = new PruneSummary(outcome, path, CommonOptions.CommandLine(r));
-            if (r.GetValue(common.Report) is { } report)
-            {
-                var files = new ReportFiles(path, ModelSource.InputBytes(r.GetValue(common.Model)!, graph), new FileInfo(path).Length);
-                ReportWriter.Write(Reports.From(outcome, files, summary.Command) with { Recipe = context.Recipe }, report);
-            }
-            if (r.GetValue(common.Json)) context.WriteJson(summary);
-            else context.Out.WriteLine(summary.Line());
-            return 0;
+            return common.Finish(context, r, graph, outcome.Graph, ".pruned.onnx",
+                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command));
         });
         return cmd;
     }

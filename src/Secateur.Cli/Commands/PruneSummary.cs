@@ -19,7 +19,7 @@ public sealed record EpochSummary(int Epoch, double TrainLoss, double TrainAccur
 /// What <c>prune</c> prints with <c>--json</c>: a view of the library's <see cref="PruneOutcome"/> whose property names
 /// are a contract with scripts (keep them); every figure is read from the outcome, none is stored twice.
 /// </summary>
-public sealed class PruneSummary(PruneOutcome outcome, string output, string command)
+public sealed class PruneSummary(PruneOutcome outcome, string output, string command) : ISummary
 {
     /// <summary>Model name.</summary>
     public string Model => outcome.Original.Name;

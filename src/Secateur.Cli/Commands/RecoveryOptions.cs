@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Secateur.Data;
 using Secateur.Graph;
+using Secateur.Reporting;
 using Secateur.Training;
 
 namespace Secateur.Cli.Commands;
@@ -66,11 +67,31 @@ internal sealed class RecoveryOptions
     /// <summary>Distillation settings with <c>--distill</c>, else null.</summary>
     public DistillationOptions? Distillation(ParseResult r) => r.GetValue(Distill) ? new DistillationOptions(r.GetValue(Alpha), r.GetValue(Temperature)) : null;
 
-    /// <summary>Saves the result where <c>--output</c> says (or beside the model with <paramref name="suffix"/>) and returns the path.</summary>
-    public string Save(ParseResult r, ModelGraph result, string suffix)
+    /// <summary>
+    /// The end of both verbs: saves the result where <c>--output</c> says (or beside the model with
+    /// <paramref name="suffix"/>), writes the report if <c>--report</c> asks, and prints the summary (one line, or <c>--json</c>).
+    /// </summary>
+    public int Finish(CliContext context, ParseResult r, ModelGraph input, ModelGraph result, string suffix,
+        Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report)
     {
         var path = r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix);
         CommonOptions.Save(result, path, r.GetValue(Opset));
-        return path;
+        string command = CommonOptions.CommandLine(r);
+        if (r.GetValue(Report) is { } file)
+        {
+            var files = new ReportFiles(path, ModelSource.InputBytes(r.GetValue(Model)!, input), new FileInfo(path).Length);
+            ReportWriter.Write(report(files, command) with { Recipe = context.Recipe }, file);
+        }
+        var s = summary(path, command);
+        if (r.GetValue(Json)) context.WriteJson(s);
+        else context.Out.WriteLine(s.Line());
+        return 0;
     }
+}
+
+/// <summary>A verb's result: its <c>--json</c> object (the implementing type's properties) and its one-line form.</summary>
+public interface ISummary
+{
+    /// <summary>The one-line summary.</summary>
+    string Line();
 }

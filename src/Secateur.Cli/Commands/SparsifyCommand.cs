@@ -42,15 +42,7 @@ public static class SparsifyCommand
             Device = r.GetValue(common.Device)!,
         };
         var outcome = SparsityPipeline.Run(graph, request, TrainingView.For(context));
-        var path = common.Save(r, outcome.Graph, ".sparse.onnx");
-        var summary = new SparsePruneSummary(outcome, path, CommonOptions.CommandLine(r));
-        if (r.GetValue(common.Report) is { } report)
-        {
-            var files = new ReportFiles(path, ModelSource.InputBytes(r.GetValue(common.Model)!, graph), new FileInfo(path).Length);
-            ReportWriter.Write(Reports.From(outcome, files, summary.Command) with { Recipe = context.Recipe }, report);
-        }
-        if (r.GetValue(common.Json)) context.WriteJson(summary);
-        else context.Out.WriteLine(summary.Line());
-        return 0;
+        return common.Finish(context, r, graph, outcome.Graph, ".sparse.onnx",
+            (path, command) => new SparsePruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command));
     }
 }

@@ -7,7 +7,7 @@ namespace Secateur.Cli.Commands;
 /// What weight pruning (<c>sparsify</c>, <c>prune --granularity weight</c>) prints with <c>--json</c>: a view of the
 /// library's <see cref="SparsityOutcome"/> whose property names are a contract with scripts (keep them).
 /// </summary>
-public sealed class SparsePruneSummary(SparsityOutcome outcome, string output, string command)
+public sealed class SparsePruneSummary(SparsityOutcome outcome, string output, string command) : ISummary
 {
     private SparsityReport Report => outcome.Result.Report;
     /// <summary>Model name.</summary>
