@@ -146,12 +146,7 @@ public static class PruningPipeline
             Importance = importance,
             Log = progress.Log,
         };
-        var tuner = set is null ? null : new FineTuner(set, request.FineTuning with { Seed = seed }, request.Device)
-        {
-            Teacher = request.Distillation is null ? null : graph,
-            Distillation = request.Distillation ?? new DistillationOptions(),
-            Progress = progress,
-        };
+        var tuner = FineTuner.ForRecovery(graph, set, request.FineTuning, seed, request.Device, request.Distillation, progress);
         var history = new List<EpochResult>();
         double? accPruned = null, accRecalibrated = null;
         var outside = new Stopwatch();

@@ -57,6 +57,22 @@ public sealed class FineTuner
     /// <summary>Receives every training run (and its epochs).</summary>
     public IWorkflowProgress Progress { get; init; } = WorkflowProgress.Silent;
 
+    /// <summary>
+    /// The fine-tuner a compression workflow recovers with: none without data; otherwise one over <paramref name="data"/>
+    /// seeded by <paramref name="seed"/>, distilling from <paramref name="original"/> when <paramref name="distillation"/> is set.
+    /// </summary>
+    public static FineTuner? ForRecovery(ModelGraph original, DataSet? data, TrainingOptions training, int seed, string device,
+        DistillationOptions? distillation, IWorkflowProgress progress)
+    {
+        ArgumentNullException.ThrowIfNull(training);
+        return data is null ? null : new FineTuner(data, training with { Seed = seed }, device)
+        {
+            Teacher = distillation is null ? null : original,
+            Distillation = distillation ?? new DistillationOptions(),
+            Progress = progress,
+        };
+    }
+
     /// <summary>The recipe every run uses.</summary>
     public TrainingOptions Training => _training;
 

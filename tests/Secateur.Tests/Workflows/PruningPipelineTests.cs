@@ -67,6 +67,22 @@ public sealed class PruningPipelineTests
     }
 
     [Fact]
+    public void The_dynamic_schedule_retries_a_rejected_step_with_the_fine_tuning_multiplied_by_the_retry_factor()
+    {
+        // A trained model, then fine-tuning too weak to recover (tiny learning rate) and no tolerance: step 1 is rejected.
+        var trained = new FineTuner(Data, new TrainingOptions { Epochs = 2, BatchSize = 64 }).Run(Zoo("lenet5"), "train").Graph;
+        var outcome = PruningPipeline.Run(trained, new PruneRequest
+        {
+            Importance = Importances.Create("l1"), Target = new PruningTarget { Speedup = 8 }, Allocation = new AllocationOptions(RoundTo: 1),
+            Schedule = new ScheduleOptions(PruningScheduleKind.Dynamic, Steps: 2, Tolerance: 0, MaxRetries: 1), Data = Data,
+            FineTuning = PruneRequest.DefaultFineTuning with { Epochs = 1, BatchSize = 64, LearningRate = 1e-6 }, RetryEpochFactor = 3,
+        });
+        outcome.Steps[0].Accepted.ShouldBeFalse(outcome.Steps[0].Note);
+        // The first try fine-tunes 1 epoch, its retry 1 × 3.
+        outcome.History.Select(e => e.Epoch).Take(4).ShouldBe([1, 1, 2, 3]);
+    }
+
+    [Fact]
     public void Request_validation_rejects_what_the_command_line_used_to_reject()
     {
         var target = new PruningTarget { Speedup = 2 };

@@ -130,12 +130,7 @@ public static class SparsityPipeline
         var test = set?.TestLoader();
         double? Accuracy(ModelGraph g) => test is null ? null : Trainer.Accuracy(g, test, device);
         bool lottery = request.Schedule.Kind == SparsityScheduleKind.Lottery;
-        var tuner = set is null ? null : new FineTuner(set, request.FineTuning with { Seed = request.Seed }, request.Device)
-        {
-            Teacher = request.Distillation is null ? null : graph,
-            Distillation = request.Distillation ?? new DistillationOptions(),
-            Progress = progress,
-        };
+        var tuner = FineTuner.ForRecovery(graph, set, request.FineTuning, request.Seed, request.Device, request.Distillation, progress);
         var history = new List<EpochResult>();
         MaskedTraining Train(int step, ModelGraph g, WeightMasks? masks, int? rewindEpoch)
         {
