@@ -10,8 +10,7 @@ namespace Secateur.Tests.Workflows;
 
 public sealed class FineTunerTests
 {
-    private static readonly DataSet Full = DataSource.Resolve("embedded");
-    private static readonly DataSet Data = Full.WithTrain(Full.Train.Take(128)) with { Test = Full.Test.Take(100) };
+    private static readonly DataSet Data = WorkflowData.Slice(128, 100);
     private static readonly TrainingOptions OneEpoch = PruneRequest.DefaultFineTuning with { Epochs = 1, BatchSize = 32 };
 
     private static float[] Weights(ModelGraph g) => g.Initializers["fc1.weight"].Floats.ToArray();

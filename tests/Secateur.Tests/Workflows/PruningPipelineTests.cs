@@ -9,8 +9,7 @@ namespace Secateur.Tests.Workflows;
 
 public sealed class PruningPipelineTests
 {
-    private static readonly DataSet Full = DataSource.Resolve("embedded");
-    private static readonly DataSet Data = Full.WithTrain(Full.Train.Take(256)) with { Test = Full.Test.Take(300) };
+    private static readonly DataSet Data = WorkflowData.Slice(256, 300);
 
     private static ModelGraph Zoo(string name) => ModelZoo.Create(name, new ZooOptions(1, 28, 28, 10));
 

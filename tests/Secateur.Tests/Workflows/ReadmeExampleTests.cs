@@ -1,4 +1,3 @@
-using Secateur.Data;
 using Secateur.Models;
 using Secateur.Onnx;
 using Secateur.Pruning;
@@ -23,10 +22,9 @@ public sealed class ReadmeExampleTests
             string At(string name) => Path.Combine(dir.FullName, name);
             OnnxSerializer.Save(ModelZoo.Create("resnet20", new ZooOptions(1, 28, 28, 10)), At("resnet20.onnx"));
             var lines = new List<string>();
-            var embedded = DataSource.Resolve("embedded");
 
             // --- README block, with the substitutions named above ---
-            var data = embedded.WithTrain(embedded.Train.Take(128)) with { Test = embedded.Test.Take(100) };
+            var data = WorkflowData.Slice(128, 100);
             var model = OnnxSerializer.Load(At("resnet20.onnx"));
             var outcome = PruningPipeline.Run(model, new PruneRequest
             {
