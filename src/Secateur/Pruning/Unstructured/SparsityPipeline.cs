@@ -126,7 +126,8 @@ public static class SparsityPipeline
         progress ??= WorkflowProgress.Silent;
         var clock = Stopwatch.StartNew();
         var set = request.Data;
-        var device = Runtime.Devices.Parse(request.Device);
+        // Only a run with data touches libtorch here: a data-free run with a managed criterion need not load it.
+        var device = set is null ? null : Runtime.Devices.Parse(request.Device);
         var test = set?.TestLoader();
         double? Accuracy(ModelGraph g) => test is null ? null : Trainer.Accuracy(g, test, device);
         bool lottery = request.Schedule.Kind == SparsityScheduleKind.Lottery;
