@@ -20,6 +20,37 @@ native and decomposed, Shape→Gather→Unsqueeze→Concat→Reshape chains, Fla
 SiLU and squeeze-excitation gates, concatenation, Pad) is covered at least twice.
 
 The script is deterministic: the same torch version writes the same files.
+
+Coverage fixtures (issue 12). The same run also writes, into tests/Secateur.Tests/Fixtures/onnx-coverage/ (a separate
+folder, so the fixture tests that enumerate Fixtures/onnx/ are not handed ops the importer does not support yet), the
+fixtures defined in scripts/onnx_coverage_fixtures.py and a generated MANIFEST.md (per file: opset, IR version,
+inputs, outputs, node count, op types with counts; and a table of the op types Secateur's importer does not support,
+read from its sources at the last commit that changed them):
+
+  lraspp_mobilenet_v3_large, deeplabv3_mobilenet_v3_large (out, aux), fcn_resnet50 (out, aux)
+        torchvision's segmentation builders on narrowed backbones: ASPP, LR-ASPP, bilinear Resize to the input's size
+        fed by Shape → Slice/Gather → Concat arithmetic, several graph outputs
+  resnext50_32x4d, regnet_y_400mf, convnext_tiny, shufflenet_v2_x1_0
+        narrowed torchvision classifiers: grouped convolutions, squeeze-excitation, LayerNorm (LayerNormalization at
+        opset 17, decomposed at 13), Erf GELU, layer scale, channel shuffle
+  unet  ConvTranspose (k2 s2; k3 s2 output_padding 1 groups 2; dilated) and bilinear Resize (align_corners and
+        half-pixel, scales and sizes) up-sampling, skip concatenations, 1-channel input
+  yolo  YOLOv8-style: C2f with chunk (Shape/Slice) and split (Split), SPPF, nearest-upsampling FPN + PAN, heads on
+        three scales as outputs p3, p4, p5
+  actnet  every activation and norm of issue 12: LeakyRelu, PRelu (per channel), Elu, Selu, GELU (Erf and tanh
+        forms), Tanh, Softplus, Mish, Softmax, InstanceNorm, GroupNorm, LayerNorm (permute and channels-first forms),
+        GlobalMaxPool, PixelShuffle/PixelUnshuffle, SpaceToDepth, DepthToSpace (CRD and DCR), Split with computed
+        sizes, Max/Min/Sum, Neg, Sqrt, Pow with a constant exponent
+  oldnet  opsets 9, 8 and 7 (IR 3, initializers listed as graph inputs, BatchNormalization spatial = 1): Upsample,
+        attribute-form Pad and Slice
+  twoinput  two graph inputs ('input' RGB, 'depth' 1-channel), otherwise only ops Secateur supports
+
+Usage:
+
+    /usr/bin/python3 scripts/make-onnx-fixtures.py [out_dir [coverage_dir]]     # both sets
+    /usr/bin/python3 scripts/make-onnx-fixtures.py --coverage [coverage_dir]     # the coverage set only
+
+The existing files in Fixtures/onnx/ come out byte-identical when regenerated with the same torch (1.13 on Debian 12).
 """
 import os
 import sys
@@ -30,6 +61,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 from torchvision.models import efficientnet, mobilenetv3, resnet, shufflenetv2, squeezenet, vgg
+
+import onnx_coverage_fixtures
 
 
 def resnet18():
@@ -175,12 +208,21 @@ def export(name, mode, opset, out_dir):
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "tests", "Secateur.Tests", "Fixtures", "onnx")
-    os.makedirs(out_dir, exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.join(here, "..")
+    fixtures = os.path.join(repo, "tests", "Secateur.Tests", "Fixtures")
+    args = sys.argv[1:]
+    coverage_only = args[:1] == ["--coverage"]
+    if coverage_only:
+        args = args[1:]
     torch.set_num_threads(1)
-    for name, mode, opset in FIXTURES:
-        export(name, mode, opset, out_dir)
+    if not coverage_only:
+        out_dir = args[0] if args else os.path.join(fixtures, "onnx")
+        os.makedirs(out_dir, exist_ok=True)
+        for name, mode, opset in FIXTURES:
+            export(name, mode, opset, out_dir)
+        args = args[1:]
+    onnx_coverage_fixtures.main(args[0] if args else os.path.join(fixtures, "onnx-coverage"), repo)
 
 
 if __name__ == "__main__":

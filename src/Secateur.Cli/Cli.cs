@@ -1,5 +1,11 @@
 using System.CommandLine;
 using Secateur.Cli.Commands;
+using Secateur.Compression;
+using Secateur.Deployment;
+using Secateur.Pruning;
+using Secateur.Pruning.Unstructured;
+using Secateur.Quantization;
+using Secateur.Training;
 
 namespace Secateur.Cli;
 
@@ -64,6 +70,62 @@ public static class Cli
         return root;
     }
 
+    /// <summary>
+    /// The flag spelling of each <see cref="SecateurException.Parameter"/> the library reports: the one table from
+    /// library names to this command line's flags. A name shared by several options types (e.g. <c>Steps</c> of both
+    /// schedules, <c>Threads</c> of a latency budget and of an ONNX Runtime session) is one entry, so every verb must
+    /// spell it the same; a duplicate key fails at start-up rather than silently picking one.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        // ErrorFlagTests pins this list; --threshold, the sixth target, has its own entry below and is named in the message itself.
+        { nameof(PruningOptions.Target), "--ratio, --speedup, --macs, --params or --target-latency" },
+        { nameof(PruningTarget.Threshold), "--threshold" },
+        { nameof(PruneRequest.CalibrationBatches), "--calibration-batches" },
+        { nameof(PruneRequest.RecalibrationImages), "--recalibrate" },
+        { nameof(PruneRequest.SensitivityRatios), "--sensitivity-ratios" },
+        { nameof(PruneRequest.Distillation), "--distill" }, // also SparsityRequest.Distillation
+        { nameof(DistillationOptions.Alpha), "--distill-alpha" },
+        { nameof(DistillationOptions.Temperature), "--distill-temperature" },
+        { nameof(SparsityRequest.Schedule), "--schedule" },
+        { nameof(PruningTarget.Ratio), "--ratio" },
+        { nameof(PruningTarget.Speedup), "--speedup" },
+        { nameof(PruningTarget.Macs), "--macs" },
+        { nameof(PruningTarget.Params), "--params" },
+        { nameof(LatencyBudget.Milliseconds), "--target-latency" },
+        { nameof(LatencyBudget.Batch), "--latency-batch" },
+        { nameof(LatencyBudget.Threads), "--threads" }, // also SessionSettings.Threads
+        { nameof(AllocationOptions.RoundTo), "--round-to" },
+        { nameof(AllocationOptions.MaxGroupRatio), "--max-layer-ratio" },
+        { nameof(PruningOptions.Sensitivity), "--sensitivity" },
+        { nameof(ScheduleOptions.Steps), "--steps" }, // also SparsityScheduleOptions.Steps
+        { nameof(ScheduleOptions.Tolerance), "--tolerance" },
+        { nameof(SparsityOptions.Sparsity), "--sparsity" },
+        { nameof(SparsityOptions.Nm), "--nm" },
+        { nameof(SparsityScheduleOptions.RewindEpoch), "--rewind-epoch" },
+        { nameof(QuantizationOptions.Percentile), "--percentile" },
+        { nameof(QuantizationOptions.CalibrationImages), "--calibration-images" },
+        { nameof(ArchiveOptions.Level), "--level" },
+        { nameof(TrainingOptions.CheckpointPath), "--checkpoint" },
+        { nameof(LatencyOptions.Warmup), "--warmup" },
+        { nameof(LatencyOptions.Runs), "--runs" },
+        { nameof(LatencyOptions.Seconds), "--seconds" },
+        { ParameterNames.InputShape, "--input-shape" },
+        { ParameterNames.Data, "--data" },
+        { ParameterNames.DataDirectory, "--data-dir" },
+    };
+
+    /// <summary>
+    /// The one-line text of a domain failure: the library's message, followed by the flag (or flags) to change in
+    /// parentheses when the failure names a parameter this table knows, e.g. <c>criterion 'taylor' needs calibration
+    /// data (--data)</c>. An unknown or absent parameter leaves the message alone.
+    /// </summary>
+    internal static string Describe(SecateurException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return e.Parameter is { } p && Flags.TryGetValue(p, out var flags) ? $"{e.Message} ({flags})" : e.Message;
+    }
+
     /// <summary>Maps a failure to one line on stderr and an exit code; only bugs get a stack trace.</summary>
     internal static int Fail(Exception e, TextWriter error)
     {
@@ -72,7 +134,7 @@ public static class Cli
         switch (e)
         {
             case SecateurException s:
-                error.WriteLine($"error: {s.Message}");
+                error.WriteLine($"error: {Describe(s)}");
                 return (int)s.Code;
             case OperationCanceledException:
                 error.WriteLine("cancelled");

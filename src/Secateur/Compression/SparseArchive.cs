@@ -24,7 +24,7 @@ public sealed record ArchiveOptions
     /// <summary>Throws <see cref="SecateurException"/> (BadArgument) for a level out of range.</summary>
     public ArchiveOptions Validated()
     {
-        if (Level is < 1 or > 22) throw new SecateurException(ErrorCode.BadArgument, $"--level must be in 1..22 (got {Level})");
+        if (Level is < 1 or > 22) throw new SecateurException(ErrorCode.BadArgument, $"the zstd level must be in 1..22 (got {Level})", nameof(Level));
         return this;
     }
 }

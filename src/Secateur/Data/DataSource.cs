@@ -27,7 +27,7 @@ public sealed record DataSet(string Name, ImageDataset Train, ImageDataset Test,
     public DataSet WithTrain(ImageDataset train) => this with { Train = train };
 }
 
-/// <summary>Resolves the <c>--data</c> option of the command line into a <see cref="DataSet"/>.</summary>
+/// <summary>Resolves a dataset specification (e.g. <c>fashion-mnist</c> or <c>cifar10:DIR</c>) into a <see cref="DataSet"/>.</summary>
 public static class DataSource
 {
     /// <summary>The accepted forms, for help texts and errors.</summary>
@@ -46,21 +46,21 @@ public static class DataSource
             case "fashion-mnist" or "fashionmnist":
                 return Idx("fashion-mnist", path);
             case "mnist":
-                return Idx("mnist", path ?? throw Bad("mnist needs a directory: --data mnist:DIR"));
+                return Idx("mnist", path ?? throw Bad("mnist needs a directory: mnist:DIR"));
             case "embedded" or "fashion-mnist-mini":
                 return new DataSet("fashion-mnist-mini", EmbeddedFashionMnist.Load(true), EmbeddedFashionMnist.Load(false), [FashionMnist.Mean], [FashionMnist.Std]);
             case "cifar10":
                 {
-                    var dir = path ?? throw Bad("cifar10 needs a directory: --data cifar10:DIR");
+                    var dir = path ?? throw Bad("cifar10 needs a directory: cifar10:DIR");
                     return new DataSet("cifar10", Cifar.Load10(dir, true), Cifar.Load10(dir, false), Cifar.Mean, Cifar.Std);
                 }
             case "cifar100":
                 {
-                    var dir = path ?? throw Bad("cifar100 needs a directory: --data cifar100:DIR");
+                    var dir = path ?? throw Bad("cifar100 needs a directory: cifar100:DIR");
                     return new DataSet("cifar100", Cifar.Load100(dir, true), Cifar.Load100(dir, false), Cifar.Mean, Cifar.Std);
                 }
             case "folder":
-                return Folder(path ?? throw Bad("folder needs a directory: --data folder:DIR"), imageShape ?? new ImageShape(3, 32, 32));
+                return Folder(path ?? throw Bad("folder needs a directory: folder:DIR"), imageShape ?? new ImageShape(3, 32, 32));
         }
         if (Directory.Exists(spec)) return Detect(spec, imageShape);
         throw Bad($"unknown dataset '{spec}'; use {Forms}");
@@ -136,5 +136,5 @@ public static class DataSource
         return (mean, std);
     }
 
-    private static SecateurException Bad(string message) => new(ErrorCode.BadArgument, message);
+    private static SecateurException Bad(string message) => new(ErrorCode.BadArgument, message, ParameterNames.Data);
 }

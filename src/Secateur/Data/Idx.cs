@@ -135,7 +135,7 @@ public static class FashionMnist
             if (File.Exists(path)) return path;
         }
         throw new SecateurException(ErrorCode.BadFile,
-            $"Fashion-MNIST file {stem}(.gz) not found in '{dir}'; install it with 'apt-get install dataset-fashion-mnist', point --data-dir at a folder holding the four IDX files, or use --data embedded for the built-in subset");
+            $"Fashion-MNIST file {stem}(.gz) not found in '{dir}'; install it with 'apt-get install dataset-fashion-mnist', give a directory holding the four IDX files, or use the built-in subset ('embedded')", ParameterNames.DataDirectory);
     }
 }
 

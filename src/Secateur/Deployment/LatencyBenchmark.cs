@@ -31,10 +31,10 @@ public sealed record LatencyOptions
         if (BatchSizes is null || BatchSizes.Count == 0) throw new SecateurException(ErrorCode.BadArgument, "give at least one batch size");
         if (BatchSizes.FirstOrDefault(b => b < 1, 1) is var bad && bad < 1)
             throw new SecateurException(ErrorCode.BadArgument, $"batch sizes must be at least 1 (got {bad})");
-        if (Warmup < 0) throw new SecateurException(ErrorCode.BadArgument, $"--warmup must be at least 0 (got {Warmup})");
-        if (Runs is { } r && r < 1) throw new SecateurException(ErrorCode.BadArgument, $"--runs must be at least 1 (got {r})");
-        if (Seconds is { } s && !(s > 0)) throw new SecateurException(ErrorCode.BadArgument, $"--seconds must be positive (got {s})");
-        if (InputShape is { } shape && shape.Any(d => d < 1)) throw new SecateurException(ErrorCode.BadArgument, "--input-shape sizes must be positive");
+        if (Warmup < 0) throw new SecateurException(ErrorCode.BadArgument, $"the warm-up runs must be at least 0 (got {Warmup})", nameof(Warmup));
+        if (Runs is { } r && r < 1) throw new SecateurException(ErrorCode.BadArgument, $"the timed runs must be at least 1 (got {r})", nameof(Runs));
+        if (Seconds is { } s && !(s > 0)) throw new SecateurException(ErrorCode.BadArgument, $"the measuring time must be a positive number of seconds (got {s})", nameof(Seconds));
+        if (InputShape is { } shape && shape.Any(d => d < 1)) throw new SecateurException(ErrorCode.BadArgument, "the input shape's sizes must be positive", ParameterNames.InputShape);
         return this;
     }
 }

@@ -13,7 +13,7 @@ public sealed record SessionSettings(int Threads = 0)
     /// <summary>Checks the values.</summary>
     public SessionSettings Validated()
     {
-        if (Threads < 0) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {Threads})");
+        if (Threads < 0) throw new SecateurException(ErrorCode.BadArgument, $"the thread count must be at least 0, where 0 means one per core (got {Threads})", nameof(Threads));
         return this;
     }
 
@@ -137,19 +137,19 @@ public sealed class OnnxRuntimeSession : IDisposable
         else throw new SecateurException(ErrorCode.BadArgument, $"'{Name}' has a fixed batch size of {first.Value}; it cannot run a batch of {batch}");
         if (sampleShape is not null && sampleShape.Count != InputDims.Count - 1)
             throw new SecateurException(ErrorCode.BadArgument,
-                $"--input-shape {string.Join('x', sampleShape)} has {sampleShape.Count} dimensions; '{Name}' takes {InputDims.Count - 1} after the batch ({ShapeText})");
+                $"the input shape {string.Join('x', sampleShape)} has {sampleShape.Count} dimensions; '{Name}' takes {InputDims.Count - 1} after the batch ({ShapeText})", ParameterNames.InputShape);
         for (int i = 1; i < shape.Length; i++)
         {
             var d = InputDims[i];
             if (sampleShape is not null)
             {
                 if (!d.IsSymbolic && d.Value != sampleShape[i - 1])
-                    throw new SecateurException(ErrorCode.BadArgument, $"--input-shape {string.Join('x', sampleShape)} does not fit '{Name}', whose input is {ShapeText}");
+                    throw new SecateurException(ErrorCode.BadArgument, $"the input shape {string.Join('x', sampleShape)} does not fit '{Name}', whose input is {ShapeText}", ParameterNames.InputShape);
                 shape[i] = sampleShape[i - 1];
             }
             else if (d.IsSymbolic)
                 throw new SecateurException(ErrorCode.BadArgument,
-                    $"'{Name}' has a symbolic input dimension '{d}' at position {i} ({ShapeText}): give the input shape without the batch with --input-shape, e.g. 3x224x224");
+                    $"'{Name}' has a symbolic input dimension '{d}' at position {i} ({ShapeText}): give the input shape without the batch, e.g. 3x224x224", ParameterNames.InputShape);
             else shape[i] = d.Value;
         }
         return shape;

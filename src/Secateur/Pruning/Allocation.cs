@@ -27,14 +27,14 @@ public sealed record PruningTarget
     public PruningTarget Validated()
     {
         int set = (Ratio.HasValue ? 1 : 0) + (Speedup.HasValue ? 1 : 0) + (Macs.HasValue ? 1 : 0) + (Params.HasValue ? 1 : 0) + (Latency is null ? 0 : 1) + (Threshold.HasValue ? 1 : 0);
-        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: --ratio, --speedup, --macs, --params, --target-latency or --threshold");
+        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: a channel ratio, a speed-up, a MACs or parameter budget, a latency or an importance threshold", nameof(PruningOptions.Target));
         Latency?.Validated();
         if (Threshold is { } t && !(t is > 0 and < 1))
             throw new SecateurException(ErrorCode.BadArgument, $"the importance threshold must be in (0, 1) (got {t})", nameof(Threshold));
-        if (Ratio is { } r && r is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"--ratio must be in [0, 1) (got {r})");
-        if (Speedup is { } s && s < 1) throw new SecateurException(ErrorCode.BadArgument, $"--speedup must be at least 1 (got {s})");
-        if (Macs is { } m && m < 1) throw new SecateurException(ErrorCode.BadArgument, $"--macs must be positive (got {m})");
-        if (Params is { } p && p < 1) throw new SecateurException(ErrorCode.BadArgument, $"--params must be positive (got {p})");
+        if (Ratio is { } r && r is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"the channel ratio must be in [0, 1) (got {r})", nameof(Ratio));
+        if (Speedup is { } s && s < 1) throw new SecateurException(ErrorCode.BadArgument, $"the speed-up must be at least 1 (got {s})", nameof(Speedup));
+        if (Macs is { } m && m < 1) throw new SecateurException(ErrorCode.BadArgument, $"the MACs budget must be positive (got {m})", nameof(Macs));
+        if (Params is { } p && p < 1) throw new SecateurException(ErrorCode.BadArgument, $"the parameter budget must be positive (got {p})", nameof(Params));
         return this;
     }
 
@@ -67,8 +67,8 @@ public sealed record AllocationOptions(AllocationKind Kind = AllocationKind.Unif
     /// <summary>Checks the values.</summary>
     public AllocationOptions Validated()
     {
-        if (RoundTo < 1) throw new SecateurException(ErrorCode.BadArgument, $"--round-to must be at least 1 (got {RoundTo})");
-        if (MaxGroupRatio is <= 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"the per-layer maximum ratio must be in (0, 1) (got {MaxGroupRatio})");
+        if (RoundTo < 1) throw new SecateurException(ErrorCode.BadArgument, $"the channel rounding multiple must be at least 1 (got {RoundTo})", nameof(RoundTo));
+        if (MaxGroupRatio is <= 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"the per-layer maximum ratio must be in (0, 1) (got {MaxGroupRatio})", nameof(MaxGroupRatio));
         return this;
     }
 }
@@ -96,13 +96,13 @@ public static class Allocation
         target = (target ?? throw new ArgumentNullException(nameof(target))).Validated();
         options = (options ?? throw new ArgumentNullException(nameof(options))).Validated();
         var counter = new PlanCounter(dependencies);
-        if (groups.Count == 0) throw new SecateurException(ErrorCode.ImpossibleTarget, "no group of this model can be pruned (see --dry-run for why)");
+        if (groups.Count == 0) throw new SecateurException(ErrorCode.ImpossibleTarget, "no group of this model can be pruned (a dry run lists every group and why it is blocked)");
         var order = groups.ToDictionary(g => g, g => Ascending(scores[g]));
         // Normalised scores make groups comparable for global ranking: each group's scores divided by its mean.
         var normalised = groups.ToDictionary(g => g, g => Normalise(scores[g]));
 
         if (options.Kind == AllocationKind.Sensitivity && (sensitivity is null || sensitivity.Count == 0))
-            throw new SecateurException(ErrorCode.BadArgument, "sensitivity allocation needs a sensitivity analysis (and so --data)");
+            throw new SecateurException(ErrorCode.BadArgument, "sensitivity allocation needs the points of a sensitivity analysis (which needs data)", nameof(PruningOptions.Sensitivity));
         var curves = groups.ToDictionary(g => g, g => (sensitivity ?? []).Where(p => p.Group == g.Name).OrderBy(p => p.Ratio).Select(p => (p.Ratio, p.Drop)).ToArray());
 
         Dictionary<PruningGroup, long> CountsAt(double level) => options.Kind switch

@@ -16,7 +16,7 @@ public sealed record ImportanceContext(IBatchSource? Calibration = null, int Max
 /// </summary>
 public interface IImportance
 {
-    /// <summary>Name as given on the command line (<c>--criterion</c>).</summary>
+    /// <summary>Name the criterion is known by (<see cref="Importances.Create(string)"/> finds the built-in ones by it).</summary>
     string Name { get; }
 
     /// <summary>True when <see cref="ImportanceContext.Calibration"/> is required.</summary>

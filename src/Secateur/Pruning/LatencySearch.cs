@@ -15,9 +15,9 @@ public sealed record LatencyBudget(double Milliseconds, int Batch = 1, int Threa
     /// <summary>Checks the values.</summary>
     public LatencyBudget Validated()
     {
-        if (!(Milliseconds > 0) || double.IsInfinity(Milliseconds)) throw new SecateurException(ErrorCode.BadArgument, $"--target-latency must be a positive number of milliseconds (got {Milliseconds})");
-        if (Batch < 1) throw new SecateurException(ErrorCode.BadArgument, $"--latency-batch must be at least 1 (got {Batch})");
-        if (Threads < 0) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {Threads})");
+        if (!(Milliseconds > 0) || double.IsInfinity(Milliseconds)) throw new SecateurException(ErrorCode.BadArgument, $"the latency target must be a positive number of milliseconds (got {Milliseconds})", nameof(Milliseconds));
+        if (Batch < 1) throw new SecateurException(ErrorCode.BadArgument, $"the latency batch size must be at least 1 (got {Batch})", nameof(Batch));
+        if (Threads < 0) throw new SecateurException(ErrorCode.BadArgument, $"the thread count must be at least 0, where 0 means one per core (got {Threads})", nameof(Threads));
         if (Warmup < 0 || Runs < 1) throw new SecateurException(ErrorCode.BadArgument, $"a latency measurement needs at least one timed run (got {Runs}) and no negative warm-up");
         return this;
     }

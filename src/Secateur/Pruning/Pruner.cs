@@ -65,7 +65,7 @@ public static class Pruner
         {
             var excluded = IsExcluded(g, exclude ?? []);
             return new PreflightEntry(g.Name, g.Channels, g.Producers.ToList(), g.Slices.Select(s => s.Node).Distinct().ToList(),
-                g.Prunable && !excluded, g.BlockedReason ?? (excluded ? "excluded by --exclude" : null));
+                g.Prunable && !excluded, g.BlockedReason ?? (excluded ? "excluded by the exclusion list" : null));
         }).ToList();
     }
 
@@ -76,7 +76,7 @@ public static class Pruner
         ArgumentNullException.ThrowIfNull(importance);
         ArgumentNullException.ThrowIfNull(options);
         if (importance.NeedsData && options.Importance.Calibration is null)
-            throw new SecateurException(ErrorCode.BadArgument, $"criterion '{importance.Name}' needs data: give --data");
+            throw new SecateurException(ErrorCode.BadArgument, $"criterion '{importance.Name}' needs calibration data", ParameterNames.Data);
         var clock = Stopwatch.StartNew();
         var deps = DependencyGraph.Build(graph);
         var groups = deps.Prunable.Where(g => !IsExcluded(g, options.Exclude)).ToList();

@@ -59,10 +59,10 @@ public sealed record PruneRequest
         Distillation?.Validated();
         if (Data is null)
         {
-            if (Importance.NeedsData) Fail($"criterion '{Importance.Name}' needs data", nameof(Data));
-            if (FineTuning.Epochs > 0) Fail("fine-tuning needs data", nameof(Data));
-            if (Allocation.Kind == AllocationKind.Sensitivity) Fail("sensitivity allocation needs data for its analysis", nameof(Data));
-            if (Schedule.Kind == PruningScheduleKind.Dynamic) Fail("the dynamic schedule watches validation accuracy and needs data", nameof(Data));
+            if (Importance.NeedsData) Fail($"criterion '{Importance.Name}' needs data", ParameterNames.Data);
+            if (FineTuning.Epochs > 0) Fail("fine-tuning needs data", ParameterNames.Data);
+            if (Allocation.Kind == AllocationKind.Sensitivity) Fail("sensitivity allocation needs data for its analysis", ParameterNames.Data);
+            if (Schedule.Kind == PruningScheduleKind.Dynamic) Fail("the dynamic schedule watches validation accuracy and needs data", ParameterNames.Data);
         }
         if (CalibrationBatches < 1) Fail($"calibration batches must be at least 1 (got {CalibrationBatches})", nameof(CalibrationBatches));
         if (RecalibrationImages < 0) Fail($"recalibration images must be at least 0 (got {RecalibrationImages})", nameof(RecalibrationImages));

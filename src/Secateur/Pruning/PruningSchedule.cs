@@ -26,8 +26,8 @@ public sealed record ScheduleOptions(PruningScheduleKind Kind = PruningScheduleK
     /// <summary>Checks the values.</summary>
     public ScheduleOptions Validated()
     {
-        if (Steps < 1) throw new SecateurException(ErrorCode.BadArgument, $"--steps must be at least 1 (got {Steps})");
-        if (Tolerance is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"--tolerance must be in [0, 1) (got {Tolerance})");
+        if (Steps < 1) throw new SecateurException(ErrorCode.BadArgument, $"a schedule needs at least 1 step (got {Steps})", nameof(Steps));
+        if (Tolerance is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"the accuracy-drop tolerance must be in [0, 1) (got {Tolerance})", nameof(Tolerance));
         return this;
     }
 }
@@ -108,14 +108,14 @@ public static class PruningSchedule
             };
         }
         if (target.Ratio.HasValue || target.Latency is not null || target.Threshold.HasValue)
-            throw new SecateurException(ErrorCode.BadArgument, "iterative, AGP and dynamic schedules need a --speedup, --macs or --params target");
+            throw new SecateurException(ErrorCode.BadArgument, "iterative, AGP and dynamic schedules need a speed-up, MACs or parameter target", nameof(PruningOptions.Target));
         var baseStats = ModelStats.Compute(graph);
         bool byParams = target.Params.HasValue;
         long baseCount = byParams ? baseStats.Params : baseStats.Macs;
         long finalBudget = target.Params ?? target.Macs ?? (long)Math.Floor(baseStats.Macs / target.Speedup!.Value);
         double? baseline = schedule.Kind == PruningScheduleKind.Dynamic ? validate(graph) : null;
         if (schedule.Kind == PruningScheduleKind.Dynamic && baseline is null)
-            throw new SecateurException(ErrorCode.BadArgument, "the dynamic schedule watches validation accuracy: give --data");
+            throw new SecateurException(ErrorCode.BadArgument, "the dynamic schedule watches validation accuracy, so it needs validation data", ParameterNames.Data);
         var budgets = new Queue<long>(Budgets(schedule.Kind, baseCount, finalBudget, schedule.Steps));
         var steps = new List<ScheduleStep>();
         var groups = new List<GroupChange>();

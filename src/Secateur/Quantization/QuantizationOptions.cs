@@ -60,8 +60,8 @@ public sealed record QuantizationOptions
         if (Method == CalibrationMethod.MinMax && Percentile is not null)
             throw new SecateurException(ErrorCode.BadArgument, "a percentile applies only to percentile calibration", nameof(Percentile));
         if (!(EffectivePercentile > 50 && EffectivePercentile <= 100))
-            throw new SecateurException(ErrorCode.BadArgument, $"--percentile must be in (50, 100] (got {EffectivePercentile})");
-        if (CalibrationImages < 1) throw new SecateurException(ErrorCode.BadArgument, $"--calibration-images must be at least 1 (got {CalibrationImages})");
+            throw new SecateurException(ErrorCode.BadArgument, $"the calibration percentile must be in (50, 100] (got {EffectivePercentile})", nameof(Percentile));
+        if (CalibrationImages < 1) throw new SecateurException(ErrorCode.BadArgument, $"calibration needs at least 1 image (got {CalibrationImages})", nameof(CalibrationImages));
         if (BatchSize < 1) throw new SecateurException(ErrorCode.BadArgument, $"the calibration batch size must be at least 1 (got {BatchSize})");
         return this;
     }

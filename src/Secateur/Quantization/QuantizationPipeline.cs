@@ -37,7 +37,7 @@ public sealed record QuantizeLatency(int Batch, int Runs, double FloatP50Ms, dou
     public double Speedup => FloatP50Ms / Int8P50Ms;
 }
 
-/// <summary>What an int8 quantization run produced and measured (also the CLI's <c>quantize --json</c> output).</summary>
+/// <summary>What an int8 quantization run produced and measured (also what the CLI prints as JSON).</summary>
 /// <param name="Model">Model name.</param>
 /// <param name="Output">The int8 file written.</param>
 /// <param name="Data">Dataset name.</param>

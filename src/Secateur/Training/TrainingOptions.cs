@@ -58,7 +58,7 @@ public sealed record TrainingOptions
     /// <summary>Throws <see cref="SecateurException"/> (BadArgument) naming the first invalid value.</summary>
     public TrainingOptions Validated()
     {
-        static void Check(bool ok, string what) { if (!ok) throw new SecateurException(ErrorCode.BadArgument, what); }
+        static void Check(bool ok, string what, string? parameter = null) { if (!ok) throw new SecateurException(ErrorCode.BadArgument, what, parameter); }
         Check(Epochs >= 0, $"epochs must be at least 0 (got {Epochs})");
         Check(BatchSize >= 1, $"batch size must be at least 1 (got {BatchSize})");
         Check(LearningRate > 0 && double.IsFinite(LearningRate), $"learning rate must be positive (got {LearningRate})");
@@ -66,7 +66,7 @@ public sealed record TrainingOptions
         Check(WeightDecay >= 0, $"weight decay must be at least 0 (got {WeightDecay})");
         Check(WarmupFraction is > 0 and < 1, $"warm-up fraction must be in (0, 1) (got {WarmupFraction})");
         Check(LabelSmoothing is >= 0 and < 1, $"label smoothing must be in [0, 1) (got {LabelSmoothing})");
-        Check(!Resume || CheckpointPath is not null, "--resume needs a checkpoint path");
+        Check(!Resume || CheckpointPath is not null, "resuming needs a checkpoint path", nameof(CheckpointPath));
         return this;
     }
 }

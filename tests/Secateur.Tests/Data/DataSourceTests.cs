@@ -46,7 +46,8 @@ public sealed class DataSourceTests
     {
         var e = Should.Throw<SecateurException>(() => DataSource.Resolve(spec));
         e.Code.ShouldBe(ErrorCode.BadArgument);
-        e.Message.ShouldContain($"--data {spec}:DIR");
+        e.Message.ShouldContain($"{spec}:DIR");
+        e.Parameter.ShouldBe(ParameterNames.Data);
     }
 
     [Fact]

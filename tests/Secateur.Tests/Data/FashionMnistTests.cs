@@ -16,7 +16,8 @@ public sealed class FashionMnistTests
         e.Message.ShouldContain("train-images-idx3-ubyte");
         e.Message.ShouldContain(dir.Path);
         e.Message.ShouldContain("apt-get install dataset-fashion-mnist");
-        e.Message.ShouldContain("--data-dir");
+        e.Message.ShouldContain("directory holding the four IDX files");
+        e.Parameter.ShouldBe(ParameterNames.DataDirectory);
     }
 
     [Theory]

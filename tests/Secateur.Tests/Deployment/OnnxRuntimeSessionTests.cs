@@ -62,7 +62,8 @@ public sealed class OnnxRuntimeSessionTests
         using var session = OnnxRuntimeSession.FromGraph(graph, new SessionSettings(1));
         var e = Should.Throw<SecateurException>(() => session.InputShape(1));
         e.Code.ShouldBe(ErrorCode.BadArgument);
-        e.Message.ShouldContain("--input-shape");
+        e.Message.ShouldContain("input shape");
+        e.Parameter.ShouldBe(ParameterNames.InputShape);
         session.InputShape(2, [1, 32, 32]).ShouldBe([2, 1, 32, 32]);
         var (output, shape) = session.Run(new float[2 * 32 * 32], [2, 1, 32, 32]);
         shape.ShouldBe([2, 10]);

@@ -211,7 +211,8 @@ public sealed class ImportanceTests
         var deps = DependencyGraph.Build(ModelZoo.Create("lenet5"));
         var e = Should.Throw<SecateurException>(() => Importances.Create(criterion).Score(deps, new ImportanceContext()));
         e.Code.ShouldBe(ErrorCode.BadArgument);
-        e.Message.ShouldBe($"criterion '{criterion}' needs data: give --data");
+        e.Message.ShouldBe($"criterion '{criterion}' needs calibration data");
+        e.Parameter.ShouldBe(ParameterNames.Data);
     }
 
     [Fact]

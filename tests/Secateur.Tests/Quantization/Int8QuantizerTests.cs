@@ -267,7 +267,7 @@ public sealed class Int8QuantizerTests
         var graph = ModelZoo.Create("lenet5");
         Should.Throw<SecateurException>(() => Int8Quantizer.Quantize(graph, [], new QuantizationOptions())).Code.ShouldBe(ErrorCode.BadArgument);
         Should.Throw<SecateurException>(() => new QuantizationOptions { Method = CalibrationMethod.Percentile, Percentile = 101 }.Validated())
-            .Message.ShouldContain("--percentile");
+            .Parameter.ShouldBe(nameof(QuantizationOptions.Percentile));
         Should.Throw<SecateurException>(() => new QuantizationOptions { Percentile = 50 }.Validated()).Code.ShouldBe(ErrorCode.BadArgument);
         Should.Throw<SecateurException>(() => new QuantizationOptions { CalibrationImages = 0 }.Validated()).Code.ShouldBe(ErrorCode.BadArgument);
         Should.Throw<SecateurException>(() => QuantizationOptions.ParseMethod("entropy")).Message.ShouldContain("minmax or percentile");

@@ -59,7 +59,7 @@ internal static class ImportanceMath
 
     /// <summary>Throws the user-facing error of a data-driven criterion run without data.</summary>
     public static IBatchSource RequireData(string criterion, ImportanceContext context) =>
-        context.Calibration ?? throw new SecateurException(ErrorCode.BadArgument, $"criterion '{criterion}' needs data: give --data");
+        context.Calibration ?? throw new SecateurException(ErrorCode.BadArgument, $"criterion '{criterion}' needs calibration data", ParameterNames.Data);
 
     /// <summary>The calibration batches to use: the first <see cref="ImportanceContext.MaxBatches"/> of epoch 0.</summary>
     public static IEnumerable<Batch> Batches(IBatchSource data, ImportanceContext context) => data.Epoch(0).Take(Math.Max(1, context.MaxBatches));

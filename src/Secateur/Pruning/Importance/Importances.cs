@@ -1,7 +1,7 @@
 namespace Secateur.Pruning;
 
 /// <summary>
-/// The built-in pruning criteria by name, for <c>--criterion</c>. Custom criteria need no registration: any
+/// The built-in pruning criteria by name, for a front end's choice of criterion. Custom criteria need no registration: any
 /// <see cref="IImportance"/> implementation can be handed to the pruning pipeline directly — that interface is the
 /// plug-in point.
 /// </summary>
@@ -14,10 +14,10 @@ public static class Importances
         ("fpgm", "filter distance to the geometric median of its layer (He et al. 2019)", () => new FpgmImportance()),
         ("bn", "batch-norm scale |gamma| (network slimming, Liu et al. 2017); L1 of producers where there is no BN", () => new BatchNormImportance()),
         ("random", "uniform random scores from the seed (control)", () => new RandomImportance()),
-        ("taylor", "first-order Taylor |sum grad x weight| on calibration data (Molchanov et al. 2019); needs --data", () => new TaylorImportance()),
-        ("activation", "mean absolute activation read by the next layers on calibration data; needs --data", () => new ActivationImportance()),
-        ("apoz", "1 - average percentage of zeros after ReLU (Hu et al. 2016); needs --data", () => new ApozImportance()),
-        ("reconstruction", "relative change of each consumer layer's output when the channel is removed; needs --data", () => new ReconstructionImportance()),
+        ("taylor", "first-order Taylor |sum grad x weight| on calibration data (Molchanov et al. 2019); needs calibration data", () => new TaylorImportance()),
+        ("activation", "mean absolute activation read by the next layers on calibration data", () => new ActivationImportance()),
+        ("apoz", "1 - average percentage of zeros after ReLU (Hu et al. 2016); needs calibration data", () => new ApozImportance()),
+        ("reconstruction", "relative change of each consumer layer's output when the channel is removed; needs calibration data", () => new ReconstructionImportance()),
     ];
 
     /// <summary>Names of the built-in criteria, in listing order.</summary>

@@ -44,7 +44,7 @@ public sealed record SparsityOptions
     public SparsityOptions Validated()
     {
         if (Nm is null && !(Sparsity >= 0 && Sparsity < 1))
-            throw new SecateurException(ErrorCode.BadArgument, $"--sparsity must be in [0, 1) (got {Sparsity})");
+            throw new SecateurException(ErrorCode.BadArgument, $"the sparsity must be in [0, 1) (got {Sparsity})", nameof(Sparsity));
         Nm?.Validated();
         return this;
     }

@@ -16,14 +16,14 @@ public sealed record NmPattern(int N, int M)
         var parts = text.Split(':');
         if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int n)
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int m))
-            throw new SecateurException(ErrorCode.BadArgument, $"bad --nm '{text}': expected N:M such as 2:4");
+            throw new SecateurException(ErrorCode.BadArgument, $"bad N:M pattern '{text}': expected N:M such as 2:4", nameof(SparsityOptions.Nm));
         return new NmPattern(n, m).Validated();
     }
 
     /// <summary>Throws <see cref="SecateurException"/> (BadArgument) unless 1 ≤ N &lt; M.</summary>
     public NmPattern Validated()
     {
-        if (N < 1 || M < 2 || N >= M) throw new SecateurException(ErrorCode.BadArgument, $"--nm {N}:{M}: N must be at least 1 and below M");
+        if (N < 1 || M < 2 || N >= M) throw new SecateurException(ErrorCode.BadArgument, $"N:M pattern {N}:{M}: N must be at least 1 and below M", nameof(SparsityOptions.Nm));
         return this;
     }
 

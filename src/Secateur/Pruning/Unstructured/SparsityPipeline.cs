@@ -45,12 +45,12 @@ public sealed record SparsityRequest
         bool lottery = Schedule.Kind == SparsityScheduleKind.Lottery;
         if (Sparsity.Nm is not null && Schedule.Kind != SparsityScheduleKind.OneShot)
             Fail("an N:M pattern is reached in one shot (fine-tune after it); other schedules do not apply", nameof(Schedule));
-        if (lottery && Data is null) Fail("the lottery schedule trains the model and needs data", nameof(Data));
+        if (lottery && Data is null) Fail("the lottery schedule trains the model and needs data", ParameterNames.Data);
         if (lottery && FineTuning.Epochs <= Schedule.RewindEpoch)
             Fail($"the lottery ticket needs more fine-tuning epochs than its rewind epoch {Schedule.RewindEpoch} (got {FineTuning.Epochs})", nameof(SparsityScheduleOptions.RewindEpoch));
         if (lottery && Distillation is not null)
             Fail("distillation needs a trained teacher, but the lottery schedule starts from the given weights and trains them itself", nameof(Distillation));
-        if (FineTuning.Epochs > 0 && Data is null) Fail("fine-tuning needs data", nameof(Data));
+        if (FineTuning.Epochs > 0 && Data is null) Fail("fine-tuning needs data", ParameterNames.Data);
         if (FineTuning.CheckpointPath is not null && Schedule.Kind != SparsityScheduleKind.OneShot)
             Fail("a fine-tuning checkpoint works with the one-shot schedule only (each step of a schedule trains anew)", nameof(TrainingOptions.CheckpointPath));
         return this;

@@ -27,8 +27,8 @@ public sealed record SparsityScheduleOptions(SparsityScheduleKind Kind = Sparsit
     /// <summary>Throws <see cref="SecateurException"/> (BadArgument) naming the first invalid value.</summary>
     public SparsityScheduleOptions Validated()
     {
-        if (Steps < 1) throw new SecateurException(ErrorCode.BadArgument, $"--steps must be at least 1 (got {Steps})");
-        if (RewindEpoch < 0) throw new SecateurException(ErrorCode.BadArgument, $"--rewind-epoch must be at least 0 (got {RewindEpoch})");
+        if (Steps < 1) throw new SecateurException(ErrorCode.BadArgument, $"a schedule needs at least 1 step (got {Steps})", nameof(Steps));
+        if (RewindEpoch < 0) throw new SecateurException(ErrorCode.BadArgument, $"the rewind epoch must be at least 0 (got {RewindEpoch})", nameof(RewindEpoch));
         return this;
     }
 }
@@ -103,7 +103,7 @@ public static class SparsitySchedule
         options = (options ?? throw new ArgumentNullException(nameof(options))).Validated();
         schedule = (schedule ?? throw new ArgumentNullException(nameof(schedule))).Validated();
         if (options.Nm is not null && schedule.Kind != SparsityScheduleKind.OneShot)
-            throw new SecateurException(ErrorCode.BadArgument, "--nm works with --schedule oneshot only (the pattern is fixed; fine-tune after it)");
+            throw new SecateurException(ErrorCode.BadArgument, "N:M sparsity works with the OneShot schedule only (the pattern is fixed; fine-tune after it)", nameof(SparsityOptions.Nm));
         var weights = MagnitudePruner.Weights(graph, options).Select(w => w.Weight).ToList();
         var steps = new List<SparsityStep>();
         var current = graph;

@@ -94,7 +94,7 @@ public sealed class MagnitudePrunerTests
         weights.Select(w => w.Weight).ShouldBe(["conv2.weight"]);
         MagnitudePruner.Weights(LeNet, new SparsityOptions { PruneClassifier = true }).Select(w => w.Layer.Name).ShouldContain("fc3");
         Should.Throw<SecateurException>(() => MagnitudePruner.Masks(LeNet, new SparsityOptions { Exclude = ["*"] })).Code.ShouldBe(ErrorCode.BadArgument);
-        Should.Throw<SecateurException>(() => MagnitudePruner.Masks(LeNet, new SparsityOptions { Sparsity = 1 })).Message.ShouldContain("--sparsity");
+        Should.Throw<SecateurException>(() => MagnitudePruner.Masks(LeNet, new SparsityOptions { Sparsity = 1 })).Parameter.ShouldBe(nameof(SparsityOptions.Sparsity));
     }
 
     [Fact]
