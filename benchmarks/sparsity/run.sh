@@ -36,11 +36,11 @@ if [[ $what == train || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   { echo "$stamp"
-    echo "# for s in $sparsities: secateur prune lenet5-dense.onnx --granularity weight --sparsity s --scope $scope --criterion $criterion --schedule agp --steps $steps --finetune-epochs $ft --lr $lr --data fashion-mnist ${limit[*]} --json; secateur compress [--int8]"
+    echo "# for s in $sparsities: secateur sparsify lenet5-dense.onnx --sparsity s --scope $scope --criterion $criterion --schedule agp --steps $steps --finetune-epochs $ft --lr $lr --data fashion-mnist ${limit[*]} --json; secateur compress [--int8]"
   } > "$out/sweep.jsonl"
   for s in $sparsities; do
     model="$out/lenet5-s$s.onnx"
-    secateur prune "$base" --granularity weight --sparsity "$s" --scope "$scope" --criterion "$criterion" --schedule agp --steps "$steps" \
+    secateur sparsify "$base" --sparsity "$s" --scope "$scope" --criterion "$criterion" --schedule agp --steps "$steps" \
       --finetune-epochs "$ft" --lr "$lr" --data fashion-mnist --threads 2 "${limit[@]}" -o "$model" --json > "$bin/prune.json"
     sizes "$model" > "$bin/sizes.json"
     /usr/bin/python3 - "$bin/prune.json" "$bin/sizes.json" <<'PY' | tee -a "$out/sweep.jsonl"
@@ -67,13 +67,13 @@ PY
   cat "$out/sweep.md"
 fi
 if [[ $what == nm || $what == all ]]; then
-  { echo "$stamp"; echo "# secateur prune lenet5-dense.onnx --nm 2:4 --finetune-epochs $ft --lr $lr --data fashion-mnist ${limit[*]} --json"; } > "$out/nm-2-4.meta"
-  secateur prune "$base" --nm 2:4 --finetune-epochs "$ft" --lr "$lr" --data fashion-mnist --threads 2 "${limit[@]}" -o "$out/lenet5-nm24.onnx" --json > "$out/nm-2-4.json"
+  { echo "$stamp"; echo "# secateur sparsify lenet5-dense.onnx --nm 2:4 --finetune-epochs $ft --lr $lr --data fashion-mnist ${limit[*]} --json"; } > "$out/nm-2-4.meta"
+  secateur sparsify "$base" --nm 2:4 --finetune-epochs "$ft" --lr "$lr" --data fashion-mnist --threads 2 "${limit[@]}" -o "$out/lenet5-nm24.onnx" --json > "$out/nm-2-4.json"
   cat "$out/nm-2-4.meta"; /usr/bin/python3 -c "import json; p=json.load(open('$out/nm-2-4.json')); print({k: p[k] for k in ['nmSatisfied','nonZeroParams','accuracyBefore','accuracyPruned','accuracyFinetuned']})"
 fi
 if [[ $what == lottery || $what == all ]]; then
-  { echo "$stamp"; echo "# secateur prune lenet5 --granularity weight --sparsity 0.9 --scope $scope --criterion $criterion --schedule lottery --steps $steps --rewind-epoch 1 --finetune-epochs $epochs --lr 0.05 --data fashion-mnist ${limit[*]} --json"; } > "$out/lottery.meta"
-  secateur prune lenet5 --granularity weight --sparsity 0.9 --scope "$scope" --criterion "$criterion" --schedule lottery --steps "$steps" --rewind-epoch 1 \
+  { echo "$stamp"; echo "# secateur sparsify lenet5 --sparsity 0.9 --scope $scope --criterion $criterion --schedule lottery --steps $steps --rewind-epoch 1 --finetune-epochs $epochs --lr 0.05 --data fashion-mnist ${limit[*]} --json"; } > "$out/lottery.meta"
+  secateur sparsify lenet5 --sparsity 0.9 --scope "$scope" --criterion "$criterion" --schedule lottery --steps "$steps" --rewind-epoch 1 \
     --finetune-epochs "$epochs" --lr 0.05 --data fashion-mnist --threads 2 "${limit[@]}" -o "$out/lenet5-lottery.onnx" --json > "$out/lottery.json"
   cat "$out/lottery.meta"; /usr/bin/python3 -c "import json; p=json.load(open('$out/lottery.json')); [print(s) for s in p['steps']]"
 fi

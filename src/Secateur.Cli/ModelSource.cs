@@ -45,4 +45,15 @@ public static class ModelSource
             _ => throw new SecateurException(ErrorCode.BadArgument, $"bad shape '{text}': expected CxHxW, e.g. 3x32x32"),
         };
     }
+
+    /// <summary>
+    /// The default name of a verb's result: beside the input file without its extension, or after the zoo name, plus
+    /// <paramref name="suffix"/> (e.g. <c>resnet20.onnx</c> → <c>resnet20.pruned.onnx</c>, <c>lenet5</c> → <c>lenet5.int8.onnx</c>).
+    /// </summary>
+    public static string DefaultOutput(string spec, string suffix) =>
+        (File.Exists(spec) || spec.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? Path.ChangeExtension(spec, null) : spec) + suffix;
+
+    /// <summary>Size of the input model as the user has it: its file, or for a zoo name the graph serialised to ONNX.</summary>
+    public static long InputBytes(string spec, ModelGraph graph) =>
+        File.Exists(spec) ? new FileInfo(spec).Length : Secateur.Onnx.OnnxSerializer.ToBytes(graph).Length;
 }

@@ -46,6 +46,9 @@ public static class TrainingView
         return work(heartbeat, _ => { });
     }
 
+    /// <summary>A workflow progress sink for the library's pipelines: log lines on stderr, every training run drawn by <see cref="Run"/>.</summary>
+    public static IWorkflowProgress For(CliContext context) => new WorkflowView(context ?? throw new ArgumentNullException(nameof(context)));
+
     /// <summary>One line per finished epoch.</summary>
     public static string EpochLine(EpochResult e, int epochs) =>
         FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} acc {e.Train.Top1:P2}") +
@@ -54,6 +57,18 @@ public static class TrainingView
 
     private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} acc {p.Accuracy:P1} {p.ImagesPerSecond:0} img/s lr {p.LearningRate:0.####} ETA {p.Eta:hh\\:mm\\:ss}");
+
+    private sealed class WorkflowView(CliContext context) : IWorkflowProgress
+    {
+        public void Log(string line) => context.Error.WriteLine(line);
+
+        public IReadOnlyList<EpochResult> Train(string title, int epochs, int totalBatches, TrainingRun run) =>
+            Run(context, title, totalBatches, (progress, refresh) => run(progress, e =>
+            {
+                context.Error.WriteLine(EpochLine(e, epochs));
+                refresh(e);
+            }));
+    }
 
     // Synchronous IProgress: System.Progress<T> would post to the thread pool and reorder reports.
     private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 
 namespace Secateur.Cli.Commands;
 
@@ -44,6 +45,53 @@ public static class CommonOptions
     public static void Save(Secateur.Graph.ModelGraph graph, string path, int opset) =>
         Secateur.Onnx.OnnxSerializer.Save(graph, path, new Secateur.Onnx.OnnxSaveOptions { Opset = opset });
 
-    /// <summary><c>--threads N</c>.</summary>
-    public static Option<int?> Threads() => new("--threads") { Description = "CPU threads for libtorch (default: all cores)" };
+    /// <summary><c>--threads N</c>: one meaning in every verb (see <see cref="ThreadCount"/>).</summary>
+    public static Option<int?> Threads() => new("--threads") { Description = "CPU threads (N >= 1) for libtorch and ONNX Runtime in this process (default: all cores)" };
+
+    /// <summary>The validated <c>--threads</c> value: null (all cores) or at least 1.</summary>
+    public static int? ThreadCount(ParseResult r, Option<int?> threads)
+    {
+        var n = r.GetValue(threads);
+        if (n is < 1) throw new SecateurException(ErrorCode.BadArgument, $"--threads must be at least 1 (got {n})");
+        return n;
+    }
+
+    /// <summary>Sets libtorch's (process-wide) thread count when <c>--threads</c> was given; ORT sessions take <see cref="Sessions"/>.</summary>
+    public static void ApplyTorchThreads(int? threads)
+    {
+        if (threads is not { } n) return;
+        Secateur.Runtime.NativeLibraries.EnsureTorch(); // before the first torch call: it may need the libstdc++ fix
+        TorchSharp.torch.set_num_threads(n);
+    }
+
+    /// <summary>ONNX Runtime session settings for a <c>--threads</c> value (null: one thread per core).</summary>
+    public static Secateur.Deployment.SessionSettings Sessions(int? threads) => new(threads ?? 0);
+
+    /// <summary>
+    /// The command as the user gave it, from the parser's tokens (under <c>secateur run</c>, the step's own command),
+    /// for reports to quote.
+    /// </summary>
+    public static string CommandLine(ParseResult r) =>
+        "secateur " + string.Join(' ', r.Tokens.Select(t => t.Value.Any(char.IsWhiteSpace) ? $"'{t.Value}'" : t.Value));
+
+    /// <summary>Parses a comma-separated list of positive integers such as <c>1,64</c>.</summary>
+    public static IReadOnlyList<int> ParseList(string text, string option)
+    {
+        var values = new List<int>();
+        foreach (var p in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= 1) values.Add(v);
+            else throw new SecateurException(ErrorCode.BadArgument, $"bad {option} '{text}': expected positive integers like 1,64");
+        if (values.Count == 0) throw new SecateurException(ErrorCode.BadArgument, $"bad {option} '{text}': expected positive integers like 1,64");
+        return values;
+    }
+
+    /// <summary>Parses a comma-separated list of fractions such as <c>0.25,0.5</c> (their range is the library's to check).</summary>
+    public static IReadOnlyList<double> ParseRatios(string text, string option) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t =>
+            double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new SecateurException(ErrorCode.BadArgument, $"bad ratio '{t}' in {option}")).ToList();
+
+    /// <summary>The <c>--exclude</c> values, each possibly a comma-separated list.</summary>
+    public static IReadOnlyList<string> Exclude(ParseResult r, Option<string[]> exclude) =>
+        (r.GetValue(exclude) ?? []).SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
 }

@@ -30,9 +30,7 @@ public static class SensitivityCommand
             var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
             var graph = ModelSource.Load(r.GetValue(model)!, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
             TrainingCliOptions.CheckCompatible(graph, set);
-            var list = r.GetValue(ratios)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(t =>
-                double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
-                    : throw new SecateurException(ErrorCode.BadArgument, $"bad ratio '{t}' in --ratios")).ToList();
+            var list = CommonOptions.ParseRatios(r.GetValue(ratios)!, "--ratios");
             var valSet = set with { Test = set.Test.Take(Math.Max(1, r.GetValue(validation))) };
             var importance = Importances.Create(r.GetValue(criterion)!);
             var ctx = new ImportanceContext(importance.NeedsData ? set.TrainLoader(64, r.GetValue(seed), augment: false) : null, 8, r.GetValue(seed), r.GetValue(device)!);
@@ -44,7 +42,7 @@ public static class SensitivityCommand
                     Kind = "sensitivity",
                     Recipe = context.Recipe,
                     Model = graph.Name,
-                    Command = "secateur " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                    Command = CommonOptions.CommandLine(r),
                     SensitivityBaseline = baseline,
                     Sensitivity = points.GroupBy(p => p.Group).Select(g => new SensitivityCurve(g.Key, g.First().Channels,
                         g.Select(p => new RatioAccuracy(p.Ratio, p.Accuracy)).ToList())).ToList(),

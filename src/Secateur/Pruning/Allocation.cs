@@ -1,6 +1,6 @@
 namespace Secateur.Pruning;
 
-/// <summary>How much to prune: exactly one of a channel ratio, a MACs speed-up, a MACs budget, a parameter budget or a measured latency budget.</summary>
+/// <summary>How much to prune: exactly one of a channel ratio, a MACs speed-up, a MACs budget, a parameter budget, a measured latency budget or an importance threshold.</summary>
 public sealed record PruningTarget
 {
     /// <summary>Fraction of each group's channels (uniform) or of all prunable channels (global) to remove.</summary>
@@ -16,13 +16,21 @@ public sealed record PruningTarget
     /// and timed (see <see cref="LatencySearch"/>).
     /// </summary>
     public LatencyBudget? Latency { get; init; }
+    /// <summary>
+    /// Preset threshold, in (0, 1): every channel whose importance, divided by the sum over its group (or, with
+    /// <see cref="AllocationKind.Global"/>, over all groups), is below it is removed, within the per-group maximum.
+    /// The amount removed follows from the scores rather than from a budget.
+    /// </summary>
+    public double? Threshold { get; init; }
 
     /// <summary>Checks that exactly one target is set and in range.</summary>
     public PruningTarget Validated()
     {
-        int set = (Ratio.HasValue ? 1 : 0) + (Speedup.HasValue ? 1 : 0) + (Macs.HasValue ? 1 : 0) + (Params.HasValue ? 1 : 0) + (Latency is null ? 0 : 1);
-        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: a channel ratio, a speed-up, a MACs or parameter budget, or a latency", nameof(PruningOptions.Target));
+        int set = (Ratio.HasValue ? 1 : 0) + (Speedup.HasValue ? 1 : 0) + (Macs.HasValue ? 1 : 0) + (Params.HasValue ? 1 : 0) + (Latency is null ? 0 : 1) + (Threshold.HasValue ? 1 : 0);
+        if (set != 1) throw new SecateurException(ErrorCode.BadArgument, "give exactly one target: a channel ratio, a speed-up, a MACs or parameter budget, a latency or an importance threshold", nameof(PruningOptions.Target));
         Latency?.Validated();
+        if (Threshold is { } t && !(t is > 0 and < 1))
+            throw new SecateurException(ErrorCode.BadArgument, $"the importance threshold must be in (0, 1) (got {t})", nameof(Threshold));
         if (Ratio is { } r && r is < 0 or >= 1) throw new SecateurException(ErrorCode.BadArgument, $"the channel ratio must be in [0, 1) (got {r})", nameof(Ratio));
         if (Speedup is { } s && s < 1) throw new SecateurException(ErrorCode.BadArgument, $"the speed-up must be at least 1 (got {s})", nameof(Speedup));
         if (Macs is { } m && m < 1) throw new SecateurException(ErrorCode.BadArgument, $"the MACs budget must be positive (got {m})", nameof(Macs));
@@ -32,7 +40,8 @@ public sealed record PruningTarget
 
     /// <summary>Human-readable form, e.g. "2× fewer MACs".</summary>
     public override string ToString() => Ratio is { } r ? $"channel ratio {r:0.###}" : Speedup is { } s ? $"{s:0.##}x fewer MACs"
-        : Macs is { } m ? $"at most {m:N0} MACs" : Params is { } p ? $"at most {p:N0} parameters" : Latency!.ToString();
+        : Macs is { } m ? $"at most {m:N0} MACs" : Params is { } p ? $"at most {p:N0} parameters"
+        : Threshold is { } t ? $"importance share below {t:0.####}" : Latency!.ToString();
 }
 
 /// <summary>How the channel budget is spread over groups.</summary>
@@ -141,7 +150,9 @@ public static class Allocation
         }
 
         Dictionary<PruningGroup, long> chosen;
-        if (target.Ratio is { } ratio && options.Kind == AllocationKind.Uniform)
+        if (target.Threshold is { } threshold)
+            chosen = BelowThreshold(groups, scores, threshold, options);
+        else if (target.Ratio is { } ratio && options.Kind == AllocationKind.Uniform)
             chosen = CountsAt(ratio);
         else
         {
@@ -193,6 +204,26 @@ public static class Allocation
             remove = Math.Max(0, g.Channels - keep);
         }
         return remove;
+    }
+
+    /// <summary>
+    /// Per group, how many channels have an importance share (score ÷ the sum over the group, or over all groups
+    /// for global allocation) below <paramref name="threshold"/>, clamped to the per-group maximum.
+    /// </summary>
+    private static Dictionary<PruningGroup, long> BelowThreshold(IReadOnlyCollection<PruningGroup> groups, IReadOnlyDictionary<PruningGroup, float[]> scores,
+        double threshold, AllocationOptions options)
+    {
+        if (options.Kind == AllocationKind.Sensitivity)
+            throw new SecateurException(ErrorCode.BadArgument, "an importance threshold allocates by score shares and cannot be combined with sensitivity allocation", nameof(PruningTarget.Threshold));
+        double total = groups.Sum(g => scores[g].Sum(s => (double)s));
+        return groups.ToDictionary(g => g, g =>
+        {
+            var own = scores[g];
+            double sum = options.Kind == AllocationKind.Global ? total : own.Sum(s => (double)s);
+            // All-zero scores carry no ranking: nothing falls below the threshold.
+            long below = sum > 0 ? own.Count(s => s / sum < threshold) : 0;
+            return Clamp(g, below, options);
+        });
     }
 
     private static int[] Ascending(float[] scores)

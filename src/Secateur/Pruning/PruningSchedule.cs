@@ -51,6 +51,12 @@ public sealed record ScheduleResult(ModelGraph Graph, IReadOnlyList<ScheduleStep
 {
     /// <summary>For a latency target (one-shot): measured latencies of the dense and pruned model, and the search.</summary>
     public LatencySearchResult? Latency { get; init; }
+
+    /// <summary>
+    /// Channels of every prunable group of the unpruned graph before and after the whole schedule, composed from
+    /// each accepted step's <see cref="PruningResult.Groups"/> (group names survive pruning).
+    /// </summary>
+    public IReadOnlyList<GroupChange> Groups { get; init; } = [];
 }
 
 /// <summary>Runs one-shot, iterative, AGP and dynamic pruning schedules over <see cref="Pruner"/>.</summary>
@@ -98,9 +104,10 @@ public static class PruningSchedule
             return new ScheduleResult(once, [new ScheduleStep(1, st.Macs, st.Macs, st.Params, validate(once), true, "one-shot")], true, "target reached in one step")
             {
                 Latency = pruning.Latency,
+                Groups = pruning.Groups,
             };
         }
-        if (target.Ratio.HasValue || target.Latency is not null)
+        if (target.Ratio.HasValue || target.Latency is not null || target.Threshold.HasValue)
             throw new SecateurException(ErrorCode.BadArgument, "iterative, AGP and dynamic schedules need a speed-up, MACs or parameter target", nameof(PruningOptions.Target));
         var baseStats = ModelStats.Compute(graph);
         bool byParams = target.Params.HasValue;
@@ -111,6 +118,7 @@ public static class PruningSchedule
             throw new SecateurException(ErrorCode.BadArgument, "the dynamic schedule watches validation accuracy, so it needs validation data", ParameterNames.Data);
         var budgets = new Queue<long>(Budgets(schedule.Kind, baseCount, finalBudget, schedule.Steps));
         var steps = new List<ScheduleStep>();
+        var groups = new List<GroupChange>();
         var current = graph;
         long reached = baseCount;
         int step = 0, retries = 0;
@@ -120,12 +128,17 @@ public static class PruningSchedule
             step++;
             var stepOptions = options with { Target = byParams ? new PruningTarget { Params = budget } : new PruningTarget { Macs = budget } };
             ModelGraph candidate;
-            try { candidate = afterPrune(step, Pruner.Prune(current, importance, stepOptions).Pruned, retries); }
+            PruningResult pruning;
+            try
+            {
+                pruning = Pruner.Prune(current, importance, stepOptions);
+                candidate = afterPrune(step, pruning.Pruned, retries);
+            }
             catch (SecateurException e) when (e.Code == ErrorCode.ImpossibleTarget)
             {
                 log?.Invoke($"step {step}: {e.Message}");
                 steps.Add(new ScheduleStep(step, budget, reached, ModelStats.Compute(current).Params, null, false, e.Message));
-                return new ScheduleResult(current, steps, false, "stopped: the next budget cannot be reached by pruning further");
+                return new ScheduleResult(current, steps, false, "stopped: the next budget cannot be reached by pruning further") { Groups = groups };
             }
             var stats = ModelStats.Compute(candidate);
             double? acc = validate(candidate);
@@ -136,6 +149,7 @@ public static class PruningSchedule
                 current = candidate;
                 reached = byParams ? stats.Params : stats.Macs;
                 retries = 0;
+                Compose(groups, pruning.Groups);
                 var note = acc is { } a ? $"accepted at {a:P2}" : "accepted";
                 steps.Add(new ScheduleStep(step, budget, stats.Macs, stats.Params, acc, true, note));
                 log?.Invoke($"step {step}: budget {budget:N0} reached ({stats.Macs:N0} MACs, {stats.Params:N0} params), {note}");
@@ -147,12 +161,26 @@ public static class PruningSchedule
             log?.Invoke($"step {step}: {why}; backing off to a smaller step with more fine-tuning");
             if (++retries > schedule.MaxRetries || reached - budget < Math.Max(1, baseCount / 100))
                 return new ScheduleResult(current, steps, false,
-                    $"stopped: the target cannot be met within the tolerance ({schedule.Tolerance * 100:0.##} points); kept the last accepted model ({reached:N0} {(byParams ? "params" : "MACs")})");
+                    $"stopped: the target cannot be met within the tolerance ({schedule.Tolerance * 100:0.##} points); kept the last accepted model ({reached:N0} {(byParams ? "params" : "MACs")})")
+                { Groups = groups };
             var rest = budgets.ToList();
             budgets.Clear();
             budgets.Enqueue((reached + budget) / 2);
             foreach (var b in rest) budgets.Enqueue(b);
         }
-        return new ScheduleResult(current, steps, true, $"target reached in {steps.Count(s => s.Accepted)} steps");
+        return new ScheduleResult(current, steps, true, $"target reached in {steps.Count(s => s.Accepted)} steps") { Groups = groups };
+    }
+
+    /// <summary>Folds one accepted step's changes into the running totals: the first step fixes "before", every step moves "after".</summary>
+    private static void Compose(List<GroupChange> totals, IReadOnlyList<GroupChange> step)
+    {
+        if (totals.Count == 0)
+        {
+            totals.AddRange(step);
+            return;
+        }
+        var after = step.ToDictionary(g => g.Group, g => g.After, StringComparer.Ordinal);
+        for (int i = 0; i < totals.Count; i++)
+            if (after.TryGetValue(totals[i].Group, out long a)) totals[i] = totals[i] with { After = a };
     }
 }

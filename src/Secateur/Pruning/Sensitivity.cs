@@ -32,11 +32,7 @@ public static class Sensitivity
         if (ratios.Count == 0 || ratios.Any(r => r is <= 0 or >= 1))
             throw new SecateurException(ErrorCode.BadArgument, "sensitivity ratios must be in (0, 1), e.g. 0.25,0.5,0.75");
         var device = Devices.Parse(context.Device);
-        double Accuracy(ModelGraph g)
-        {
-            using var m = new GraphModule(g, device);
-            return Trainer.Evaluate(m, validation).Top1;
-        }
+        double Accuracy(ModelGraph g) => Trainer.Accuracy(g, validation, device);
         var deps = DependencyGraph.Build(graph);
         var scores = importance.Score(deps, context);
         double baseline = Accuracy(graph);

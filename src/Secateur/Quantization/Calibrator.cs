@@ -27,7 +27,7 @@ public static class Calibrator
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(batches);
         ArgumentNullException.ThrowIfNull(tensors);
-        _ = new QuantizationOptions { Method = method, Percentile = percentile }.Validated();
+        _ = new QuantizationOptions { Method = method, Percentile = method == CalibrationMethod.Percentile ? percentile : null }.Validated();
         if (graph.Inputs.Count != 1) throw new SecateurException(ErrorCode.BadArgument, $"'{graph.Name}' has {graph.Inputs.Count} inputs; calibration needs a model with one input");
         var known = graph.Nodes.SelectMany(n => n.Outputs).Concat(graph.Inputs.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
         foreach (var t in tensors)

@@ -91,7 +91,7 @@ public static class Int8Quantizer
 
         var roots = tensors.Where(t => !shares.ContainsKey(t)).ToList();
         var batches = Limit(calibration, options.CalibrationImages);
-        var ranges = Calibrator.Calibrate(prepared, batches, roots, options.Method, options.Percentile, progress);
+        var ranges = Calibrator.Calibrate(prepared, batches, roots, options.Method, options.EffectivePercentile, progress);
         var all = tensors.ToDictionary(t => t, t => ranges[Root(t)], StringComparer.Ordinal);
         var parameters = tensors.ToDictionary(t => t, t => all[t].Uint8(), StringComparer.Ordinal);
 

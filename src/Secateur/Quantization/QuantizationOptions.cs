@@ -18,8 +18,17 @@ public sealed record QuantizationOptions
     /// <summary>How activation ranges are computed.</summary>
     public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
 
-    /// <summary>With <see cref="CalibrationMethod.Percentile"/>: the upper percentile (the lower one is 100 minus it), in (50, 100].</summary>
-    public double Percentile { get; init; } = 99.99;
+    /// <summary>The upper percentile that percentile calibration uses when none is given.</summary>
+    public const double DefaultPercentile = 99.99;
+
+    /// <summary>
+    /// With <see cref="CalibrationMethod.Percentile"/>: the upper percentile (the lower one is 100 minus it), in (50, 100];
+    /// null for <see cref="DefaultPercentile"/>. Giving one with min-max calibration is a mistake, not a no-op.
+    /// </summary>
+    public double? Percentile { get; init; }
+
+    /// <summary>The percentile calibration uses: <see cref="Percentile"/> or the default.</summary>
+    public double EffectivePercentile => Percentile ?? DefaultPercentile;
 
     /// <summary>Images run through the float model to calibrate activation ranges.</summary>
     public int CalibrationImages { get; init; } = DefaultCalibrationImages;
@@ -48,8 +57,10 @@ public sealed record QuantizationOptions
     public QuantizationOptions Validated()
     {
         if (!Enum.IsDefined(Method)) throw new SecateurException(ErrorCode.BadArgument, $"unknown calibration method {Method}");
-        if (!(Percentile > 50 && Percentile <= 100))
-            throw new SecateurException(ErrorCode.BadArgument, $"the calibration percentile must be in (50, 100] (got {Percentile})", nameof(Percentile));
+        if (Method == CalibrationMethod.MinMax && Percentile is not null)
+            throw new SecateurException(ErrorCode.BadArgument, "a percentile applies only to percentile calibration", nameof(Percentile));
+        if (!(EffectivePercentile > 50 && EffectivePercentile <= 100))
+            throw new SecateurException(ErrorCode.BadArgument, $"the calibration percentile must be in (50, 100] (got {EffectivePercentile})", nameof(Percentile));
         if (CalibrationImages < 1) throw new SecateurException(ErrorCode.BadArgument, $"calibration needs at least 1 image (got {CalibrationImages})", nameof(CalibrationImages));
         if (BatchSize < 1) throw new SecateurException(ErrorCode.BadArgument, $"the calibration batch size must be at least 1 (got {BatchSize})");
         return this;

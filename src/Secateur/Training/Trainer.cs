@@ -150,6 +150,17 @@ public sealed class Trainer
         return device.type == DeviceType.CPU ? (x, y) : (x.to(device), y.to(device));
     }
 
+    /// <summary>
+    /// Top-1 accuracy of <paramref name="graph"/> on <paramref name="data"/>: the one "evaluate a graph" helper the
+    /// workflows and the sensitivity analysis share (it builds a module on <paramref name="device"/> and disposes it).
+    /// </summary>
+    public static double Accuracy(Secateur.Graph.ModelGraph graph, IBatchSource data, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        using var module = new GraphModule(graph, device);
+        return Evaluate(module, data).Top1;
+    }
+
     /// <summary>Loss, top-1 and top-5 accuracy of <paramref name="module"/> in eval mode.</summary>
     public static EvaluationResult Evaluate(GraphModule module, IBatchSource data, IProgress<(int Batch, int Batches)>? progress = null)
     {

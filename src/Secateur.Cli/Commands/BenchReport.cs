@@ -1,0 +1,69 @@
+using System.Globalization;
+using Secateur.Deployment;
+using Spectre.Console;
+
+namespace Secateur.Cli.Commands;
+
+/// <summary>How <c>bench</c> shows its report as tables.</summary>
+internal static class BenchView
+{
+    internal static void Render(CliContext context, BenchReport report)
+    {
+        static string Ms(double v) => v.ToString(v < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture);
+        static string Count(long? v) => v is { } x ? InspectCommand.Human(x) : "unknown";
+        var threads = $"{report.Threads} thread{(report.Threads == 1 ? "" : "s")}, ONNX Runtime {report.OnnxRuntime}";
+        var table = new Table().Border(TableBorder.Simple);
+        if (report.Baseline is null)
+        {
+            table.Title($"{Markup.Escape(report.Model.Name)}  input {report.Model.Input}");
+            table.AddColumn(new TableColumn("batch").RightAligned()).AddColumn(new TableColumn("runs").RightAligned())
+                .AddColumn(new TableColumn("p50 ms").RightAligned()).AddColumn(new TableColumn("p90 ms").RightAligned()).AddColumn(new TableColumn("images/s").RightAligned());
+            foreach (var row in report.Results)
+                table.AddRow(row.Batch.ToString(CultureInfo.InvariantCulture), row.Model.Runs.ToString(CultureInfo.InvariantCulture),
+                    Ms(row.Model.P50Ms), Ms(row.Model.P90Ms), row.Model.ImagesPerSecond.ToString("0.0", CultureInfo.InvariantCulture));
+            context.Console.Write(table);
+            context.Out.WriteLine($"params {Count(report.Model.Params)}, MACs {Count(report.Model.Macs)}{(report.Model.Note is { } n ? $" ({n})" : "")}; {threads}");
+            return;
+        }
+        table.Title($"{Markup.Escape(report.Model.Name)} against {Markup.Escape(report.Baseline.Name)}, interleaved");
+        table.AddColumn(new TableColumn("batch").RightAligned()).AddColumn(new TableColumn("runs").RightAligned())
+            .AddColumn(new TableColumn("baseline p50/p90 ms").RightAligned()).AddColumn(new TableColumn("model p50/p90 ms").RightAligned())
+            .AddColumn(new TableColumn("speed-up").RightAligned()).AddColumn(new TableColumn("MACs ratio").RightAligned());
+        string macs = report.MacsRatio is { } mr ? mr.ToString("0.00", CultureInfo.InvariantCulture) + "x" : "unknown";
+        foreach (var row in report.Results)
+            table.AddRow(row.Batch.ToString(CultureInfo.InvariantCulture), row.Model.Runs.ToString(CultureInfo.InvariantCulture),
+                $"{Ms(row.Baseline!.P50Ms)} / {Ms(row.Baseline.P90Ms)}", $"{Ms(row.Model.P50Ms)} / {Ms(row.Model.P90Ms)}",
+                row.Speedup!.Value.ToString("0.00", CultureInfo.InvariantCulture) + "x", macs);
+        context.Console.Write(table);
+        context.Out.WriteLine($"input {report.Model.Input}; {threads}; MACs: baseline {Count(report.Baseline.Macs)}, model {Count(report.Model.Macs)}; speed-up = baseline p50 / model p50 (> 1: the model is faster)");
+        foreach (var note in new[] { report.Baseline.Note, report.Model.Note }.OfType<string>()) context.Out.WriteLine(note);
+    }
+}
+
+/// <summary>One model in a benchmark report.</summary>
+/// <param name="Name">File or zoo name.</param>
+/// <param name="Input">Input dimensions as the model declares them, e.g. <c>Nx1x28x28</c>.</param>
+/// <param name="Params">Parameters, or null when unknown.</param>
+/// <param name="Macs">MACs per image, or null when unknown.</param>
+/// <param name="Note">Why the counts are unknown, if they are.</param>
+public sealed record ModelInfo(string Name, string Input, long? Params, long? Macs, string? Note);
+
+/// <summary>One batch size of a benchmark report.</summary>
+/// <param name="Batch">Batch size.</param>
+/// <param name="Model">The model's latency.</param>
+/// <param name="Baseline">The baseline's latency (with <c>--against</c>).</param>
+/// <param name="Speedup">Baseline p50 ÷ model p50 (with <c>--against</c>).</param>
+public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Baseline, double? Speedup);
+
+/// <summary>Everything <c>bench</c> reports (its <c>--json</c> output).</summary>
+/// <param name="Model">The model.</param>
+/// <param name="Baseline">The baseline, with <c>--against</c>.</param>
+/// <param name="Threads">Intra-op threads.</param>
+/// <param name="Warmup">Warm-up runs.</param>
+/// <param name="Runs">Requested timed runs, if given.</param>
+/// <param name="Seconds">Requested time budget, if given.</param>
+/// <param name="OnnxRuntime">ONNX Runtime version.</param>
+/// <param name="MacsRatio">Baseline MACs ÷ model MACs, when both are known.</param>
+/// <param name="Results">One row per batch size.</param>
+public sealed record BenchReport(ModelInfo Model, ModelInfo? Baseline, int Threads, int Warmup, int? Runs, double? Seconds, string OnnxRuntime,
+    double? MacsRatio, IReadOnlyList<BenchRow> Results);

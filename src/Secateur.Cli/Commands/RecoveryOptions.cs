@@ -1,0 +1,97 @@
+using System.CommandLine;
+using Secateur.Data;
+using Secateur.Graph;
+using Secateur.Reporting;
+using Secateur.Training;
+
+namespace Secateur.Cli.Commands;
+
+/// <summary>
+/// The options <c>prune</c> and <c>sparsify</c> share: the model's shape, the data, fine-tuning and distillation after
+/// pruning, and where the result and the report go. Declared once, so both verbs spell and default them the same.
+/// </summary>
+internal sealed class RecoveryOptions
+{
+    public Argument<string> Model { get; } = new("model") { Description = ".onnx file or zoo model name" };
+    public Option<string?> Data { get; } = new("--data") { Description = $"dataset for accuracy, data-driven criteria, recalibration and fine-tuning: {DataSource.Forms}" };
+    public Option<string?> DataDir { get; } = CommonOptions.DataDir();
+    public Option<int?> TrainLimit { get; } = new("--train-limit") { Description = "use only the first N training images" };
+    public Option<string[]> Exclude { get; } = new("--exclude") { Description = "layers (names or patterns with *) to leave alone", AllowMultipleArgumentsPerToken = true };
+    public Option<int> Epochs { get; } = new("--finetune-epochs") { Description = "fine-tuning epochs after pruning", DefaultValueFactory = _ => 0 };
+    public Option<double> LearningRate { get; } = new("--lr") { Description = "fine-tuning learning rate (cosine annealing to 0)", DefaultValueFactory = _ => 0.01 };
+    public Option<int> Batch { get; } = CommonOptions.BatchSize();
+    public Option<bool> Distill { get; } = new("--distill") { Description = "fine-tune with knowledge distillation from the unpruned model" };
+    public Option<double> Alpha { get; } = new("--distill-alpha") { Description = "weight of the distillation loss", DefaultValueFactory = _ => 0.7 };
+    public Option<double> Temperature { get; } = new("--distill-temperature") { Description = "distillation temperature", DefaultValueFactory = _ => 4.0 };
+    public Option<int> Steps { get; } = new("--steps") { Description = "pruning steps (or lottery rounds) of a schedule, fine-tuning --finetune-epochs after each", DefaultValueFactory = _ => 4 };
+    public Option<string?> Checkpoint { get; } = new("--checkpoint") { Description = "fine-tuning checkpoint written after every epoch" };
+    public Option<bool> Resume { get; } = new("--resume") { Description = "continue fine-tuning from --checkpoint" };
+    public Option<string?> Output { get; } = new("--output", "-o") { Description = "where to save the result (default: <model>.pruned.onnx, or <model>.sparse.onnx for weight pruning)" };
+    public Option<string?> Report { get; } = new("--report") { Description = "write a report: .html (with charts; .md and .json beside it), .md or .json" };
+    public Option<bool> Json { get; } = CommonOptions.Json();
+    public Option<int> Opset { get; } = CommonOptions.Opset();
+    public Option<int> Seed { get; } = CommonOptions.Seed();
+    public Option<string> Device { get; } = CommonOptions.Device();
+    public Option<int?> Threads { get; } = CommonOptions.Threads();
+    public Option<string?> Input { get; } = CommonOptions.Input();
+    public Option<long?> Classes { get; } = CommonOptions.Classes();
+
+    /// <summary>Adds every option (and the model argument) to <paramref name="cmd"/>.</summary>
+    public void AddTo(Command cmd)
+    {
+        cmd.Arguments.Add(Model);
+        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes })
+            cmd.Options.Add(o);
+    }
+
+    /// <summary>The data (null without <c>--data</c>), the model shaped for it, and <c>--threads</c> applied.</summary>
+    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r)
+    {
+        CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, Threads));
+        DataSet? set = r.GetValue(Data) is { } d ? DataSource.Resolve(d, r.GetValue(DataDir)) : null;
+        if (set is not null && r.GetValue(TrainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
+        string spec = r.GetValue(Model)!;
+        if (set is null) return (ModelSource.Load(spec, r.GetValue(Input), r.GetValue(Classes)), null);
+        var graph = ModelSource.Load(spec, r.GetValue(Input) ?? $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", r.GetValue(Classes) ?? set.Train.ClassCount);
+        TrainingCliOptions.CheckCompatible(graph, set);
+        return (graph, set);
+    }
+
+    /// <summary>The fine-tuning recipe: SGD with Nesterov momentum, cosine-annealed learning rate.</summary>
+    public TrainingOptions FineTuning(ParseResult r) => Secateur.Pruning.PruneRequest.DefaultFineTuning with
+    {
+        Epochs = r.GetValue(Epochs), LearningRate = r.GetValue(LearningRate), BatchSize = r.GetValue(Batch),
+        Seed = r.GetValue(Seed), CheckpointPath = r.GetValue(Checkpoint), Resume = r.GetValue(Resume),
+    };
+
+    /// <summary>Distillation settings with <c>--distill</c>, else null.</summary>
+    public DistillationOptions? Distillation(ParseResult r) => r.GetValue(Distill) ? new DistillationOptions(r.GetValue(Alpha), r.GetValue(Temperature)) : null;
+
+    /// <summary>
+    /// The end of both verbs: saves the result where <c>--output</c> says (or beside the model with
+    /// <paramref name="suffix"/>), writes the report if <c>--report</c> asks, and prints the summary (one line, or <c>--json</c>).
+    /// </summary>
+    public int Finish(CliContext context, ParseResult r, ModelGraph input, ModelGraph result, string suffix,
+        Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report)
+    {
+        var path = r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix);
+        CommonOptions.Save(result, path, r.GetValue(Opset));
+        string command = CommonOptions.CommandLine(r);
+        if (r.GetValue(Report) is { } file)
+        {
+            var files = new ReportFiles(path, ModelSource.InputBytes(r.GetValue(Model)!, input), new FileInfo(path).Length);
+            ReportWriter.Write(report(files, command) with { Recipe = context.Recipe }, file);
+        }
+        var s = summary(path, command);
+        if (r.GetValue(Json)) context.WriteJson(s);
+        else context.Out.WriteLine(s.Line());
+        return 0;
+    }
+}
+
+/// <summary>A verb's result: its <c>--json</c> object (the implementing type's properties) and its one-line form.</summary>
+public interface ISummary
+{
+    /// <summary>The one-line summary.</summary>
+    string Line();
+}
