@@ -100,20 +100,12 @@ public sealed class CoverageFixtureTests : IDisposable
         return graph.Outputs.ToDictionary(o => o.Name, o => outputs[o.Name].contiguous().data<float>().ToArray(), StringComparer.Ordinal);
     }
 
-    /// <summary>max |a − b| / max |b| over one output: the error relative to the output's scale.</summary>
-    private static double RelativeError(float[] actual, float[] expected)
-    {
-        actual.Length.ShouldBe(expected.Length);
-        double scale = expected.Max(v => Math.Abs((double)v));
-        double diff = actual.Zip(expected).Max(p => Math.Abs((double)p.First - p.Second));
-        return diff / Math.Max(scale, 1e-12);
-    }
 
     private static void ShouldMatch(Dictionary<string, float[]> actual, Dictionary<string, float[]> expected, double tolerance, string what)
     {
         actual.Keys.Order(StringComparer.Ordinal).ShouldBe(expected.Keys.Order(StringComparer.Ordinal), what);
         foreach (var (name, values) in expected)
-            RelativeError(actual[name], values).ShouldBeLessThan(tolerance, $"{what}, output '{name}'");
+            Outputs.RelativeError(actual[name], values).ShouldBeLessThan(tolerance, $"{what}, output '{name}'");
     }
 
     [Theory]

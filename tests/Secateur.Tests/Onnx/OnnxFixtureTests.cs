@@ -59,14 +59,6 @@ public sealed class OnnxFixtureTests : IDisposable
         return (data, shape);
     }
 
-    /// <summary>max |a − b| / max |b|: the error relative to the output's scale.</summary>
-    private static double RelativeError(float[] actual, float[] expected)
-    {
-        actual.Length.ShouldBe(expected.Length);
-        double scale = expected.Max(v => Math.Abs((double)v));
-        double diff = actual.Zip(expected).Max(p => Math.Abs((double)p.First - p.Second));
-        return diff / Math.Max(scale, 1e-12);
-    }
 
     [Fact]
     public void Fixture_set_covers_every_model_both_modes_and_three_opsets()
@@ -95,7 +87,7 @@ public sealed class OnnxFixtureTests : IDisposable
             var (x, shape) = Input(graph, batch, seed: (int)batch);
             var expected = RunOrt(path, x, shape);
             expected.Length.ShouldBe((int)batch * 10);
-            RelativeError(RunSecateur(graph, x, shape), expected).ShouldBeLessThan(1e-4, $"{file} at batch {batch}");
+            Outputs.RelativeError(RunSecateur(graph, x, shape), expected).ShouldBeLessThan(1e-4, $"{file} at batch {batch}");
         }
     }
 
@@ -118,7 +110,7 @@ public sealed class OnnxFixtureTests : IDisposable
         foreach (var batch in new long[] { 1, 3 })
         {
             var (x, shape) = Input(graph, batch, seed: 10 + (int)batch);
-            RelativeError(RunOrt(saved, x, shape), RunOrt(path, x, shape)).ShouldBeLessThan(1e-4, $"{file} at batch {batch}");
+            Outputs.RelativeError(RunOrt(saved, x, shape), RunOrt(path, x, shape)).ShouldBeLessThan(1e-4, $"{file} at batch {batch}");
         }
         // And the saved file is Secateur's own: loading and saving it again gives the same bytes.
         (OnnxSerializer.ToBytes(OnnxSerializer.Load(saved)).AsSpan().SequenceEqual(File.ReadAllBytes(saved))).ShouldBeTrue(file);
@@ -188,7 +180,7 @@ public sealed class OnnxFixtureTests : IDisposable
         ours.ShouldAllBe(v => float.IsFinite(v));
         var saved = Path.Combine(_dir.FullName, "pruned-" + file);
         OnnxSerializer.Save(pruned, saved);
-        RelativeError(ours, RunOrt(saved, x, shape)).ShouldBeLessThan(1e-4, file);
+        Outputs.RelativeError(ours, RunOrt(saved, x, shape)).ShouldBeLessThan(1e-4, file);
     }
 
     [Theory]
@@ -211,7 +203,7 @@ public sealed class OnnxFixtureTests : IDisposable
         var (x, shape) = Input(graph, 2, seed: 7);
         var pruned = RunSecateur(StructuredPruner.Prune(deps, choice), x, shape);
         var zeroed = RunSecateur(StructuredPruner.ZeroOut(deps, choice), x, shape);
-        RelativeError(pruned, zeroed).ShouldBeLessThan(1e-5, file);
+        Outputs.RelativeError(pruned, zeroed).ShouldBeLessThan(1e-5, file);
     }
 
     [SkippableFact]
