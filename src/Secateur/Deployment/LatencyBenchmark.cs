@@ -294,8 +294,8 @@ public static class LatencyBenchmark
     /// <summary>
     /// How many timed runs each half of the next ABBA round has. With a run count and no time budget the runs are
     /// spread over the rounds up front (so that exactly <see cref="LatencyOptions.Runs"/> are timed); with a budget,
-    /// every block has the size that makes <see cref="LatencyOptions.Rounds"/> rounds fill it, and rounds go on until
-    /// the budget (or the run count, if also given) is spent.
+    /// every block has the size that makes <see cref="LatencyOptions.Rounds"/> rounds fill it (or spread the run
+    /// count, if also given and smaller), and rounds go on until the budget or the run count is spent.
     /// </summary>
     internal sealed class RoundPlan
     {
@@ -315,7 +315,8 @@ public static class LatencyBenchmark
                 // A round runs each model in two blocks of (block + 1) runs: 2 (block + 1) pairs.
                 double roundMs = s * 1000 / options.Rounds;
                 _block = Math.Max(1, (int)Math.Min(int.MaxValue / 4, Math.Floor(roundMs / (2 * Math.Max(pairMs, 1e-6))) - 1));
-                if (_total is { } t) _block = Math.Min(_block, Math.Max(1, t / 2));
+                // A run count as well: its runs still spread over the rounds, not one big round.
+                if (_total is { } t) _block = Math.Min(_block, Math.Max(1, t / (2 * options.Rounds)));
             }
             else
                 _rounds = Math.Min(options.Rounds, Math.Max(1, _total!.Value / 2));

@@ -95,10 +95,13 @@ public sealed class LatencyComparisonTests
         plan.Next(0, 0, TimeSpan.FromSeconds(5)).ShouldBe((9, 9)); // the first round always runs
         plan.Next(3, 54, TimeSpan.FromSeconds(0.7)).ShouldBe((9, 9));
         plan.Next(5, 90, TimeSpan.FromSeconds(1.0)).ShouldBe((0, 0));
-        // A run count given as well caps the runs; the last round is cut to what is left.
+        // A run count given as well is spread over the rounds (blocks of 2, not 9) and caps the runs.
         var capped = new LatencyBenchmark.RoundPlan(new LatencyOptions { Seconds = 1, Runs = 20 }.Validated(), 10);
-        capped.Next(1, 18, TimeSpan.Zero).ShouldBe((1, 1));
-        capped.Next(2, 20, TimeSpan.Zero).ShouldBe((0, 0));
+        capped.Next(0, 0, TimeSpan.Zero).ShouldBe((2, 2));
+        capped.Next(4, 16, TimeSpan.Zero).ShouldBe((2, 2));
+        capped.Next(5, 20, TimeSpan.Zero).ShouldBe((0, 0));
+        // The last round is cut to what is left.
+        new LatencyBenchmark.RoundPlan(new LatencyOptions { Seconds = 1, Runs = 21 }.Validated(), 10).Next(5, 20, TimeSpan.Zero).ShouldBe((1, 0));
         // A model slower than the budget still gets one round of one run per block.
         new LatencyBenchmark.RoundPlan(new LatencyOptions { Seconds = 0.01 }.Validated(), 1000).Next(0, 0, TimeSpan.Zero).ShouldBe((1, 1));
     }
