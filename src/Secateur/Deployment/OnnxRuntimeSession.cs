@@ -10,6 +10,21 @@ namespace Secateur.Deployment;
 /// <param name="Threads">Intra-op threads (the threads one operator may use); 0 means one per core.</param>
 public sealed record SessionSettings(int Threads = 0)
 {
+    /// <summary>
+    /// Whether the intra-op worker threads keep spinning on their cores after a run returns, waiting for the next
+    /// run, as ONNX Runtime does unless told otherwise; false (the default) sets ORT's <c>session.force_spinning_stop</c>,
+    /// so that the workers spin only while a run is in progress and sleep between runs.
+    /// </summary>
+    /// <remarks>
+    /// A spinning idle session takes a core from whatever runs next in the process (see <see cref="LatencyBenchmark"/>
+    /// for the measurements), so comparisons need sessions that sleep between runs, and single-model measurements use
+    /// the same setting so that a model's latency reads the same alone and in a comparison. It is also the latency a
+    /// deployed model shows when requests do not arrive back to back: its workers have stopped spinning by the time
+    /// the next request comes, and each run starts by waking them. Only matters when <see cref="EffectiveThreads"/>
+    /// is above 1 (one thread has no worker threads).
+    /// </remarks>
+    public bool SpinBetweenRuns { get; init; }
+
     /// <summary>Checks the values.</summary>
     public SessionSettings Validated()
     {
@@ -24,7 +39,8 @@ public sealed record SessionSettings(int Threads = 0)
 /// <summary>
 /// An ONNX Runtime inference session over one model with one float input and one output, set up for
 /// latency measurement: CPU execution provider, <see cref="SessionSettings.Threads"/> intra-op threads, one
-/// inter-op thread, sequential execution and every graph optimisation ORT has.
+/// inter-op thread, sequential execution, every graph optimisation ORT has, and (unless
+/// <see cref="SessionSettings.SpinBetweenRuns"/>) worker threads that sleep between runs.
 /// </summary>
 public sealed class OnnxRuntimeSession : IDisposable
 {
@@ -46,6 +62,9 @@ public sealed class OnnxRuntimeSession : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
+        // Spinning inside a run is kept (it is what makes short parallel sections fast); only the spinning that
+        // outlives the run, which steals a core from the next session's run, is stopped.
+        if (!settings.SpinBetweenRuns) options.AddSessionConfigEntry("session.force_spinning_stop", "1");
         try
         {
             _session = new InferenceSession(model, options);

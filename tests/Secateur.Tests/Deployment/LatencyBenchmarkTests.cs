@@ -71,13 +71,48 @@ public sealed class LatencyBenchmarkTests
         {
             c.A.Runs.ShouldBe(10);
             c.B.Runs.ShouldBe(10);
+            c.Rounds.ShouldBe(LatencyOptions.DefaultRounds); // 10 runs: five rounds of two
             c.A.P50Ms.ShouldBeLessThanOrEqualTo(c.A.P90Ms);
             c.B.P50Ms.ShouldBeLessThanOrEqualTo(c.B.P90Ms);
             // A quarter of the MACs measures 2.4-2.9x faster on the 2-core machine (per-op overhead keeps it under 4x);
             // under a load average of 25 one batch size once read 8.5x. The band fails if the comparison times the
             // same model twice or swaps the two (about 1x or below 1), or skips one of them (far beyond 20x).
             c.Speedup.ShouldBeInRange(1.5, 20);
+            c.SpeedupLow.ShouldBeLessThanOrEqualTo(c.Speedup);
+            c.Speedup.ShouldBeLessThanOrEqualTo(c.SpeedupHigh);
+            c.RoundSpeedups.Min().ShouldBeLessThanOrEqualTo(c.SpeedupLow);
+            c.RoundSpeedups.Max().ShouldBeGreaterThanOrEqualTo(c.SpeedupHigh);
         }
+    }
+
+    [Fact]
+    public void A_time_budget_ends_a_comparison_at_a_round_boundary()
+    {
+        using var a = OnnxRuntimeSession.FromGraph(ModelZoo.Create("lenet5"), new SessionSettings(1));
+        using var b = OnnxRuntimeSession.FromGraph(ModelZoo.Create("lenet5"), new SessionSettings(1));
+        var progress = new List<LatencyProgress>();
+        var c = LatencyBenchmark.Compare(a, b, new LatencyOptions { Warmup = 1, Seconds = 0.3 }, progress.Add).Single();
+        c.Rounds.ShouldBeGreaterThanOrEqualTo(1);
+        c.A.Runs.ShouldBe(c.B.Runs);
+        c.A.Runs.ShouldBeGreaterThan(c.Rounds); // blocks were sized from the budget, not one run each
+        progress[^1].Run.ShouldBe(c.A.Runs);
+        progress[^1].Elapsed.TotalSeconds.ShouldBeGreaterThanOrEqualTo(0.3); // only the budget ended it
+    }
+
+    [Fact]
+    public void Sessions_that_spin_between_runs_cannot_be_compared()
+    {
+        var graph = ModelZoo.Create("lenet5");
+        using var quiet = OnnxRuntimeSession.FromGraph(graph, new SessionSettings(2));
+        using var spinning = OnnxRuntimeSession.FromGraph(graph, new SessionSettings(2) { SpinBetweenRuns = true });
+        var options = new LatencyOptions { Runs = 2, Warmup = 0 };
+        var e = Should.Throw<SecateurException>(() => LatencyBenchmark.Compare(quiet, spinning, options));
+        e.Code.ShouldBe(ErrorCode.BadArgument);
+        e.Parameter.ShouldBe(nameof(SessionSettings.SpinBetweenRuns));
+        // A lone session may spin (it slows nobody), and so may one thread, which has no worker threads.
+        LatencyBenchmark.Measure(spinning, options).Single().Runs.ShouldBe(2);
+        using var single = OnnxRuntimeSession.FromGraph(graph, new SessionSettings(1) { SpinBetweenRuns = true });
+        LatencyBenchmark.Compare(single, single, options).Single().A.Runs.ShouldBe(2);
     }
 
     [Fact]
