@@ -17,7 +17,7 @@ public static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "untimed runs before timing, per batch size and model", DefaultValueFactory = _ => 10 };
         var runs = new Option<int?>("--runs") { Description = $"timed runs per batch size and model (default {LatencyOptions.DefaultRuns}; with --seconds, whichever ends first)" };
         var seconds = new Option<double?>("--seconds") { Description = "time budget of the timed runs per batch size" };
-        var against = new Option<string?>("--against") { Description = "baseline model (.onnx or zoo name) timed interleaved with the model; reports the speed-up over it" };
+        var against = new Option<string?>("--against") { Description = "baseline model (.onnx or zoo name) timed with the model in alternating ABBA rounds; reports the speed-up over it with its spread over the rounds" };
         var inputShape = new Option<string?>("--input-shape") { Description = "input shape without the batch (e.g. 3x224x224), for models whose input has symbolic sizes" };
         var json = CommonOptions.Json();
         var input = CommonOptions.Input();
@@ -48,7 +48,7 @@ public static class BenchCommand
         return cmd;
     }
 
-    /// <summary>Times the model (and the baseline, interleaved) and gathers everything the verb reports.</summary>
+    /// <summary>Times the model (and the baseline, in ABBA rounds) and gathers everything the verb reports.</summary>
     internal static BenchReport Run(BenchmarkModel subject, BenchmarkModel? baseline, SessionSettings settings, LatencyOptions options, Action<LatencyProgress>? progress)
     {
         using var session = subject.Open(settings);
@@ -65,7 +65,7 @@ public static class BenchCommand
         // The baseline is A: the speed-up is its median latency over the model's.
         var rows = LatencyBenchmark.Compare(reference, session, options, progress);
         return new BenchReport(subjectInfo, baselineInfo, settings.EffectiveThreads, options.Warmup, options.Runs, options.Seconds, OnnxRuntimeSession.RuntimeVersion,
-            macsRatio, rows.Select(c => new BenchRow(c.Batch, c.B, c.A, c.Speedup)).ToList());
+            macsRatio, rows.Select(c => new BenchRow(c.Batch, c.B, c.A, c.Speedup, c.SpeedupLow, c.SpeedupHigh, c.Rounds)).ToList());
     }
 
     private static ModelInfo Info(BenchmarkModel model, OnnxRuntimeSession session, LatencyOptions options)

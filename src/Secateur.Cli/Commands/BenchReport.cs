@@ -7,6 +7,15 @@ namespace Secateur.Cli.Commands;
 /// <summary>How <c>bench</c> shows its report as tables.</summary>
 internal static class BenchView
 {
+    /// <summary>A speed-up with its spread over rounds, e.g. <c>1.00x (0.99-1.01)</c>; the spread is left out when there is none.</summary>
+    internal static string Spread(double speedup, double? low, double? high)
+    {
+        var text = speedup.ToString("0.00", CultureInfo.InvariantCulture) + "x";
+        return low is { } l && high is { } h && h > l
+            ? text + string.Create(CultureInfo.InvariantCulture, $" ({l:0.00}-{h:0.00})")
+            : text;
+    }
+
     internal static void Render(CliContext context, BenchReport report)
     {
         static string Ms(double v) => v.ToString(v < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture);
@@ -25,7 +34,7 @@ internal static class BenchView
             context.Out.WriteLine($"params {Count(report.Model.Params)}, MACs {Count(report.Model.Macs)}{(report.Model.Note is { } n ? $" ({n})" : "")}; {threads}");
             return;
         }
-        table.Title($"{Markup.Escape(report.Model.Name)} against {Markup.Escape(report.Baseline.Name)}, interleaved");
+        table.Title($"{Markup.Escape(report.Model.Name)} against {Markup.Escape(report.Baseline.Name)}, ABBA rounds");
         table.AddColumn(new TableColumn("batch").RightAligned()).AddColumn(new TableColumn("runs").RightAligned())
             .AddColumn(new TableColumn("baseline p50/p90 ms").RightAligned()).AddColumn(new TableColumn("model p50/p90 ms").RightAligned())
             .AddColumn(new TableColumn("speed-up").RightAligned()).AddColumn(new TableColumn("MACs ratio").RightAligned());
@@ -33,9 +42,9 @@ internal static class BenchView
         foreach (var row in report.Results)
             table.AddRow(row.Batch.ToString(CultureInfo.InvariantCulture), row.Model.Runs.ToString(CultureInfo.InvariantCulture),
                 $"{Ms(row.Baseline!.P50Ms)} / {Ms(row.Baseline.P90Ms)}", $"{Ms(row.Model.P50Ms)} / {Ms(row.Model.P90Ms)}",
-                row.Speedup!.Value.ToString("0.00", CultureInfo.InvariantCulture) + "x", macs);
+                Spread(row.Speedup!.Value, row.SpeedupLow, row.SpeedupHigh), macs);
         context.Console.Write(table);
-        context.Out.WriteLine($"input {report.Model.Input}; {threads}; MACs: baseline {Count(report.Baseline.Macs)}, model {Count(report.Model.Macs)}; speed-up = baseline p50 / model p50 (> 1: the model is faster)");
+        context.Out.WriteLine($"input {report.Model.Input}; {threads}; MACs: baseline {Count(report.Baseline.Macs)}, model {Count(report.Model.Macs)}; speed-up = median over {report.Results[0].Rounds ?? 1} rounds of baseline / model latency, with the rounds' interquartile range (> 1: the model is faster)");
         foreach (var note in new[] { report.Baseline.Note, report.Model.Note }.OfType<string>()) context.Out.WriteLine(note);
     }
 }
@@ -52,8 +61,12 @@ public sealed record ModelInfo(string Name, string Input, long? Params, long? Ma
 /// <param name="Batch">Batch size.</param>
 /// <param name="Model">The model's latency.</param>
 /// <param name="Baseline">The baseline's latency (with <c>--against</c>).</param>
-/// <param name="Speedup">Baseline p50 ÷ model p50 (with <c>--against</c>).</param>
-public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Baseline, double? Speedup);
+/// <param name="Speedup">Baseline ÷ model latency, the median over ABBA rounds (with <c>--against</c>).</param>
+/// <param name="SpeedupLow">Lower quartile of the per-round speed-ups.</param>
+/// <param name="SpeedupHigh">Upper quartile of the per-round speed-ups.</param>
+/// <param name="Rounds">Rounds the speed-up comes from.</param>
+public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Baseline, double? Speedup,
+    double? SpeedupLow = null, double? SpeedupHigh = null, int? Rounds = null);
 
 /// <summary>Everything <c>bench</c> reports (its <c>--json</c> output).</summary>
 /// <param name="Model">The model.</param>

@@ -75,7 +75,7 @@ public static class QuantizeCommand
         table.AddRow("file bytes", r.FloatBytes.ToString("N0", CultureInfo.InvariantCulture), r.Int8Bytes.ToString("N0", CultureInfo.InvariantCulture),
             FormattableString.Invariant($"{r.SizeRatio:0.00}x smaller"));
         foreach (var l in r.Latency)
-            table.AddRow($"p50 ms, batch {l.Batch}", Ms(l.FloatP50Ms), Ms(l.Int8P50Ms), FormattableString.Invariant($"{l.Speedup:0.00}x speed-up"));
+            table.AddRow($"p50 ms, batch {l.Batch}", Ms(l.FloatP50Ms), Ms(l.Int8P50Ms), BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh) + " speed-up");
         context.Console.Write(table);
         context.Out.WriteLine(FormattableString.Invariant(
             $"wrote {r.Output}; {r.QuantizedNodes} nodes quantized, calibrated on {r.CalibrationImages} images ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test images; {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50"));

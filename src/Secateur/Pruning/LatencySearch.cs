@@ -98,8 +98,14 @@ public sealed record LatencyCandidate(double RemovedFraction, long Macs, double 
 /// <param name="Candidates">Every distinct candidate measured during the search, in order.</param>
 public sealed record LatencySearchResult(LatencyBudget Budget, double DenseMs, double PrunedMs, double DenseP90Ms, double PrunedP90Ms, IReadOnlyList<LatencyCandidate> Candidates)
 {
-    /// <summary>Measured speed-up: dense p50 ÷ pruned p50.</summary>
-    public double Speedup => DenseMs / PrunedMs;
+    /// <summary>Measured speed-up: the median over the re-measurement's rounds of dense ÷ pruned (dense p50 ÷ pruned p50 when built without rounds).</summary>
+    public double Speedup { get; init; } = DenseMs / PrunedMs;
+
+    /// <summary>Lower quartile of the per-round speed-ups (equal to <see cref="Speedup"/> without rounds).</summary>
+    public double SpeedupLow { get; init; } = DenseMs / PrunedMs;
+
+    /// <summary>Upper quartile of the per-round speed-ups (equal to <see cref="Speedup"/> without rounds).</summary>
+    public double SpeedupHigh { get; init; } = DenseMs / PrunedMs;
 
     /// <summary>Whether the re-measured pruned latency is within the budget (it can miss it by noise after the search met it).</summary>
     public bool WithinBudget => PrunedMs <= Budget.Milliseconds;
@@ -183,7 +189,9 @@ public static class LatencySearch
         // Re-measure the choice interleaved with the dense model: one figure each under the same conditions.
         var final = measurer.Compare(dependencies.Graph, Measure(chosen).Graph, budget);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-            $"latency search: re-measured interleaved, dense p50 {final.A.P50Ms:0.###} ms, pruned p50 {final.B.P50Ms:0.###} ms ({final.Speedup:0.00}x)"));
-        return (chosen, new LatencySearchResult(budget, final.A.P50Ms, final.B.P50Ms, final.A.P90Ms, final.B.P90Ms, candidates));
+            $"latency search: re-measured in ABBA rounds, dense p50 {final.A.P50Ms:0.###} ms, pruned p50 {final.B.P50Ms:0.###} ms ({final.Speedup:0.00}x, rounds {final.SpeedupLow:0.00}-{final.SpeedupHigh:0.00})"));
+        var result = new LatencySearchResult(budget, final.A.P50Ms, final.B.P50Ms, final.A.P90Ms, final.B.P90Ms, candidates);
+        if (final.Rounds > 0) result = result with { Speedup = final.Speedup, SpeedupLow = final.SpeedupLow, SpeedupHigh = final.SpeedupHigh };
+        return (chosen, result);
     }
 }

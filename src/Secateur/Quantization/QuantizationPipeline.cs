@@ -33,8 +33,17 @@ public sealed record QuantizationRequest
 /// <param name="Int8P50Ms">int8 median latency, ms.</param>
 public sealed record QuantizeLatency(int Batch, int Runs, double FloatP50Ms, double Int8P50Ms)
 {
-    /// <summary>fp32 p50 ÷ int8 p50.</summary>
-    public double Speedup => FloatP50Ms / Int8P50Ms;
+    /// <summary>fp32 ÷ int8 latency: the median over the measurement's rounds (fp32 p50 ÷ int8 p50 when built without rounds).</summary>
+    public double Speedup { get; init; } = FloatP50Ms / Int8P50Ms;
+
+    /// <summary>Lower quartile of the per-round speed-ups.</summary>
+    public double SpeedupLow { get; init; } = FloatP50Ms / Int8P50Ms;
+
+    /// <summary>Upper quartile of the per-round speed-ups.</summary>
+    public double SpeedupHigh { get; init; } = FloatP50Ms / Int8P50Ms;
+
+    /// <summary>The rounds the speed-up and its spread come from.</summary>
+    public int Rounds { get; init; } = 1;
 }
 
 /// <summary>What an int8 quantization run produced and measured (also what the CLI prints as JSON).</summary>
@@ -99,7 +108,8 @@ public static class QuantizationPipeline
         return new QuantizeReport(graph.Name, output, data.Name, method, quantized.CalibrationImages, quantized.QuantizedNodes.Count,
             f.Samples, f.Top1, q.Top1, q.Agreement(f), floatBytes ?? floatOnnx.Length, new FileInfo(output).Length,
             request.Session.EffectiveThreads, OnnxRuntimeSession.RuntimeVersion,
-            times.Select(c => new QuantizeLatency(c.Batch, c.A.Runs, c.A.P50Ms, c.B.P50Ms)).ToList());
+            times.Select(c => new QuantizeLatency(c.Batch, c.A.Runs, c.A.P50Ms, c.B.P50Ms)
+                { Speedup = c.Speedup, SpeedupLow = c.SpeedupLow, SpeedupHigh = c.SpeedupHigh, Rounds = c.Rounds }).ToList());
     }
 
     private static string Describe(QuantizationOptions o) =>
