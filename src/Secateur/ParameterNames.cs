@@ -11,7 +11,7 @@ public static class ParameterNames
     /// <summary>
     /// The data a step runs on: calibration data for a data-driven criterion (<see cref="Pruning.ImportanceContext.Calibration"/>),
     /// validation data for a schedule that watches accuracy, or the dataset specification given to
-    /// <see cref="Data.DataSource.Resolve"/>.
+    /// <see cref="Data.DataSource.Resolve(string, Data.DataSourceOptions)"/>.
     /// </summary>
     public const string Data = "Data";
 
