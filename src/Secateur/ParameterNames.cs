@@ -23,4 +23,10 @@ public static class ParameterNames
     /// given to <see cref="Deployment.OnnxRuntimeSession.InputShape"/>).
     /// </summary>
     public const string InputShape = "InputShape";
+
+    /// <summary>
+    /// What a model is fed (<see cref="Graph.InputPreprocessing"/>): a description that does not parse or does not fit
+    /// the data, or a model that records none where one is needed (<see cref="Data.PreprocessingSelection.Choose"/>).
+    /// </summary>
+    public const string Preprocessing = "Preprocessing";
 }

@@ -365,7 +365,7 @@ public sealed record InputPreprocessing
         return h.ToHashCode();
     }
 
-    internal static SecateurException Bad(string message) => new(ErrorCode.BadArgument, message, "Preprocessing");
+    internal static SecateurException Bad(string message) => new(ErrorCode.BadArgument, message, ParameterNames.Preprocessing);
 
     private static string PresetList => string.Join(", ", Presets.Select(p => p.Name));
 
