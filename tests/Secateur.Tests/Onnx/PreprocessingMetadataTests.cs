@@ -3,6 +3,9 @@ using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Onnx;
 using Secateur.Onnx.Proto;
+using Secateur.Pruning;
+using Secateur.Quantization;
+using Secateur.Runtime;
 
 namespace Secateur.Tests.Onnx;
 
@@ -72,5 +75,24 @@ public sealed class PreprocessingMetadataTests
         var g = ModelZoo.Create("lenet5", new ZooOptions(1, 28, 28, 10) { Preprocessing = InputPreprocessing.FashionMnist });
         g.Preprocessing.ShouldBe(InputPreprocessing.FashionMnist);
         OnnxSerializer.FromBytes(OnnxSerializer.ToBytes(g), "lenet5.onnx").Preprocessing.ShouldBe(InputPreprocessing.FashionMnist);
+    }
+
+    [Fact]
+    public void It_travels_through_every_step_that_rewrites_a_graph()
+    {
+        // The failure was a pruned, fine-tuned file that silently expected other inputs: each rewriting
+        // step must hand the description on (they copy the metadata it lives in).
+        var g = ModelZoo.Create("resnet20");
+        var p = InputPreprocessing.Unit with { Order = ChannelOrder.Bgr };
+        g.Preprocessing = p;
+
+        var deps = DependencyGraph.Build(g);
+        var pruned = StructuredPruner.Prune(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [deps.Prunable.First()] = [0] });
+        pruned.ParameterCount().ShouldBeLessThan(g.ParameterCount());
+        pruned.Preprocessing.ShouldBe(p);
+
+        using (var module = new GraphModule(pruned)) module.ToGraph().Preprocessing.ShouldBe(p);
+        GraphPreparation.FoldBatchNorms(pruned).Preprocessing.ShouldBe(p);
+        OnnxSerializer.FromBytes(OnnxSerializer.ToBytes(pruned), "pruned.onnx").Preprocessing.ShouldBe(p);
     }
 }
