@@ -33,6 +33,13 @@ public sealed record DataSet(string Name, ImageDataset Train, ImageDataset Test,
     /// <summary>Per-channel standard deviation on [0, 1] pixels, the counterpart of <see cref="Mean"/> (1/255 for [0, 255] without normalisation).</summary>
     public float[] Std => UnitAffine().Std;
 
+    /// <summary>
+    /// The dimensions of one sample as the loaders batch it, without the batch: C, H, W of the model's input (after
+    /// any colour conversion), or H, W, C for an NHWC input. A model fits this data when its input is N × this.
+    /// </summary>
+    /// <exception cref="SecateurException">BadArgument when the images' channels do not fit the preprocessing.</exception>
+    public long[] SampleShape => new InputTransform(Preprocessing, Train.Shape).SampleShape;
+
     /// <summary>Padding used by the training augmentation: 2 pixels for 28×28 and smaller (the protocol), else 1/8 of the side.</summary>
     public int CropPadding => Train.Height <= 28 ? 2 : Math.Max(2, Train.Height / 8);
 

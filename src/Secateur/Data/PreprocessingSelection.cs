@@ -94,7 +94,11 @@ public static class PreprocessingSelection
         {
             module.eval();
             foreach (var candidate in candidates)
-                results.Add(new PreprocessingCandidate(candidate, Accuracy(module, new DataLoader(sample, options.BatchSize, prefetch: false, preprocessing: candidate))));
+            {
+                var loader = new DataLoader(sample, options.BatchSize, prefetch: false, preprocessing: candidate);
+                CheckFits(model, loader.SampleShape, candidate);
+                results.Add(new PreprocessingCandidate(candidate, Accuracy(module, loader)));
+            }
         }
 
         // Best first; a stable sort keeps the candidates' order on ties, so the earlier (simpler) one wins.
@@ -143,6 +147,18 @@ public static class PreprocessingSelection
             }
         }
         return result;
+    }
+
+    // A candidate that makes batches of another shape than the model's input is a caller's mistake, said plainly
+    // rather than left to a tensor-shape failure inside the runtime.
+    private static void CheckFits(ModelGraph model, long[] sampleShape, InputPreprocessing candidate)
+    {
+        if (model.Inputs.Count == 0) return;
+        var dims = model.Inputs[0].Dims;
+        bool fits = dims.Count == sampleShape.Length + 1
+            && sampleShape.Select((d, i) => dims[i + 1].IsSymbolic || dims[i + 1].Value == d).All(ok => ok);
+        if (!fits)
+            throw Bad($"the candidate preprocessing {candidate.Describe()} makes samples of {string.Join('x', sampleShape)}, the model's input is {model.Inputs[0].ShapeText}");
     }
 
     private static ImageDataset Sample(ImageDataset data, int samples, int seed)

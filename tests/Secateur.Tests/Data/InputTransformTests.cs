@@ -89,6 +89,8 @@ public sealed class InputTransformTests
 
         batch.SampleShape.ShouldBe([1L, 2L, 3L]);
         loader.SampleShape.ShouldBe([1L, 2L, 3L]);
+        new DataSet("one", data, data, loader.Preprocessing!).SampleShape.ShouldBe([1L, 2L, 3L]);
+        new DataSet("gray", data, data, InputPreprocessing.Unit with { Color = ColorConversion.RgbToGray }).SampleShape.ShouldBe([1L, 1L, 2L]);
         // Pixel (0,0) is r 51, g 153, b 0 → b g r; pixel (0,1) is r 102, g 204, b 255.
         batch.Images.ShouldBe([0f, 153 / 255f, 51 / 255f, 1f, 204 / 255f, 102 / 255f]);
     }

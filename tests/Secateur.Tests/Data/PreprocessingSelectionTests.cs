@@ -53,6 +53,12 @@ public sealed class PreprocessingSelectionTests
         choice.Chosen.ShouldBe(InputPreprocessing.Unit);
         choice.Candidates.Count.ShouldBe(2);
         choice.Samples.ShouldBe(100);
+
+        // A candidate whose batches do not fit the model's input is refused in words, not by a runtime shape error.
+        var nhwc = options with { Candidates = [InputPreprocessing.Unit with { Layout = InputLayout.Nhwc }] };
+        var e = Should.Throw<SecateurException>(() => PreprocessingSelection.Choose(ModelZoo.Create("lenet5", new ZooOptions(1, 28, 28, 10)), Embedded.Test, nhwc));
+        e.Parameter.ShouldBe(ParameterNames.Preprocessing);
+        e.Message.ShouldContain("makes samples of 28x28x1, the model's input is Nx1x28x28");
     }
 
     [Fact]
