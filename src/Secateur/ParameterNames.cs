@@ -11,7 +11,7 @@ public static class ParameterNames
     /// <summary>
     /// The data a step runs on: calibration data for a data-driven criterion (<see cref="Pruning.ImportanceContext.Calibration"/>),
     /// validation data for a schedule that watches accuracy, or the dataset specification given to
-    /// <see cref="Data.DataSource.Resolve"/>.
+    /// <see cref="Data.DataSource.Resolve(string, Data.DataSourceOptions)"/>.
     /// </summary>
     public const string Data = "Data";
 
@@ -23,4 +23,10 @@ public static class ParameterNames
     /// given to <see cref="Deployment.OnnxRuntimeSession.InputShape"/>).
     /// </summary>
     public const string InputShape = "InputShape";
+
+    /// <summary>
+    /// What a model is fed (<see cref="Graph.InputPreprocessing"/>): a description that does not parse or does not fit
+    /// the data, or a model that records none where one is needed (<see cref="Data.PreprocessingSelection.Choose"/>).
+    /// </summary>
+    public const string Preprocessing = "Preprocessing";
 }

@@ -1,3 +1,5 @@
+using Secateur.Graph;
+
 namespace Secateur.Data;
 
 /// <summary>
@@ -8,6 +10,7 @@ namespace Secateur.Data;
 public sealed class DataLoader : IBatchSource
 {
     private readonly IReadOnlyList<IImageTransform> _transforms;
+    private readonly InputTransform? _input;
 
     /// <summary>Creates a loader.</summary>
     /// <param name="data">The images.</param>
@@ -17,8 +20,13 @@ public sealed class DataLoader : IBatchSource
     /// <param name="seed">Seed for the order and the random transforms.</param>
     /// <param name="transforms">Transforms applied in order to each image (augmentation, then normalisation).</param>
     /// <param name="prefetch">Build the next batch on a worker thread.</param>
+    /// <param name="preprocessing">
+    /// The model's input description, applied after <paramref name="transforms"/> (see <see cref="InputTransform"/>);
+    /// null leaves the transformed images as they are (CHW).
+    /// </param>
+    /// <exception cref="SecateurException">BadArgument when the images' channels do not fit <paramref name="preprocessing"/>.</exception>
     public DataLoader(ImageDataset data, int batchSize, bool shuffle = false, bool dropLast = false, int seed = 0,
-        IReadOnlyList<IImageTransform>? transforms = null, bool prefetch = true)
+        IReadOnlyList<IImageTransform>? transforms = null, bool prefetch = true, InputPreprocessing? preprocessing = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (batchSize < 1) throw new SecateurException(ErrorCode.BadArgument, $"batch size must be at least 1 (got {batchSize})");
@@ -29,7 +37,14 @@ public sealed class DataLoader : IBatchSource
         Seed = seed;
         Prefetch = prefetch;
         _transforms = transforms ?? [];
+        _input = preprocessing is null ? null : new InputTransform(preprocessing, data.Shape);
     }
+
+    /// <summary>The input description applied last, or null.</summary>
+    public InputPreprocessing? Preprocessing => _input?.Preprocessing;
+
+    /// <summary>The dimensions of one sample of a batch, without the batch: C, H, W, or H, W, C for an NHWC input.</summary>
+    public long[] SampleShape => _input?.SampleShape ?? [Data.Channels, Data.Height, Data.Width];
 
     /// <summary>The dataset the batches are drawn from (images and labels, before the transforms).</summary>
     public ImageDataset Data { get; }
@@ -88,18 +103,23 @@ public sealed class DataLoader : IBatchSource
         int start = batch * BatchSize;
         int count = Math.Min(BatchSize, order.Length - start);
         var shape = Data.Shape;
-        var images = new float[(long)count * shape.Size];
+        int sampleSize = _input?.Output.Size ?? shape.Size;
+        var images = new float[(long)count * sampleSize];
         var labels = new long[count];
         var rng = new Random(Mix(Seed, epoch, batch));
+        // With a preprocessing the image is prepared in a scratch and written once, in the model's layout.
+        var scratch = _input is null ? null : new float[shape.Size];
         for (int i = 0; i < count; i++)
         {
             int index = order[start + i];
-            var span = images.AsSpan(i * shape.Size, shape.Size);
+            var sample = images.AsSpan(i * sampleSize, sampleSize);
+            Span<float> span = scratch is null ? sample : scratch;
             Data.CopyImage(index, span);
             foreach (var t in _transforms) t.Apply(span, shape, rng);
+            _input?.Apply(span, sample);
             labels[i] = Data.Labels[index];
         }
-        return new Batch(images, labels, count, [shape.Channels, shape.Height, shape.Width]);
+        return new Batch(images, labels, count, SampleShape);
     }
 
     /// <summary>A well-spread 32-bit seed from three integers (splitmix64 finaliser).</summary>

@@ -58,6 +58,32 @@ public sealed class ModelGraph
     /// <summary>Free-form metadata saved as ONNX metadata_props (e.g. class names, normalisation).</summary>
     public SortedDictionary<string, string> Metadata { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// What the model expects as input, or null when it records none (e.g. an ONNX file from elsewhere). Kept in
+    /// <see cref="Metadata"/> under <see cref="InputPreprocessing.MetadataKey"/>, in its compact form, so that every
+    /// step that copies a graph's metadata (cloning, pruning, fine-tuning, saving) keeps it without knowing of it.
+    /// Setting null removes it.
+    /// </summary>
+    /// <exception cref="SecateurException">BadFile on reading, when the recorded text is not a valid description.</exception>
+    public InputPreprocessing? Preprocessing
+    {
+        get
+        {
+            if (!Metadata.TryGetValue(InputPreprocessing.MetadataKey, out var text)) return null;
+            try { return InputPreprocessing.Parse(text); }
+            catch (SecateurException e)
+            {
+                throw new SecateurException(ErrorCode.BadFile,
+                    $"model '{Name}' records an invalid input preprocessing ({InputPreprocessing.MetadataKey} = '{text}'): {e.Message}", e);
+            }
+        }
+        set
+        {
+            if (value is null) Metadata.Remove(InputPreprocessing.MetadataKey);
+            else Metadata[InputPreprocessing.MetadataKey] = value.Validated().ToString();
+        }
+    }
+
     /// <summary>The node that writes <paramref name="value"/>, or null for a graph input or initializer.</summary>
     public Node? Producer(string value) => Nodes.FirstOrDefault(n => n.Outputs.Contains(value));
 

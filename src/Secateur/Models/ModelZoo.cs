@@ -10,9 +10,16 @@ namespace Secateur.Models;
 /// <param name="Seed">Seed of the deterministic weight initialisation.</param>
 public sealed record ZooOptions(long Channels, long Height, long Width, long Classes, int Seed = 0)
 {
+    /// <summary>
+    /// The preprocessing the model is built to be fed (e.g. the preset of the dataset it will be trained on), recorded
+    /// in the graph (<see cref="ModelGraph.Preprocessing"/>); null records none.
+    /// </summary>
+    public InputPreprocessing? Preprocessing { get; init; }
+
     /// <summary>Checks the values; throws <see cref="SecateurException"/> (BadArgument) when one is out of range.</summary>
     public ZooOptions Validated()
     {
+        Preprocessing?.Validated();
         if (Channels < 1 || Height < 1 || Width < 1)
             throw new SecateurException(ErrorCode.BadArgument, $"input shape {Channels}x{Height}x{Width} must have positive dimensions");
         if (Classes < 1) throw new SecateurException(ErrorCode.BadArgument, $"class count {Classes} must be at least 1");
@@ -58,8 +65,10 @@ public static class ModelZoo
     {
         var entry = Find(name) ?? throw new SecateurException(ErrorCode.BadArgument,
             $"unknown model '{name}'; the zoo has: {string.Join(", ", Names)}");
-        var graph = entry.Build((options ?? entry.Defaults).Validated());
+        var validated = (options ?? entry.Defaults).Validated();
+        var graph = entry.Build(validated);
         graph.Metadata["secateur.zoo"] = entry.Name;
+        if (validated.Preprocessing is { } preprocessing) graph.Preprocessing = preprocessing;
         return graph;
     }
 }

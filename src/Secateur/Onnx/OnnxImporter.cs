@@ -118,6 +118,7 @@ internal sealed class OnnxImporter
         }
         graph.Outputs.AddRange(outputs.Select(o => o.Info!));
         foreach (var kv in model.MetadataProps) graph.Metadata[kv.Key] = kv.Value;
+        _ = graph.Preprocessing; // a malformed recorded preprocessing fails the load, not a later step
 
         graph.Nodes.AddRange(TopologicalOrder(built, graph.Inputs.Select(i => i.Name).Concat(graph.Initializers.Keys)));
 

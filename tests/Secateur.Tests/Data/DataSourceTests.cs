@@ -1,4 +1,5 @@
 using Secateur.Data;
+using Secateur.Graph;
 using static Secateur.Tests.Data.DataTestHelpers;
 
 namespace Secateur.Tests.Data;
@@ -51,7 +52,7 @@ public sealed class DataSourceTests
     }
 
     [Fact]
-    public void Resolve_MnistDirectory_ComputesStatistics()
+    public void Resolve_MnistDirectory_FeedsUnitRangeAndComputesStatisticsOnlyWhenAsked()
     {
         using var dir = new TempDir();
         // Every train pixel 51 (0.2) in two images, with labels 0 and 1.
@@ -65,9 +66,15 @@ public sealed class DataSourceTests
         set.Name.ShouldBe("mnist");
         set.Train.Count.ShouldBe(2);
         set.Test.Count.ShouldBe(1);
-        set.Mean[0].ShouldBe(0.2f, 1e-6f);
-        set.Std[0].ShouldBeLessThan(1e-3f);
-        set.Std[0].ShouldBeGreaterThan(0f);
+        // Issue 17: the content is not Fashion-MNIST's, and nothing says how a model expects it: [0, 1], not its own statistics.
+        set.Preprocessing.ShouldBe(InputPreprocessing.Unit);
+        set.Mean.ShouldBe([0f]);
+        set.Std.ShouldBe([1f]);
+
+        var fromData = DataSource.Resolve("mnist:" + dir.Path, new DataSourceOptions { StatisticsFromData = true });
+        fromData.Mean[0].ShouldBe(0.2f, 1e-6f);
+        fromData.Std[0].ShouldBeLessThan(1e-3f);
+        fromData.Std[0].ShouldBeGreaterThan(0f);
 
         var detected = DataSource.Resolve(dir.Path);
         detected.Name.ShouldBe(Path.GetFileName(dir.Path));

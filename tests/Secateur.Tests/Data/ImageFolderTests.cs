@@ -1,4 +1,5 @@
 using Secateur.Data;
+using Secateur.Graph;
 using StbImageWriteSharp;
 using static Secateur.Tests.Data.DataTestHelpers;
 
@@ -157,9 +158,8 @@ public sealed class ImageFolderTests : IDisposable
         set.Train.Labels.ShouldBe([0, 1, 2]);
         set.Test.Labels.ShouldBe([0, 2]);
         set.Test.GetImageBytes(1).ToArray().ShouldBe(ToChw(Hwc(4, 4, 4, 3), 4, 4, 3));
-        set.Mean.Length.ShouldBe(3);
-        set.Std.Length.ShouldBe(3);
-        set.Std.ShouldAllBe(s => s > 0);
+        // Issue 17: no statistics computed from the user's folder unless asked; [0, 1] pixels.
+        set.Preprocessing.ShouldBe(InputPreprocessing.Unit);
     }
 
     [Fact]
@@ -176,5 +176,100 @@ public sealed class ImageFolderTests : IDisposable
         set.Train.Count.ShouldBe(18);
         set.Test.Count.ShouldBe(2);
         set.Test.CountPerClass().ShouldBe([1, 1]);
+    }
+
+    /// <summary>A graph with only an input (what <see cref="DataSourceOptions.ForModel"/> reads).</summary>
+    private static ModelGraph InputOnly(params long[] dims)
+    {
+        var g = new ModelGraph("input-only");
+        g.Inputs.Add(ValueInfo.Batched("x", dims));
+        return g;
+    }
+
+    [Fact]
+    public void Resolve_ForModel_DecodesToTheModelsInputSize_NotTheDefault()
+    {
+        // Issue 17's case: 64×64 RGB images, a 3×64×64 model; before, the folder became 3×32×32 whatever the model.
+        for (int i = 0; i < 4; i++)
+        {
+            WritePng(Hwc(i, 64, 64, 3), 64, 64, 3, "imgs", "a", $"{i}.png");
+            WritePng(Hwc(i + 1, 64, 64, 3), 64, 64, 3, "imgs", "b", $"{i}.png");
+        }
+        var root = Path.Combine(_dir.Path, "imgs");
+
+        var set = DataSource.Resolve("folder:" + root, DataSourceOptions.ForModel(InputOnly(3, 64, 64)));
+
+        set.Train.Shape.ShouldBe(new ImageShape(3, 64, 64));
+        set.Test.Shape.ShouldBe(new ImageShape(3, 64, 64));
+        set.Train.GetImageBytes(0).ToArray().ShouldBe(ToChw(Hwc(0, 64, 64, 3), 64, 64, 3)); // same size: pixels untouched
+        DataSource.Resolve("folder:" + root).Train.Shape.ShouldBe(new ImageShape(3, 32, 32)); // no model: the old default
+
+        // An NHWC model (N×64×64×3) that records its layout is read as 3×64×64 images, batched H, W, C.
+        var nhwc = InputOnly(64, 64, 3);
+        nhwc.Preprocessing = InputPreprocessing.Unit with { Layout = InputLayout.Nhwc };
+        var options = DataSourceOptions.ForModel(nhwc);
+        options.ImageShape.ShouldBe(new ImageShape(3, 64, 64));
+        var nhwcSet = DataSource.Resolve("folder:" + root, options);
+        nhwcSet.Preprocessing.Layout.ShouldBe(InputLayout.Nhwc);
+        nhwcSet.Loader(nhwcSet.Train).Epoch(0).First().SampleShape.ShouldBe([64L, 64L, 3L]);
+    }
+
+    [Fact]
+    public void CenterCrop_KeepsTheMiddleOfANonSquareImage_WhereStretchSquashesIt()
+    {
+        // 4 rows × 8 columns: two black columns, four white, two black. The centre crop of a 4×4 input is all white.
+        var hwc = new byte[4 * 8];
+        for (int y = 0; y < 4; y++)
+            for (int x = 2; x < 6; x++)
+                hwc[y * 8 + x] = 255;
+        var path = WritePng(hwc, 8, 4, 1, "wide", "only", "wide.png");
+        var shape = new ImageShape(1, 4, 4);
+
+        ImageFolder.Decode(path, shape, new ResizePolicy(ResizeMode.CenterCrop)).ShouldAllBe(v => v == 255);
+        var stretched = ImageFolder.Decode(path, shape, ResizePolicy.Stretch);
+        stretched[0].ShouldBe((byte)0);   // column 0 of the squashed image samples source columns 0–1: black
+        stretched[1].ShouldBe((byte)255); // column 1 samples source columns 2–3: white
+
+        var data = ImageFolder.Load(Path.Combine(_dir.Path, "wide"), shape, new ResizePolicy(ResizeMode.CenterCrop));
+        data.GetImageBytes(0).ToArray().ShouldAllBe(v => v == 255);
+    }
+
+    [Fact]
+    public void CenterCrop_Fraction_CutsThatShareOfTheShorterSide()
+    {
+        // An 8×8 image fed to a 4×4 input keeping 0.5 of the shorter side: the exact centre 4×4 pixels, unscaled
+        // (ImageNet's 0.875 is the same rule: 224 out of 256).
+        var hwc = Hwc(0, 8, 8, 1);
+        var path = WritePng(hwc, 8, 8, 1, "sq", "only", "sq.png");
+
+        var crop = ImageFolder.Decode(path, new ImageShape(1, 4, 4), new ResizePolicy(ResizeMode.CenterCrop, 0.5f));
+
+        var expected = new byte[16];
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++)
+                expected[y * 4 + x] = hwc[(y + 2) * 8 + x + 2];
+        crop.ShouldBe(expected);
+    }
+
+    [Fact]
+    public void Resolve_FolderWithTheModelsResizePolicy_CropsTheCentre()
+    {
+        var hwc = new byte[4 * 8 * 3];
+        for (int y = 0; y < 4; y++)
+            for (int x = 2; x < 6; x++)
+                for (int c = 0; c < 3; c++)
+                    hwc[(y * 8 + x) * 3 + c] = 200;
+        for (int i = 0; i < 10; i++)
+        {
+            WritePng(hwc, 8, 4, 3, "wide", "a", $"{i}.png");
+            WritePng(hwc, 8, 4, 3, "wide", "b", $"{i}.png");
+        }
+        var model = InputOnly(3, 4, 4);
+        model.Preprocessing = InputPreprocessing.ImageNet with { Resize = new ResizePolicy(ResizeMode.CenterCrop) };
+
+        var set = DataSource.Resolve(Path.Combine(_dir.Path, "wide"), DataSourceOptions.ForModel(model));
+
+        set.Preprocessing.ShouldBe(model.Preprocessing);
+        set.Train.GetImageBytes(0).ToArray().ShouldAllBe(v => v == 200);
     }
 }
