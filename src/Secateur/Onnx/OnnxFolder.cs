@@ -16,7 +16,7 @@ internal sealed record RawNode(string Name, string OpType, List<string> Inputs, 
 /// Turns the nodes of an exported ONNX file into <see cref="ModelGraph"/> nodes: folds the shape arithmetic
 /// exporters emit (Shape, Gather, Unsqueeze, Concat, Cast, ... on constants and on known shapes) into constants,
 /// and maps ops whose form changed across opsets or that Secateur expresses with other ops (Split → Slice,
-/// ReduceMean over H, W → GlobalAveragePool, Squeeze/Unsqueeze → Reshape, Pad with axes → full pads) onto
+/// ReduceMean over H, W → GlobalAveragePool, other means → ReduceMean with attribute axes, Squeeze/Unsqueeze → Reshape, Pad with axes → full pads) onto
 /// Secateur's op set.
 /// </summary>
 /// <remarks>
