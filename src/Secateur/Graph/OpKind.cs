@@ -58,6 +58,48 @@ public enum OpKind
     Pad,
     /// <summary>ONNX LeakyRelu: x where x ≥ 0, alpha·x below (attribute alpha, default 0.01).</summary>
     LeakyRelu,
+    /// <summary>ONNX PRelu: x where x ≥ 0, slope·x below; the slope (a parameter) is a scalar or one value per channel.</summary>
+    PRelu,
+    /// <summary>ONNX Elu: x where x &gt; 0, alpha·(eˣ − 1) below (attribute alpha, default 1).</summary>
+    Elu,
+    /// <summary>ONNX Selu: gamma·Elu(x, alpha) with attributes alpha and gamma (PyTorch's constants by default).</summary>
+    Selu,
+    /// <summary>ONNX Gelu (opset 20): x·Φ(x), attribute approximate "none" (erf) or "tanh".</summary>
+    Gelu,
+    /// <summary>ONNX Erf, the Gauss error function (exporters write GELU as x·0.5·(1 + erf(x/√2))).</summary>
+    Erf,
+    /// <summary>ONNX Tanh.</summary>
+    Tanh,
+    /// <summary>ONNX Softplus: ln(1 + eˣ).</summary>
+    Softplus,
+    /// <summary>ONNX Mish (opset 18): x·tanh(softplus(x)).</summary>
+    Mish,
+    /// <summary>ONNX Neg.</summary>
+    Neg,
+    /// <summary>ONNX Sqrt.</summary>
+    Sqrt,
+    /// <summary>ONNX Pow with a constant scalar exponent (input 1).</summary>
+    Pow,
+    /// <summary>ONNX Sum: elementwise sum of one or more inputs, with broadcasting.</summary>
+    Sum,
+    /// <summary>ONNX Max: elementwise maximum of one or more inputs, with broadcasting.</summary>
+    Max,
+    /// <summary>ONNX Min: elementwise minimum of one or more inputs, with broadcasting.</summary>
+    Min,
+    /// <summary>ONNX GlobalMaxPool: the maximum over every spatial axis.</summary>
+    GlobalMaxPool,
+    /// <summary>ONNX InstanceNormalization: X, scale, B (per channel); attribute epsilon.</summary>
+    InstanceNormalization,
+    /// <summary>ONNX LayerNormalization (opset 17): X, Scale[, B], normalised over axes axis..rank−1; attribute epsilon.</summary>
+    LayerNormalization,
+    /// <summary>ONNX GroupNormalization (opset 18): X, scale, bias; attributes num_groups, epsilon.</summary>
+    GroupNormalization,
+    /// <summary>ONNX ReduceMean over attribute axes (the opset-13 form), keepdims; over all spatial axes it imports as GlobalAveragePool instead.</summary>
+    ReduceMean,
+    /// <summary>ONNX DepthToSpace: attribute blocksize, mode DCR (default) or CRD (PixelShuffle).</summary>
+    DepthToSpace,
+    /// <summary>ONNX SpaceToDepth: attribute blocksize (PixelUnshuffle's block order).</summary>
+    SpaceToDepth,
 }
 
 /// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>

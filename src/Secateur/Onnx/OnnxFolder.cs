@@ -16,7 +16,7 @@ internal sealed record RawNode(string Name, string OpType, List<string> Inputs, 
 /// Turns the nodes of an exported ONNX file into <see cref="ModelGraph"/> nodes: folds the shape arithmetic
 /// exporters emit (Shape, Gather, Unsqueeze, Concat, Cast, ... on constants and on known shapes) into constants,
 /// and maps ops whose form changed across opsets or that Secateur expresses with other ops (Split → Slice,
-/// ReduceMean over H, W → GlobalAveragePool, Squeeze/Unsqueeze → Reshape, Pad with axes → full pads) onto
+/// ReduceMean over H, W → GlobalAveragePool, other means → ReduceMean with attribute axes, Squeeze/Unsqueeze → Reshape, Pad with axes → full pads) onto
 /// Secateur's op set.
 /// </summary>
 /// <remarks>
@@ -321,7 +321,23 @@ internal sealed class OnnxFolder
         var norm = axes.Select(a => a < 0 ? a + rank : a).Order().ToArray();
         if (rank < 3 || !norm.SequenceEqual(Enumerable.Range(2, rank - 2).Select(a => (long)a)))
         {
-            _unsupported($"ReduceMean over axes other than all spatial ones (here [{string.Join(",", axes)}] of rank {rank})", n.Name);
+            if (norm.Length == 0 || norm.Any(a => a < 0 || a >= rank))
+            {
+                _problem($"node '{n.Name}' (ReduceMean): axes [{string.Join(",", axes)}] do not fit rank {rank}");
+                return;
+            }
+            if (norm.Contains(0) && s.A[0] != s.B[0])
+            {
+                _problem($"node '{n.Name}' (ReduceMean) averages over the batch axis");
+                return;
+            }
+            // Any other mean (over channels in a written-out LayerNorm, over the last axis of a channels-last one) is
+            // Secateur's ReduceMean, its axes an attribute whichever form the file used.
+            Emit(new Node(n.Name, OpKind.ReduceMean, [x], [n.Outputs[0]],
+            [
+                KeyValuePair.Create("axes", AttributeValue.Of(norm)),
+                KeyValuePair.Create("keepdims", AttributeValue.Of(carrier.Int("keepdims", 1) != 0 ? 1L : 0L)),
+            ]));
             return;
         }
         if (carrier.Int("keepdims", 1) != 0)

@@ -210,7 +210,7 @@ public sealed class DependencyGraph
                     PassUnless(node, rule.TouchesChannels is not null, rule.TouchesChannels ?? "");
                     break;
                 case ChannelRule.Combine:
-                    Binary(node);
+                    Combine(node);
                     break;
                 case ChannelRule.Concatenate rule:
                     Concat(node, rule.Axis);
@@ -286,18 +286,45 @@ public sealed class DependencyGraph
             _layout[node.Output] = Fresh(shape.Length > 1 ? shape[1] : 1, why);
         }
 
-        private void Binary(Node node)
+        /// <summary>
+        /// Broadcasting arithmetic on any number of operands (Add, Mul, ... and the variadic Sum, Max, Min): a left fold
+        /// of the two-operand rule, through stand-in values that exist only while the node is visited.
+        /// </summary>
+        private void Combine(Node node)
         {
-            var a = node.Inputs[0];
-            var b = node.Inputs[1];
-            var outShape = _shapes[node.Output];
+            var operands = node.Inputs.Where(i => i.Length > 0).ToList();
+            var acc = operands[0];
+            var standIns = new List<string>();
+            for (int k = 1; k < operands.Count; k++)
+            {
+                var output = node.Output;
+                if (k < operands.Count - 1)
+                {
+                    // '\0' cannot occur in an ONNX value name, so a stand-in never meets a real value.
+                    output = $"{node.Output}\0{k}";
+                    _shapes[output] = ShapeInference.Broadcast(node, _shapes[acc], _shapes[operands[k]]);
+                    standIns.Add(output);
+                }
+                Binary(node, acc, operands[k], output);
+                acc = output;
+            }
+            foreach (var s in standIns)
+            {
+                _layout.Remove(s);
+                _shapes.Remove(s);
+            }
+        }
+
+        private void Binary(Node node, string a, string b, string output)
+        {
+            var outShape = _shapes[output];
             bool aConst = graph.IsInitializer(a), bConst = graph.IsInitializer(b);
-            if (aConst && bConst) { _layout[node.Output] = Fresh(outShape.Length > 1 ? outShape[1] : 1, "a constant"); return; }
+            if (aConst && bConst) { _layout[output] = Fresh(outShape.Length > 1 ? outShape[1] : 1, "a constant"); return; }
             if (aConst || bConst)
             {
                 var (value, constant) = aConst ? (b, a) : (a, b);
                 var l = LayoutOf(value);
-                _layout[node.Output] = l;
+                _layout[output] = l;
                 var cShape = graph.Initializers[constant].Shape;
                 var vShape = _shapes[value];
                 if (TensorData.ElementCount(cShape) == 1) return; // a scalar does not care about channels
@@ -316,13 +343,13 @@ public sealed class DependencyGraph
             {
                 // Residual connections and gates: channel j of both operands is channel j of the result.
                 for (int i = 0; i < la.Layout.Length; i++) Union(la.Layout[i].Group, lb.Layout[i].Group);
-                _layout[node.Output] = la;
+                _layout[output] = la;
                 return;
             }
             var why = $"'{node.Name}' ({node.Op}) combines operands whose channels do not line up";
             Block(la.Layout, why);
             Block(lb.Layout, why);
-            _layout[node.Output] = Fresh(outShape.Length > 1 ? outShape[1] : 1, why);
+            _layout[output] = Fresh(outShape.Length > 1 ? outShape[1] : 1, why);
         }
 
         private static bool Aligned(Segment[] a, Segment[] b) =>

@@ -83,6 +83,38 @@ internal static class Kernels
             using var slope = c.Node.Float("alpha", 0.01f).ToScalar();
             return c.In(0).leaky_relu(slope);
         },
+        [OpKind.PRelu] = c => where(c.In(0).ge(KeptScalars.Zero), c.In(0), c.In(0) * c.In(1)),
+        // elu takes alpha as a double, passed by value (no Scalar wrapper to lose).
+        [OpKind.Elu] = c => c.In(0).elu(c.Node.Float("alpha", 1f)),
+        // gamma·Elu(x, alpha) is Selu for any attributes; F.selu knows only PyTorch's constants.
+        [OpKind.Selu] = c =>
+        {
+            using var gamma = c.Node.Float("gamma", 1.05070102214813232421875f).ToScalar();
+            return c.In(0).elu(c.Node.Float("alpha", 1.67326319217681884765625f)).mul(gamma);
+        },
+        [OpKind.Gelu] = Gelu,
+        [OpKind.Erf] = c => c.In(0).erf(),
+        [OpKind.Tanh] = c => c.In(0).tanh(),
+        [OpKind.Softplus] = c => F.softplus(c.In(0)),
+        [OpKind.Mish] = c => F.mish(c.In(0)),
+        [OpKind.Neg] = c => c.In(0).neg(),
+        [OpKind.Sqrt] = c => c.In(0).sqrt(),
+        [OpKind.Pow] = c =>
+        {
+            using var exponent = PowOp.Exponent(c.Node, c.Constant).ToScalar();
+            return c.In(0).pow(exponent);
+        },
+        [OpKind.Sum] = c => c.Present().Aggregate((a, b) => a.add(b, KeptScalars.One)),
+        [OpKind.Max] = c => c.Present().Aggregate(maximum),
+        [OpKind.Min] = c => c.Present().Aggregate(minimum),
+        [OpKind.GlobalMaxPool] = c => c.In(0).amax(Enumerable.Range(2, (int)c.In(0).dim() - 2).Select(d => (long)d).ToArray(), keepdim: true),
+        [OpKind.InstanceNormalization] = c =>
+            F.instance_norm(c.In(0), weight: c.In(1), bias: c.In(2), eps: Exact(c.Node.Float("epsilon", 1e-5f))),
+        [OpKind.LayerNormalization] = LayerNormalization,
+        [OpKind.GroupNormalization] = GroupNormalization,
+        [OpKind.ReduceMean] = c => c.In(0).mean(ReduceMeanOp.Axes(c.Node, (int)c.In(0).dim()).Select(a => (long)a).ToArray(), c.Node.Int("keepdims", 1) != 0),
+        [OpKind.DepthToSpace] = DepthToSpace,
+        [OpKind.SpaceToDepth] = SpaceToDepth,
     };
 
     /// <summary>The ops that have a kernel.</summary>
@@ -224,6 +256,67 @@ internal static class Kernels
         };
         double fill = c.Node.InputOrNull(2) is { } f ? c.Constant(f)!.Floats[0] : 0;
         return F.pad(x, list.ToArray(), mode, fill);
+    }
+
+    private static Tensor Gelu(KernelCall c)
+    {
+        var x = c.In(0);
+        if (c.Node.String("approximate", "none") != "tanh") return F.gelu(x);
+        // TorchSharp's gelu has no tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as ONNX defines it.
+        using var half = 0.5.ToScalar();
+        using var k = Math.Sqrt(2 / Math.PI).ToScalar();
+        using var cubic = 0.044715.ToScalar();
+        using var three = 3.ToScalar();
+        var inner = x.add(x.pow(three).mul(cubic), KeptScalars.One).mul(k);
+        return x.mul(half).mul(inner.tanh().add(KeptScalars.One, KeptScalars.One));
+    }
+
+    private static Tensor LayerNormalization(KernelCall c)
+    {
+        var x = c.In(0);
+        int axis = LayerNormalizationOp.FirstAxis(c.Node, (int)x.dim());
+        var normalised = x.shape[axis..];
+        double eps = Exact(c.Node.Float("epsilon", 1e-5f));
+        var scale = c.In(1);
+        var bias = c.Opt(2);
+        // F.layer_norm needs parameters of exactly the normalised shape; ONNX lets them broadcast to it.
+        if (scale.shape.SequenceEqual(normalised) && (bias is null || bias.shape.SequenceEqual(normalised)))
+            return F.layer_norm(x, normalised, scale, bias, eps);
+        var y = F.layer_norm(x, normalised, eps: eps) * scale;
+        return bias is null ? y : y.add(bias, KeptScalars.One);
+    }
+
+    private static Tensor GroupNormalization(KernelCall c)
+    {
+        var x = c.In(0);
+        long groups = c.Node.Int("num_groups", 1), channels = x.shape[1];
+        var scale = c.In(1);
+        var bias = c.In(2);
+        // Opset 18's per-group scale and bias apply to each of the group's C/G channels.
+        if (scale.shape[0] != channels) scale = scale.repeat_interleave(channels / groups);
+        if (bias.shape[0] != channels) bias = bias.repeat_interleave(channels / groups);
+        return F.group_norm(x, groups, scale, bias, Exact(c.Node.Float("epsilon", 1e-5f)));
+    }
+
+    private static Tensor DepthToSpace(KernelCall c)
+    {
+        var x = c.In(0);
+        long r = DepthToSpaceOp.BlockSize(c.Node);
+        long n = x.shape[0], ch = x.shape[1] / (r * r), h = x.shape[2], w = x.shape[3];
+        // DCR: channel k·C + c, k = (i, j) the pixel in the block; CRD: channel c·r² + k.
+        var blocks = c.Node.String("mode", "DCR") == "CRD"
+            ? x.reshape(n, ch, r, r, h, w).permute(0, 1, 4, 2, 5, 3)   // (N, C, H, r, W, r)
+            : x.reshape(n, r, r, ch, h, w).permute(0, 3, 4, 1, 5, 2);  // (N, C, H, r, W, r)
+        return blocks.reshape(n, ch, h * r, w * r);
+    }
+
+    private static Tensor SpaceToDepth(KernelCall c)
+    {
+        var x = c.In(0);
+        long r = DepthToSpaceOp.BlockSize(c.Node);
+        long n = x.shape[0], ch = x.shape[1], h = x.shape[2] / r, w = x.shape[3] / r;
+        // (N, C, H/r, r, W/r, r) → (N, r, r, C, H/r, W/r): the pixel in the block becomes the outer channel index.
+        return x.reshape(n, ch, h, r, w, r).permute(0, 3, 5, 1, 2, 4).reshape(n, ch * r * r, h, w);
     }
 
     private static Tensor Gemm(Node node, Tensor a, Tensor b, Tensor? c)

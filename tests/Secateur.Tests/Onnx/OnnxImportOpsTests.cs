@@ -193,13 +193,19 @@ public sealed class OnnxImportOpsTests : IDisposable
     }
 
     [Fact]
-    public void ReduceMean_over_channels_is_reported_as_unsupported()
+    public void ReduceMean_over_channels_imports_as_a_ReduceMean_node_and_equals_onnxruntime_while_one_over_the_batch_is_refused()
     {
+        // Written-out channels-first LayerNorm (issue 12) averages over axis 1: kept as a ReduceMean, not refused.
         var p = new Proto(13, 3, 5, 5);
         var mean = p.Node("ReduceMean", ["input"], ("axes", new long[] { 1 }));
-        var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(Write(p.Build(mean), "rm.onnx")));
-        e.Code.ShouldBe(ErrorCode.UnsupportedOp);
-        e.Message.ShouldContain("'reducemean0'");
+        var g = ShouldMatchOnnxRuntime(p.Build(mean), "rm.onnx");
+        g.Nodes.ShouldHaveSingleItem().Op.ShouldBe(OpKind.ReduceMean);
+        g.Nodes[0].Ints("axes").ShouldBe([1L]);
+
+        var q = new Proto(13, 3, 5, 5);
+        var batch = q.Node("ReduceMean", ["input"], ("axes", new long[] { 0 }));
+        var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(Write(q.Build(batch), "rm0.onnx")));
+        e.Message.ShouldContain("batch axis");
     }
 
     [Theory]
