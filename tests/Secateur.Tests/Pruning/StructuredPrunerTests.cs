@@ -144,6 +144,26 @@ public sealed class StructuredPrunerTests
         (a - z).abs().max().item<float>().ShouldBeLessThan(1e-5f);
     }
 
+    /// <summary>conv (3→8) → grouped conv (8→8, 4 groups) → conv (8→6) → linear: a grouped convolution between prunable layers.</summary>
+    private static ModelGraph GroupedNet()
+    {
+        var b = new GraphBuilder("grouped", 3, 8, 8, seed: 2);
+        var a = b.Relu(b.Conv(b.Input, "a", 8, 3, pad: 1, bias: true));
+        var grouped = b.Relu(b.Conv(a, "grouped", 8, 3, pad: 1, groups: 4, bias: true));
+        var c = b.Relu(b.Conv(grouped, "c", 6, 1));
+        return b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(c)), "fc", 3));
+    }
+
+    [Fact]
+    public void A_ratio_0_prune_leaves_a_grouped_convolution_unchanged()
+    {
+        // Ratio 0 must change nothing: before the fix, Conv's group was reset to its filter count (8 instead of 4).
+        var g = GroupedNet();
+        var result = Pruner.Prune(g, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0 } });
+        result.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+        Secateur.Onnx.OnnxSerializer.ToBytes(result.Pruned).AsSpan().SequenceEqual(Secateur.Onnx.OnnxSerializer.ToBytes(g)).ShouldBeTrue();
+    }
+
     [Fact]
     public void Reshape_that_mixes_channels_blocks_its_groups()
     {

@@ -36,12 +36,18 @@ internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
         return new ChannelRule.Block($"grouped convolution '{node.Name}' (group {group}) ties channels across groups");
     }
 
-    // Group counts shrink with depthwise channels; kernel_shape is unchanged.
+    // Only a depthwise convolution's group count changes: its filters are its channels, so losing channels loses
+    // groups (filters (C', 1, k, k) with C' below the group count). Any other grouped convolution loses the same
+    // number of channels in every group (or none), so its group count stays; recomputing it from the filter count,
+    // as before, rewrote an untouched ResNeXt convolution with 128 groups into one with 512 even at ratio 0.
     public override Node RewriteAfterPruning(Node node, ModelGraph pruned)
     {
-        if (node.Int("group", 1) <= 1) return node;
+        long group = node.Int("group", 1);
+        if (group <= 1) return node;
+        var w = pruned.Initializers[node.Inputs[1]].Shape;
+        if (w[1] != 1 || w[0] >= group) return node;
         var attrs = node.Attributes.ToDictionary(k => k.Key, k => k.Value);
-        attrs["group"] = AttributeValue.Of(pruned.Initializers[node.Inputs[1]].Shape[0]);
+        attrs["group"] = AttributeValue.Of(w[0]);
         return node.With(attributes: attrs);
     }
 
