@@ -118,9 +118,12 @@ public sealed class StructuredPrunerTests
         var grouped = b.Conv(dw, "grouped", 4, 1, groups: 2);
         var g = b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(grouped)), "fc", 3));
         var deps = DependencyGraph.Build(g);
-        // The grouped conv ties its input channels across groups: everything feeding it is blocked.
+        // The grouped conv reads a Concat: its parts cannot be cut in step with the conv groups, so they are blocked.
         deps.Groups.Single(x => x.Producers.Contains("left")).BlockedReason!.ShouldContain("grouped convolution 'grouped'");
-        deps.Groups.Single(x => x.Values.Contains("grouped")).Prunable.ShouldBeFalse();
+        // Its own output is prunable in blocks of 4 / 2 groups (this asserted "blocked" before grouped pruning).
+        var groupedOut = deps.Groups.Single(x => x.Values.Contains("grouped"));
+        groupedOut.Prunable.ShouldBeTrue();
+        groupedOut.Period.ShouldBe(2);
 
         // Without the grouped conv, concat halves are prunable with offsets into dw and fc.
         var b2 = new GraphBuilder("cat2", 3, 8, 8);
@@ -162,6 +165,35 @@ public sealed class StructuredPrunerTests
         var result = Pruner.Prune(g, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0 } });
         result.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
         Secateur.Onnx.OnnxSerializer.ToBytes(result.Pruned).AsSpan().SequenceEqual(Secateur.Onnx.OnnxSerializer.ToBytes(g)).ShouldBeTrue();
+    }
+
+    [Fact]
+    public void A_grouped_convolution_loses_the_same_positions_in_every_group_and_equals_the_zeroed_original()
+    {
+        var g = GroupedNet();
+        var deps = DependencyGraph.Build(g);
+        var input = deps.Prunable.Single(x => x.Producers.Contains("a"));    // read by 4 groups of 2
+        var output = deps.Prunable.Single(x => x.Producers.Contains("grouped")); // written by 4 groups of 2
+        (input.Period, input.Blocks, output.Period, output.Blocks).ShouldBe((2L, 4L, 2L, 4L));
+        // Position 1 of every group of the input, position 0 of every group of the output.
+        var choice = new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [input] = input.InEveryBlock([1]), [output] = output.InEveryBlock([0]) };
+        choice[input].ShouldBe([1L, 3, 5, 7]);
+        var pruned = StructuredPruner.Prune(deps, choice);
+        pruned.Initializers["grouped.weight"].Shape.ShouldBe([4L, 1, 3, 3]);
+        pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+        using (var scope = NewDisposeScope())
+        {
+            var x = randn(2, 3, 8, 8, generator: new Generator(3));
+            // Tolerance 1e-5: the same sums in another order.
+            (Output(pruned, x) - Output(StructuredPruner.ZeroOut(deps, choice), x)).abs().max().item<float>().ShouldBeLessThan(1e-5f);
+        }
+        // Unequal groups would make an invalid convolution: refused, naming the rule.
+        Should.Throw<SecateurException>(() => StructuredPruner.Prune(deps,
+            new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [input] = [1, 3] })).Message.ShouldContain("same positions in every block");
+        // Allocation removes whole positions: a 2x speed-up plan is admissible for every group.
+        var plan = Pruner.Prune(g, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0.5 } });
+        plan.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+        plan.Pruned.Initializers["grouped.weight"].Shape.ShouldBe([4L, 1, 3, 3]);
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 namespace Secateur.Graph.Ops;
 
-/// <summary>ONNX Conv: X, W[, B]. Produces channels (group 1), follows them (depthwise) or blocks them (other groups).</summary>
+/// <summary>ONNX Conv: X, W[, B]. Produces channels (grouped or not) or follows them (depthwise).</summary>
 internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
 {
     public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
@@ -27,13 +27,12 @@ internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
         long group = node.Int("group", 1);
         long cin = shapes[node.Inputs[0]][1];
         var bias = node.InputOrNull(2);
-        if (group == 1)
-            return new ChannelRule.Layer(new(w, 1), ReadsFlattened: false, wShape[0],
-                bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)]);
         // Depthwise: filter j reads and writes channel j, so output channels are the input's.
-        if (group == cin && wShape[0] == cin)
+        if (group > 1 && group == cin && wShape[0] == cin)
             return new ChannelRule.PassThrough(bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)]);
-        return new ChannelRule.Block($"grouped convolution '{node.Name}' (group {group}) ties channels across groups");
+        // Other grouped convolutions (ResNeXt, RegNet) produce channels like a dense one, under the equal-blocks rule.
+        return new ChannelRule.Layer(new(w, 1), ReadsFlattened: false, wShape[0],
+            bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)], Groups: group);
     }
 
     // Only a depthwise convolution's group count changes: its filters are its channels, so losing channels loses
