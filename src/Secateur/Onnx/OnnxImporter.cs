@@ -143,8 +143,9 @@ internal sealed class OnnxImporter
         if (_unsupportedOps.Count == 0 && _problems.Count == 0) return;
         var parts = new List<string>();
         if (_unsupportedOps.Count > 0)
+            // Each op once, with its count and first node: a ConvNeXt's 23 LayerNorms listed node by node made a 3,000-character wall.
             parts.Add("unsupported operators: " + string.Join(", ", _unsupportedOps.Select(kv =>
-                $"{kv.Key} ({(kv.Value.Count == 1 ? "node" : "nodes")} {string.Join(", ", kv.Value)})")));
+                kv.Value.Count == 1 ? $"{kv.Key} (node {kv.Value[0]})" : $"{kv.Key} ×{kv.Value.Count} (first: {kv.Value[0]})")));
         parts.AddRange(_problems);
         throw new SecateurException(ErrorCode.UnsupportedOp, $"'{_source}' uses what Secateur does not support: {string.Join("; ", parts)}");
     }

@@ -393,6 +393,22 @@ public sealed class OnnxImportOpsTests : IDisposable
         e.Message.ShouldNotContain("'gather3'");
     }
 
+    [Fact]
+    public void Unsupported_ops_are_listed_once_each_with_their_count_and_first_node_on_one_line()
+    {
+        var p = new Proto(13, 3, 4, 4);
+        var x = "input";
+        for (int i = 0; i < 30; i++) x = p.Node(i % 6 == 5 ? "Bar" : "Foo", [x]);
+        var path = Write(p.Build(x), "many-unsupported.onnx");
+        var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(path));
+        e.Code.ShouldBe(ErrorCode.UnsupportedOp);
+        e.Message.ShouldContain("Foo ×25 (first: 'foo0'), Bar ×5 (first: 'bar5')");
+        e.Message.ShouldNotContain("'foo1'");
+        e.Message.ShouldNotContain("\n");
+        // One screen line of a terminal, whatever the model's size: the path plus two ops.
+        e.Message.Replace(path, "", StringComparison.Ordinal).Length.ShouldBeLessThan(160, e.Message);
+    }
+
     [Theory]
     [InlineData(10)]
     [InlineData(22)]
