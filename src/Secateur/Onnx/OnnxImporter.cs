@@ -20,8 +20,11 @@ internal sealed class OnnxImporter
     private readonly OrderedDictionary<string, List<string>> _unsupportedOps = new(StringComparer.Ordinal);
     private readonly List<string> _problems = [];
 
-    /// <summary>The operator sets whose op forms the importer knows.</summary>
-    internal const int MinOpset = 11, MaxOpset = 21;
+    /// <summary>
+    /// The operator sets whose op forms the importer knows. Files below 11 are read by translating their attribute forms
+    /// (Pad, Slice, BatchNormalization's spatial) into the 11+ forms Secateur keeps, so they save at any supported opset.
+    /// </summary>
+    internal const int MinOpset = 7, MaxOpset = 21;
 
     private OnnxImporter(string source, string? directory)
     {
@@ -84,6 +87,8 @@ internal sealed class OnnxImporter
             if (value is not null) tensorAttributes[names[i]] = value.T;
             nodes.Add(new RawNode(names[i], p.OpType, [.. p.Input], [.. p.Output], ReadAttributes(p, names[i], value)));
         }
+
+        if (opset < 11) foreach (var n in nodes) UpgradeLegacyForm(n, opset, constants);
 
         // Names of constants before any rewrite, so a dropped ratio constant is not mistaken for a real input.
         var constantNames = constants.Keys.ToHashSet(StringComparer.Ordinal);
@@ -228,6 +233,70 @@ internal sealed class OnnxImporter
         : a.T is not null ? AttrType.Tensor
         : a.G is not null ? AttrType.Graph
         : AttrType.Undefined;
+
+    /// <summary>
+    /// Rewrites an op form of opsets 7–10 into the form Secateur keeps (that of opset 11 on): Pad's <c>pads</c> and
+    /// <c>value</c> attributes (before 11) and Slice's <c>starts</c>/<c>ends</c>/<c>axes</c> attributes (before 10)
+    /// become constant inputs; BatchNormalization's <c>spatial</c> (before 9) is dropped when 1, the only meaning later
+    /// opsets kept, and refused when 0 (statistics per activation rather than per channel).
+    /// </summary>
+    private void UpgradeLegacyForm(RawNode n, int opset, OrderedDictionary<string, TensorProto> constants)
+    {
+        AttributeValue? Take(string name)
+        {
+            int i = n.Attributes.FindIndex(kv => kv.Key == name);
+            if (i < 0) return null;
+            var v = n.Attributes[i].Value;
+            n.Attributes.RemoveAt(i);
+            return v;
+        }
+        string Constant(string suffix, TensorProto t)
+        {
+            var name = $"{n.Name}.{suffix}";
+            for (int k = 1; constants.ContainsKey(name); k++) name = $"{n.Name}.{suffix}_{k}";
+            t.Name = name;
+            constants.Add(name, t);
+            return name;
+        }
+        static TensorProto Longs(long[] v) => new() { DataType = (int)DataType.Int64, Dims = { v.Length }, Int64Data = { v } };
+
+        switch (n.OpType)
+        {
+            case "Pad" when n.Inputs.Count == 1:
+                {
+                    var pads = Take("pads") ?? Take("paddings");
+                    float fill = Take("value") is { } v ? v.Float : 0f;
+                    if (pads is null)
+                    {
+                        _problems.Add($"node '{n.Name}' (Pad, opset {opset}) has no pads attribute");
+                        return;
+                    }
+                    n.Inputs.Add(Constant("pads", Longs([.. pads.Ints])));
+                    // Zero is the constant_value default: only a real fill needs the third input.
+                    if (fill != 0) n.Inputs.Add(Constant("value", new TensorProto { DataType = (int)DataType.Float, FloatData = { fill } }));
+                    break;
+                }
+            case "Slice" when opset < 10 && n.Inputs.Count == 1:
+                {
+                    var starts = Take("starts");
+                    var ends = Take("ends");
+                    var axes = Take("axes");
+                    if (starts is null || ends is null)
+                    {
+                        _problems.Add($"node '{n.Name}' (Slice, opset {opset}) lacks its starts or ends attribute");
+                        return;
+                    }
+                    n.Inputs.Add(Constant("starts", Longs([.. starts.Ints])));
+                    n.Inputs.Add(Constant("ends", Longs([.. ends.Ints])));
+                    if (axes is not null) n.Inputs.Add(Constant("axes", Longs([.. axes.Ints])));
+                    break;
+                }
+            case "BatchNormalization" when opset < 9:
+                if (Take("spatial") is { } spatial && spatial.Int != 1)
+                    _problems.Add($"node '{n.Name}' (BatchNormalization, opset {opset}): spatial={spatial.Int} (statistics per activation, not per channel) is not supported");
+                break;
+        }
+    }
 
     /// <summary>
     /// Undoes the exporter's opset-12 Dropout form: a constant float scalar ratio input becomes the ratio attribute
