@@ -211,6 +211,20 @@ public sealed class StructuredPrunerTests
     }
 
     [Fact]
+    public void A_channel_shuffle_is_blocked_with_the_reason_it_cannot_be_followed()
+    {
+        var b = new GraphBuilder("shuffle", 1, 4, 4);
+        var x = b.Relu(b.Conv(b.Input, "conv", 8, 3, pad: 1));
+        var r = b.Add("split_groups", OpKind.Reshape, [x, b.Initializer("to5", TensorData.FromLongs([0, 2, 4, 4, 4], 5))]);
+        var t = b.Add("swap", OpKind.Transpose, [r], ("perm", AttributeValue.Of(0L, 2, 1, 3, 4)));
+        var back = b.Add("merge_groups", OpKind.Reshape, [t, b.Initializer("to4", TensorData.FromLongs([0, 8, 4, 4], 4))]);
+        var deps = DependencyGraph.Build(b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(back)), "fc", 2)));
+        var why = deps.Groups.Single(g => g.Producers.Contains("conv")).BlockedReason!;
+        why.ShouldContain("'split_groups' (Reshape) regroups the channel axis: it starts a channel shuffle of 2 groups");
+        why.ShouldContain("channel groups cover whole layers");
+    }
+
+    [Fact]
     public void Emptying_a_group_is_refused()
     {
         var deps = DependencyGraph.Build(ModelZoo.Create("lenet5"));
