@@ -240,6 +240,24 @@ public static class Allocation
         });
     }
 
+    /// <summary>
+    /// The <paramref name="count"/> lowest-scored channels of <paramref name="group"/> as an admissible removal: for a
+    /// group grouped convolutions cut in blocks (<see cref="PruningGroup.Period"/>), <paramref name="count"/> is rounded
+    /// down to whole positions and the positions with the lowest score summed over the blocks go from every block.
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="scores">Importance per channel of the group.</param>
+    /// <param name="count">How many channels to remove at most.</param>
+    public static IReadOnlyCollection<long> LowestScored(PruningGroup group, float[] scores, long count)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        ArgumentNullException.ThrowIfNull(scores);
+        if (scores.Length != group.Channels) throw new ArgumentException($"group '{group.Name}' has {group.Channels} channels, got {scores.Length} scores", nameof(scores));
+        return group.Blocks > 1
+            ? group.InEveryBlock(Ascending(PerPosition(group, scores)).Take((int)Math.Max(0, count / group.Blocks)).Select(i => (long)i))
+            : Ascending(scores).Take((int)Math.Max(0, count)).Select(i => (long)i).Order().ToArray();
+    }
+
     /// <summary>The score of each position within a block of <paramref name="g"/>: the sum over its blocks.</summary>
     private static float[] PerPosition(PruningGroup g, float[] scores)
     {
