@@ -194,6 +194,17 @@ public sealed class StructuredPrunerTests
         var plan = Pruner.Prune(g, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0.5 } });
         plan.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
         plan.Pruned.Initializers["grouped.weight"].Shape.ShouldBe([4L, 1, 3, 3]);
+        // Global ranking and a MACs target too: every group keeps a multiple of 4 channels (whole positions per conv group).
+        var global = Pruner.Prune(g, Importances.Create("l2"), new PruningOptions
+        {
+            Target = new PruningTarget { Speedup = 1.5 },
+            Allocation = new AllocationOptions(AllocationKind.Global),
+        });
+        global.Speedup.ShouldBeGreaterThanOrEqualTo(1.5 - 1e-9);
+        var w = global.Pruned.Initializers["grouped.weight"].Shape;
+        (w[0] % 4).ShouldBe(0);
+        global.Pruned.Initializers["a.weight"].Shape[0].ShouldBe(w[1] * 4);
+        global.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
     }
 
     [Fact]
