@@ -112,7 +112,8 @@ public sealed class PruningGroup
 /// Channel dependencies of a <see cref="ModelGraph"/>, computed exactly from the graph (no tracing): every
 /// value's channel axis is described as a sequence of segments of groups; elementwise ops and batch norm keep
 /// the layout, residual Add/Sub/Mul unify the groups of their operands, Concat joins layouts, depthwise
-/// convolutions tie output to input channels, Flatten multiplies a channel into H·W features. Which of these
+/// convolutions tie output to input channels, grouped convolutions cut the groups they read and write in equal blocks
+/// (<see cref="PruningGroup.Period"/>), Flatten multiplies a channel into H·W features. Which of these
 /// an op does is its definition's <see cref="ChannelRule"/> (<see cref="OpDefinition.Channels"/>); this class keeps
 /// the union-find over channel segments that applies the rules. Ops whose effect on channels cannot be traced
 /// block the groups they touch instead of corrupting them.
