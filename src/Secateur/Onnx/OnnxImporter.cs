@@ -20,8 +20,11 @@ internal sealed class OnnxImporter
     private readonly OrderedDictionary<string, List<string>> _unsupportedOps = new(StringComparer.Ordinal);
     private readonly List<string> _problems = [];
 
-    /// <summary>The operator sets whose op forms the importer knows.</summary>
-    internal const int MinOpset = 11, MaxOpset = 21;
+    /// <summary>
+    /// The operator sets whose op forms the importer knows. Files below 11 are read by translating their attribute forms
+    /// (Pad, Slice, BatchNormalization's spatial) into the 11+ forms Secateur keeps, so they save at any supported opset.
+    /// </summary>
+    internal const int MinOpset = 7, MaxOpset = 21;
 
     private OnnxImporter(string source, string? directory)
     {
@@ -85,6 +88,8 @@ internal sealed class OnnxImporter
             nodes.Add(new RawNode(names[i], p.OpType, [.. p.Input], [.. p.Output], ReadAttributes(p, names[i], value)));
         }
 
+        if (opset < 11) foreach (var n in nodes) UpgradeLegacyForm(n, opset, constants);
+
         // Names of constants before any rewrite, so a dropped ratio constant is not mistaken for a real input.
         var constantNames = constants.Keys.ToHashSet(StringComparer.Ordinal);
         var outputNames = gp.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
@@ -144,8 +149,9 @@ internal sealed class OnnxImporter
         if (_unsupportedOps.Count == 0 && _problems.Count == 0) return;
         var parts = new List<string>();
         if (_unsupportedOps.Count > 0)
+            // Each op once, with its count and first node: a ConvNeXt's 23 LayerNorms listed node by node made a 3,000-character wall.
             parts.Add("unsupported operators: " + string.Join(", ", _unsupportedOps.Select(kv =>
-                $"{kv.Key} ({(kv.Value.Count == 1 ? "node" : "nodes")} {string.Join(", ", kv.Value)})")));
+                kv.Value.Count == 1 ? $"{kv.Key} (node {kv.Value[0]})" : $"{kv.Key} ×{kv.Value.Count} (first: {kv.Value[0]})")));
         parts.AddRange(_problems);
         throw new SecateurException(ErrorCode.UnsupportedOp, $"'{_source}' uses what Secateur does not support: {string.Join("; ", parts)}");
     }
@@ -228,6 +234,70 @@ internal sealed class OnnxImporter
         : a.T is not null ? AttrType.Tensor
         : a.G is not null ? AttrType.Graph
         : AttrType.Undefined;
+
+    /// <summary>
+    /// Rewrites an op form of opsets 7–10 into the form Secateur keeps (that of opset 11 on): Pad's <c>pads</c> and
+    /// <c>value</c> attributes (before 11) and Slice's <c>starts</c>/<c>ends</c>/<c>axes</c> attributes (before 10)
+    /// become constant inputs; BatchNormalization's <c>spatial</c> (before 9) is dropped when 1, the only meaning later
+    /// opsets kept, and refused when 0 (statistics per activation rather than per channel).
+    /// </summary>
+    private void UpgradeLegacyForm(RawNode n, int opset, OrderedDictionary<string, TensorProto> constants)
+    {
+        AttributeValue? Take(string name)
+        {
+            int i = n.Attributes.FindIndex(kv => kv.Key == name);
+            if (i < 0) return null;
+            var v = n.Attributes[i].Value;
+            n.Attributes.RemoveAt(i);
+            return v;
+        }
+        string Constant(string suffix, TensorProto t)
+        {
+            var name = $"{n.Name}.{suffix}";
+            for (int k = 1; constants.ContainsKey(name); k++) name = $"{n.Name}.{suffix}_{k}";
+            t.Name = name;
+            constants.Add(name, t);
+            return name;
+        }
+        static TensorProto Longs(long[] v) => new() { DataType = (int)DataType.Int64, Dims = { v.Length }, Int64Data = { v } };
+
+        switch (n.OpType)
+        {
+            case "Pad" when n.Inputs.Count == 1:
+                {
+                    var pads = Take("pads") ?? Take("paddings");
+                    float fill = Take("value") is { } v ? v.Float : 0f;
+                    if (pads is null)
+                    {
+                        _problems.Add($"node '{n.Name}' (Pad, opset {opset}) has no pads attribute");
+                        return;
+                    }
+                    n.Inputs.Add(Constant("pads", Longs([.. pads.Ints])));
+                    // Zero is the constant_value default: only a real fill needs the third input.
+                    if (fill != 0) n.Inputs.Add(Constant("value", new TensorProto { DataType = (int)DataType.Float, FloatData = { fill } }));
+                    break;
+                }
+            case "Slice" when opset < 10 && n.Inputs.Count == 1:
+                {
+                    var starts = Take("starts");
+                    var ends = Take("ends");
+                    var axes = Take("axes");
+                    if (starts is null || ends is null)
+                    {
+                        _problems.Add($"node '{n.Name}' (Slice, opset {opset}) lacks its starts or ends attribute");
+                        return;
+                    }
+                    n.Inputs.Add(Constant("starts", Longs([.. starts.Ints])));
+                    n.Inputs.Add(Constant("ends", Longs([.. ends.Ints])));
+                    if (axes is not null) n.Inputs.Add(Constant("axes", Longs([.. axes.Ints])));
+                    break;
+                }
+            case "BatchNormalization" when opset < 9:
+                if (Take("spatial") is { } spatial && spatial.Int != 1)
+                    _problems.Add($"node '{n.Name}' (BatchNormalization, opset {opset}): spatial={spatial.Int} (statistics per activation, not per channel) is not supported");
+                break;
+        }
+    }
 
     /// <summary>
     /// Undoes the exporter's opset-12 Dropout form: a constant float scalar ratio input becomes the ratio attribute

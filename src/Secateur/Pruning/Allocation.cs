@@ -97,7 +97,9 @@ public static class Allocation
         options = (options ?? throw new ArgumentNullException(nameof(options))).Validated();
         var counter = new PlanCounter(dependencies);
         if (groups.Count == 0) throw new SecateurException(ErrorCode.ImpossibleTarget, "no group of this model can be pruned (a dry run lists every group and why it is blocked)");
-        var order = groups.ToDictionary(g => g, g => Ascending(scores[g]));
+        // Groups cut in blocks (grouped convolutions) rank positions within a block by their score summed over the
+        // blocks, as Torch-Pruning does: one position goes from every block at once.
+        var order = groups.ToDictionary(g => g, g => Ascending(g.Blocks > 1 ? PerPosition(g, scores[g]) : scores[g]));
         // Normalised scores make groups comparable for global ranking: each group's scores divided by its mean.
         var normalised = groups.ToDictionary(g => g, g => Normalise(scores[g]));
 
@@ -132,7 +134,10 @@ public static class Allocation
         {
             var remove = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
             foreach (var g in groups)
-                if (counts[g] > 0) remove[g] = order[g].Take((int)counts[g]).Select(i => (long)i).Order().ToArray();
+                if (counts[g] > 0)
+                    remove[g] = g.Blocks > 1
+                        ? g.InEveryBlock(order[g].Take((int)(counts[g] / g.Blocks)).Select(i => (long)i))
+                        : order[g].Take((int)counts[g]).Select(i => (long)i).Order().ToArray();
             return remove;
         }
 
@@ -203,6 +208,15 @@ public static class Allocation
             keep = Math.Max(o.RoundTo, (keep + o.RoundTo - 1) / o.RoundTo * o.RoundTo); // round the kept count up
             remove = Math.Max(0, g.Channels - keep);
         }
+        // Blocks (grouped convolutions) lose the same count each: round down to a whole number per block that still
+        // keeps a multiple of RoundTo where one exists (else the block rule wins: it is what makes the model valid).
+        if (g.Blocks > 1)
+        {
+            long whole = remove / g.Blocks * g.Blocks;
+            for (long r = whole; r > 0; r -= g.Blocks)
+                if (o.RoundTo <= 1 || g.Channels <= o.RoundTo || (g.Channels - r) % o.RoundTo == 0) return r;
+            return whole;
+        }
         return remove;
     }
 
@@ -226,7 +240,33 @@ public static class Allocation
         });
     }
 
-    private static int[] Ascending(float[] scores)
+    /// <summary>
+    /// The <paramref name="count"/> lowest-scored channels of <paramref name="group"/> as an admissible removal: for a
+    /// group grouped convolutions cut in blocks (<see cref="PruningGroup.Period"/>), <paramref name="count"/> is rounded
+    /// down to whole positions and the positions with the lowest score summed over the blocks go from every block.
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="scores">Importance per channel of the group.</param>
+    /// <param name="count">How many channels to remove at most.</param>
+    public static IReadOnlyCollection<long> LowestScored(PruningGroup group, float[] scores, long count)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        ArgumentNullException.ThrowIfNull(scores);
+        if (scores.Length != group.Channels) throw new ArgumentException($"group '{group.Name}' has {group.Channels} channels, got {scores.Length} scores", nameof(scores));
+        return group.Blocks > 1
+            ? group.InEveryBlock(Ascending(PerPosition(group, scores)).Take((int)Math.Max(0, count / group.Blocks)).Select(i => (long)i))
+            : Ascending(scores).Take((int)Math.Max(0, count)).Select(i => (long)i).Order().ToArray();
+    }
+
+    /// <summary>The score of each position within a block of <paramref name="g"/>: the sum over its blocks.</summary>
+    private static float[] PerPosition(PruningGroup g, float[] scores)
+    {
+        var sums = new float[g.Period];
+        for (long j = 0; j < g.Channels; j++) sums[j % g.Period] += scores[j];
+        return sums;
+    }
+
+        private static int[] Ascending(float[] scores)
     {
         var idx = Enumerable.Range(0, scores.Length).ToArray();
         // Stable: equal scores keep channel order, so plans are deterministic.

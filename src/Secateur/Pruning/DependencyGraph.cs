@@ -16,7 +16,9 @@ public enum SliceRole
 
 /// <summary>
 /// One tensor dimension tied to a group: removing channel <c>j</c> of the group removes indices
-/// <c>[(Offset + j)·Factor, (Offset + j + 1)·Factor)</c> along <c>Axis</c> of <c>Tensor</c>.
+/// <c>[(Offset + j)·Factor, (Offset + j + 1)·Factor)</c> along <c>Axis</c> of <c>Tensor</c> — or, when
+/// <c>Modulo</c> is positive, index <c>(Offset + j) mod Modulo</c>: the input axis of a grouped convolution's
+/// filters (Cout, Cin/groups, …), where channel <c>j</c> is column <c>j mod (Cin/groups)</c> of its group's filters.
 /// </summary>
 /// <param name="Node">The node the tensor belongs to.</param>
 /// <param name="Tensor">Initializer name.</param>
@@ -24,7 +26,12 @@ public enum SliceRole
 /// <param name="Offset">Where the group starts along the axis, in channels (non-zero after a Concat).</param>
 /// <param name="Factor">Elements per channel along the axis (H·W for a Linear after Flatten, else 1).</param>
 /// <param name="Role">What kind of dependency this is.</param>
-public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Offset, long Factor, SliceRole Role);
+/// <param name="Modulo">Channels per convolution group for a grouped convolution's input axis, else 0.</param>
+public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Offset, long Factor, SliceRole Role, long Modulo = 0)
+{
+    /// <summary>The first index along <see cref="Axis"/> that channel <paramref name="j"/> of the group removes (then <see cref="Factor"/> in a row).</summary>
+    public long Start(long j) => (Modulo > 0 ? (Offset + j) % Modulo : Offset + j) * Factor;
+}
 
 /// <summary>
 /// The unit of structured pruning: a set of channels that must be removed together — a producer's output
@@ -33,10 +40,11 @@ public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Off
 /// </summary>
 public sealed class PruningGroup
 {
-    internal PruningGroup(int id, long channels, IReadOnlyList<ChannelSlice> slices, IReadOnlyList<string> values, string? blockedReason)
+    internal PruningGroup(int id, long channels, long period, IReadOnlyList<ChannelSlice> slices, IReadOnlyList<string> values, string? blockedReason)
     {
         Id = id;
         Channels = channels;
+        Period = period;
         Slices = slices;
         Values = values;
         BlockedReason = blockedReason;
@@ -47,6 +55,36 @@ public sealed class PruningGroup
 
     /// <summary>Number of channels.</summary>
     public long Channels { get; }
+
+    /// <summary>
+    /// The channels are <see cref="Blocks"/> blocks of <see cref="Period"/>, and a removal must take the same positions in
+    /// every block: grouped convolutions read or write the group (filter <c>i</c> of conv group <c>b</c> reads only the
+    /// inputs of group <c>b</c>, so every conv group must keep as many channels, and its filters' input axis is shared by
+    /// all groups, so they must keep the same positions). Equals <see cref="Channels"/> when nothing constrains it.
+    /// </summary>
+    public long Period { get; }
+
+    /// <summary>How many blocks of <see cref="Period"/> channels a removal must treat alike (1 when unconstrained).</summary>
+    public long Blocks => Channels / Period;
+
+    /// <summary>Positions within a block, repeated in every block: the admissible removal that takes those positions.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A position is not below <see cref="Period"/>.</exception>
+    public IReadOnlyCollection<long> InEveryBlock(IEnumerable<long> positions)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        var p = positions.Distinct().Order().ToArray();
+        if (p.Any(x => x < 0 || x >= Period)) throw new ArgumentOutOfRangeException(nameof(positions), $"a position is outside the block of {Period} channels");
+        return Enumerable.Range(0, (int)Blocks).SelectMany(b => p.Select(x => b * Period + x)).ToArray();
+    }
+
+    /// <summary>True when <paramref name="channels"/> takes the same positions in every block (see <see cref="Period"/>).</summary>
+    public bool IsAdmissible(IReadOnlyCollection<long> channels)
+    {
+        ArgumentNullException.ThrowIfNull(channels);
+        if (Period == Channels) return true;
+        var set = channels.ToHashSet();
+        return set.All(j => set.Contains((j + Period) % Channels));
+    }
 
     /// <summary>Every tensor dimension that changes when a channel is removed.</summary>
     public IReadOnlyList<ChannelSlice> Slices { get; }
@@ -74,7 +112,8 @@ public sealed class PruningGroup
 /// Channel dependencies of a <see cref="ModelGraph"/>, computed exactly from the graph (no tracing): every
 /// value's channel axis is described as a sequence of segments of groups; elementwise ops and batch norm keep
 /// the layout, residual Add/Sub/Mul unify the groups of their operands, Concat joins layouts, depthwise
-/// convolutions tie output to input channels, Flatten multiplies a channel into H·W features. Which of these
+/// convolutions tie output to input channels, grouped convolutions cut the groups they read and write in equal blocks
+/// (<see cref="PruningGroup.Period"/>), Flatten multiplies a channel into H·W features. Which of these
 /// an op does is its definition's <see cref="ChannelRule"/> (<see cref="OpDefinition.Channels"/>); this class keeps
 /// the union-find over channel segments that applies the rules. Ops whose effect on channels cannot be traced
 /// block the groups they touch instead of corrupting them.
@@ -115,6 +154,17 @@ public sealed class DependencyGraph
         private readonly List<(int Group, ChannelSlice Slice)> _slices = [];
         private readonly Dictionary<int, string> _blocked = [];
         private readonly Dictionary<int, List<string>> _values = [];
+        // Block size each grouped convolution imposes on the group it reads or writes (see PruningGroup.Period).
+        private readonly Dictionary<int, long> _period = [];
+
+        private void Constrain(int group, long period) =>
+            _period[group] = _period.TryGetValue(group, out var p) ? Gcd(p, period) : period;
+
+        private static long Gcd(long a, long b)
+        {
+            while (b != 0) (a, b) = (b, a % b);
+            return a;
+        }
 
         private int NewGroup(long channels)
         {
@@ -142,12 +192,12 @@ public sealed class DependencyGraph
             foreach (var s in layout) _blocked.TryAdd(Find(s.Group), why);
         }
 
-        private void Slices(Segment[] layout, long factor, Node node, string tensor, int axis, SliceRole role)
+        private void Slices(Segment[] layout, long factor, Node node, string tensor, int axis, SliceRole role, long modulo = 0)
         {
             long offset = 0;
             foreach (var s in layout)
             {
-                _slices.Add((s.Group, new ChannelSlice(node.Name, tensor, axis, offset, factor, role)));
+                _slices.Add((s.Group, new ChannelSlice(node.Name, tensor, axis, offset, factor, role, modulo)));
                 offset += s.Length;
             }
         }
@@ -189,7 +239,13 @@ public sealed class DependencyGraph
                 if (slices.Count == 0) continue; // e.g. an input nobody with weights reads
                 string? why = _blocked.TryGetValue(root, out var w) ? w : null;
                 if (why is null && !slices.Any(s => s.Role == SliceRole.Producer)) why = "no layer produces these channels";
-                groups.Add(new PruningGroup(groups.Count, _size[root], slices, _values.GetValueOrDefault(root) ?? [], why));
+                // Residuals tie groups together, so a block constraint on any member holds for the whole.
+                long period = _size[root];
+                foreach (var (g, p) in _period)
+                    if (Find(g) == root) period = Gcd(period, p);
+                if (why is null && period == 1 && _size[root] > 1)
+                    why = "every channel is a convolution group of its own (a channel multiplier): only all of them could go";
+                groups.Add(new PruningGroup(groups.Count, _size[root], period, slices, _values.GetValueOrDefault(root) ?? [], why));
             }
             return new DependencyGraph(graph, groups);
         }
@@ -247,8 +303,21 @@ public sealed class DependencyGraph
                 _layout[node.Output] = Fresh(rule.OutChannels, why);
                 return;
             }
-            Slices(inLayout, inFactor, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer);
             var fresh = Fresh(rule.OutChannels);
+            if (rule.Groups > 1)
+            {
+                // A grouped convolution: its input must be one group (a Concat's parts would have to be cut in step with
+                // each other, which groups cannot say), cut in equal blocks; its output is cut in blocks of Cout/groups.
+                if (inLayout.Length == 1 && inFactor == 1)
+                {
+                    long perGroup = inLayout[0].Length / rule.Groups;
+                    Slices(inLayout, 1, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer, perGroup);
+                    Constrain(inLayout[0].Group, perGroup);
+                }
+                else Block(inLayout, $"grouped convolution '{node.Name}' (group {rule.Groups}) reads channels joined from several layers");
+                Constrain(fresh.Layout[0].Group, rule.OutChannels / rule.Groups);
+            }
+            else Slices(inLayout, inFactor, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer);
             _layout[node.Output] = fresh;
             foreach (var p in rule.Producers) Slices(fresh.Layout, 1, node, p.Tensor, p.Axis, SliceRole.Producer);
             if (rule.OutputBlocked is not null) _blocked[fresh.Layout[0].Group] = rule.OutputBlocked;

@@ -72,7 +72,8 @@ public sealed class PlanCounter
         foreach (var (group, count) in removed)
             if (count > 0)
                 foreach (var s in group.Slices)
-                    cut[(s.Tensor, s.Axis)] = cut.GetValueOrDefault((s.Tensor, s.Axis)) + count * s.Factor;
+                    // A grouped convolution's input axis holds one block: it loses the count per block.
+                    cut[(s.Tensor, s.Axis)] = cut.GetValueOrDefault((s.Tensor, s.Axis)) + (s.Modulo > 0 ? count * s.Modulo / group.Channels : count) * s.Factor;
         var newShapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
         long parameters = 0;
         foreach (var (name, shape) in _tensors)

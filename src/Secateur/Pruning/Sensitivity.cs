@@ -41,12 +41,13 @@ public static class Sensitivity
         int done = 0, total = groups.Count * ratios.Count;
         foreach (var g in groups)
         {
-            var order = Enumerable.Range(0, (int)g.Channels).OrderBy(i => scores[g][i]).ThenBy(i => i).ToArray();
             foreach (var r in ratios)
             {
-                long k = Math.Min(g.Channels - 1, (long)Math.Round(r * g.Channels));
+                // Groups cut in blocks by grouped convolutions lose whole positions: k is what is actually removed.
+                var remove = Allocation.LowestScored(g, scores[g], Math.Min(g.Channels - 1, (long)Math.Round(r * g.Channels)));
+                long k = remove.Count;
                 double acc = k == 0 ? baseline : Accuracy(StructuredPruner.Prune(deps,
-                    new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [g] = order.Take((int)k).Select(i => (long)i).ToArray() }));
+                    new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [g] = remove }));
                 points.Add(new SensitivityPoint(g.Name, g.Channels, r, k, acc, baseline - acc));
                 progress?.Report((++done, total));
             }

@@ -12,7 +12,10 @@ namespace Secateur.Pruning;
 public static class StructuredPruner
 {
     /// <summary>Prunes channels <paramref name="remove"/>[group] of each group.</summary>
-    /// <exception cref="SecateurException">A blocked group, an index out of range, or a group emptied completely.</exception>
+    /// <exception cref="SecateurException">
+    /// A blocked group, an index out of range, a group emptied completely, or a removal that does not take the same
+    /// positions in every block of a group grouped convolutions constrain (<see cref="PruningGroup.Period"/>).
+    /// </exception>
     public static ModelGraph Prune(DependencyGraph dependencies, IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> remove)
     {
         ArgumentNullException.ThrowIfNull(dependencies);
@@ -28,12 +31,15 @@ public static class StructuredPruner
                 throw new SecateurException(ErrorCode.BadArgument, $"group '{group.Name}' has {group.Channels} channels; a channel index to remove is out of range");
             if (indices.Distinct().Count() >= group.Channels)
                 throw new SecateurException(ErrorCode.ImpossibleTarget, $"removing all {group.Channels} channels of group '{group.Name}' would disconnect the network");
+            if (!group.IsAdmissible(indices))
+                throw new SecateurException(ErrorCode.BadArgument,
+                    $"group '{group.Name}' feeds grouped convolutions: its {group.Channels} channels are {group.Blocks} blocks of {group.Period}, and a removal must take the same positions in every block");
             foreach (var s in group.Slices)
             {
                 var key = (s.Tensor, s.Axis);
                 if (!cuts.TryGetValue(key, out var set)) cuts[key] = set = [];
                 foreach (var j in indices)
-                    for (long k = 0; k < s.Factor; k++) set.Add((s.Offset + j) * s.Factor + k);
+                    for (long k = 0; k < s.Factor; k++) set.Add(s.Start(j) + k);
             }
         }
         var result = new ModelGraph(graph.Name);

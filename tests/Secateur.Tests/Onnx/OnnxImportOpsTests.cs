@@ -95,11 +95,24 @@ public sealed class OnnxImportOpsTests : IDisposable
 
         public TensorProto LastInitializer => _g.Initializer[^1];
 
+        /// <summary>The IR version written (default: the lowest the opset allows in current ONNX).</summary>
+        public long? IrVersion { get; init; }
+
+        /// <summary>Lists every initializer as a graph input too, as IR-3 exporters did.</summary>
+        public bool InitializersAsInputs { get; init; }
+
         public ModelProto Build(string output)
         {
             var g = _g.Clone();
             g.Output.Add(new ValueInfoProto { Name = output, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
-            var m = new ModelProto { IrVersion = _opset >= 21 ? 10 : _opset >= 19 ? 9 : 8, Graph = g };
+            if (InitializersAsInputs)
+                foreach (var t in g.Initializer)
+                {
+                    var shape = new TensorShapeProto();
+                    foreach (var d in t.Dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+                    g.Input.Add(new ValueInfoProto { Name = t.Name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = shape } } });
+                }
+            var m = new ModelProto { IrVersion = IrVersion ?? (_opset >= 21 ? 10 : _opset >= 19 ? 9 : 8), Graph = g };
             m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = _opset });
             return m;
         }
@@ -399,10 +412,63 @@ public sealed class OnnxImportOpsTests : IDisposable
         e.Message.ShouldNotContain("'gather3'");
     }
 
+    [Fact]
+    public void Unsupported_ops_are_listed_once_each_with_their_count_and_first_node_on_one_line()
+    {
+        var p = new Proto(13, 3, 4, 4);
+        var x = "input";
+        for (int i = 0; i < 30; i++) x = p.Node(i % 6 == 5 ? "Bar" : "Foo", [x]);
+        var path = Write(p.Build(x), "many-unsupported.onnx");
+        var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(path));
+        e.Code.ShouldBe(ErrorCode.UnsupportedOp);
+        e.Message.ShouldContain("Foo ×25 (first: 'foo0'), Bar ×5 (first: 'bar5')");
+        e.Message.ShouldNotContain("'foo1'");
+        e.Message.ShouldNotContain("\n");
+        // One screen line of a terminal, whatever the model's size: the path plus two ops.
+        e.Message.Replace(path, "", StringComparison.Ordinal).Length.ShouldBeLessThan(160, e.Message);
+    }
+
     [Theory]
-    [InlineData(10)]
+    [InlineData(7)]
+    [InlineData(8)]
+    public void Old_opset_forms_are_read_and_saved_back_at_a_supported_opset(int opset)
+    {
+        // IR 3 with initializers listed as graph inputs; BatchNormalization with spatial=1; attribute-form Pad (with a
+        // non-zero fill, so a lost value shows) and Slice.
+        var p = new Proto(opset, 3, 6, 6) { IrVersion = 3, InitializersAsInputs = true };
+        var y = p.Node("Conv", ["input", p.Random("w", 1, 4, 3, 3, 3)]);
+        y = p.Node("BatchNormalization", [y, p.Random("scale", 2, 4), p.Random("bias", 3, 4), p.Random("mean", 4, 4),
+            p.Floats("var", [0.5f, 1, 1.5f, 2], 4)], ("spatial", 1L), ("epsilon", 1e-5f));
+        y = p.Node("Pad", [y], ("pads", new long[] { 0, 0, 1, 2, 0, 0, 2, 1 }), ("value", 0.5f), ("mode", "constant"));
+        y = p.Node("Slice", [y], ("starts", new long[] { 1, 0 }), ("ends", new long[] { 6, 5 }), ("axes", new long[] { 2, 3 }));
+        var graph = ShouldMatchOnnxRuntime(p.Build(p.Node("Relu", [y])), $"old{opset}.onnx");
+        graph.Inputs.Select(i => i.Name).ShouldBe(["input"]);
+        // Saved at the default opset, it loads again and means the same (the 11+ forms, bit for bit after a round trip).
+        var saved = Path.Combine(_dir.FullName, $"old{opset}-resaved.onnx");
+        OnnxSerializer.Save(graph, saved);
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(saved));
+        model.OpsetImport.Single(o => o.Domain is "" or "ai.onnx").Version.ShouldBe(new OnnxSaveOptions().Opset);
+        model.Graph.Node.Single(n => n.OpType == "Pad").Input.Count.ShouldBe(3);
+        model.Graph.Node.Single(n => n.OpType == "Slice").Input.Count.ShouldBe(4);
+        OnnxSerializer.ToBytes(OnnxSerializer.Load(saved)).ShouldBe(OnnxSerializer.ToBytes(graph));
+    }
+
+    [Fact]
+    public void Batch_normalization_with_spatial_0_is_refused_naming_the_node()
+    {
+        var p = new Proto(7, 2, 2, 2);
+        var y = p.Node("BatchNormalization", ["input", p.Random("scale", 2, 2), p.Random("bias", 3, 2), p.Random("mean", 4, 2),
+            p.Floats("var", [1f, 1], 2)], ("spatial", 0L));
+        var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(Write(p.Build(y), "spatial0.onnx")));
+        e.Code.ShouldBe(ErrorCode.UnsupportedOp);
+        e.Message.ShouldContain("'batchnormalization0'");
+        e.Message.ShouldContain("spatial=0");
+    }
+
+    [Theory]
+    [InlineData(6)]
     [InlineData(22)]
-    public void Opsets_outside_11_to_21_are_rejected_naming_the_opset(int opset)
+    public void Opsets_outside_7_to_21_are_rejected_naming_the_opset(int opset)
     {
         var p = new Proto(opset, 3);
         var e = Should.Throw<SecateurException>(() => OnnxSerializer.Load(Write(p.Build(p.Node("Relu", ["input"])), "opset.onnx")));

@@ -118,9 +118,12 @@ public sealed class StructuredPrunerTests
         var grouped = b.Conv(dw, "grouped", 4, 1, groups: 2);
         var g = b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(grouped)), "fc", 3));
         var deps = DependencyGraph.Build(g);
-        // The grouped conv ties its input channels across groups: everything feeding it is blocked.
+        // The grouped conv reads a Concat: its parts cannot be cut in step with the conv groups, so they are blocked.
         deps.Groups.Single(x => x.Producers.Contains("left")).BlockedReason!.ShouldContain("grouped convolution 'grouped'");
-        deps.Groups.Single(x => x.Values.Contains("grouped")).Prunable.ShouldBeFalse();
+        // Its own output is prunable in blocks of 4 / 2 groups (this asserted "blocked" before grouped pruning).
+        var groupedOut = deps.Groups.Single(x => x.Values.Contains("grouped"));
+        groupedOut.Prunable.ShouldBeTrue();
+        groupedOut.Period.ShouldBe(2);
 
         // Without the grouped conv, concat halves are prunable with offsets into dw and fc.
         var b2 = new GraphBuilder("cat2", 3, 8, 8);
@@ -144,6 +147,66 @@ public sealed class StructuredPrunerTests
         (a - z).abs().max().item<float>().ShouldBeLessThan(1e-5f);
     }
 
+    /// <summary>conv (3→8) → grouped conv (8→8, 4 groups) → conv (8→6) → linear: a grouped convolution between prunable layers.</summary>
+    private static ModelGraph GroupedNet()
+    {
+        var b = new GraphBuilder("grouped", 3, 8, 8, seed: 2);
+        var a = b.Relu(b.Conv(b.Input, "a", 8, 3, pad: 1, bias: true));
+        var grouped = b.Relu(b.Conv(a, "grouped", 8, 3, pad: 1, groups: 4, bias: true));
+        var c = b.Relu(b.Conv(grouped, "c", 6, 1));
+        return b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(c)), "fc", 3));
+    }
+
+    [Fact]
+    public void A_ratio_0_prune_leaves_a_grouped_convolution_unchanged()
+    {
+        // Ratio 0 must change nothing: before the fix, Conv's group was reset to its filter count (8 instead of 4).
+        var g = GroupedNet();
+        var result = Pruner.Prune(g, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0 } });
+        result.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+        Secateur.Onnx.OnnxSerializer.ToBytes(result.Pruned).AsSpan().SequenceEqual(Secateur.Onnx.OnnxSerializer.ToBytes(g)).ShouldBeTrue();
+    }
+
+    [Fact]
+    public void A_grouped_convolution_loses_the_same_positions_in_every_group_and_equals_the_zeroed_original()
+    {
+        var g = GroupedNet();
+        var deps = DependencyGraph.Build(g);
+        var input = deps.Prunable.Single(x => x.Producers.Contains("a"));    // read by 4 groups of 2
+        var output = deps.Prunable.Single(x => x.Producers.Contains("grouped")); // written by 4 groups of 2
+        (input.Period, input.Blocks, output.Period, output.Blocks).ShouldBe((2L, 4L, 2L, 4L));
+        // Position 1 of every group of the input, position 0 of every group of the output.
+        var choice = new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [input] = input.InEveryBlock([1]), [output] = output.InEveryBlock([0]) };
+        choice[input].ShouldBe([1L, 3, 5, 7]);
+        var pruned = StructuredPruner.Prune(deps, choice);
+        pruned.Initializers["grouped.weight"].Shape.ShouldBe([4L, 1, 3, 3]);
+        pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+        using (var scope = NewDisposeScope())
+        {
+            var x = randn(2, 3, 8, 8, generator: new Generator(3));
+            // Tolerance 1e-5: the same sums in another order.
+            (Output(pruned, x) - Output(StructuredPruner.ZeroOut(deps, choice), x)).abs().max().item<float>().ShouldBeLessThan(1e-5f);
+        }
+        // Unequal groups would make an invalid convolution: refused, naming the rule.
+        Should.Throw<SecateurException>(() => StructuredPruner.Prune(deps,
+            new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [input] = [1, 3] })).Message.ShouldContain("same positions in every block");
+        // Allocation removes whole positions: a 2x speed-up plan is admissible for every group.
+        var plan = Pruner.Prune(g, Importances.Create("l1"), new PruningOptions { Target = new PruningTarget { Ratio = 0.5 } });
+        plan.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+        plan.Pruned.Initializers["grouped.weight"].Shape.ShouldBe([4L, 1, 3, 3]);
+        // Global ranking and a MACs target too: every group keeps a multiple of 4 channels (whole positions per conv group).
+        var global = Pruner.Prune(g, Importances.Create("l2"), new PruningOptions
+        {
+            Target = new PruningTarget { Speedup = 1.5 },
+            Allocation = new AllocationOptions(AllocationKind.Global),
+        });
+        global.Speedup.ShouldBeGreaterThanOrEqualTo(1.5 - 1e-9);
+        var w = global.Pruned.Initializers["grouped.weight"].Shape;
+        (w[0] % 4).ShouldBe(0);
+        global.Pruned.Initializers["a.weight"].Shape[0].ShouldBe(w[1] * 4);
+        global.Pruned.FindNode("grouped")!.Int("group", 0).ShouldBe(4);
+    }
+
     [Fact]
     public void Reshape_that_mixes_channels_blocks_its_groups()
     {
@@ -156,6 +219,20 @@ public sealed class StructuredPrunerTests
         deps.Groups.Single(x => x.Producers.Contains("conv")).BlockedReason!.ShouldContain("'shuffle'");
         Should.Throw<SecateurException>(() => StructuredPruner.Prune(deps,
             new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [deps.Groups.Single(x => x.Producers.Contains("conv"))] = [0] })).Code.ShouldBe(ErrorCode.ImpossibleTarget);
+    }
+
+    [Fact]
+    public void A_channel_shuffle_is_blocked_with_the_reason_it_cannot_be_followed()
+    {
+        var b = new GraphBuilder("shuffle", 1, 4, 4);
+        var x = b.Relu(b.Conv(b.Input, "conv", 8, 3, pad: 1));
+        var r = b.Add("split_groups", OpKind.Reshape, [x, b.Initializer("to5", TensorData.FromLongs([0, 2, 4, 4, 4], 5))]);
+        var t = b.Add("swap", OpKind.Transpose, [r], ("perm", AttributeValue.Of(0L, 2, 1, 3, 4)));
+        var back = b.Add("merge_groups", OpKind.Reshape, [t, b.Initializer("to4", TensorData.FromLongs([0, 8, 4, 4], 4))]);
+        var deps = DependencyGraph.Build(b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(back)), "fc", 2)));
+        var why = deps.Groups.Single(g => g.Producers.Contains("conv")).BlockedReason!;
+        why.ShouldContain("'split_groups' (Reshape) regroups the channel axis: it starts a channel shuffle of 2 groups");
+        why.ShouldContain("channel groups cover whole layers");
     }
 
     [Fact]

@@ -52,8 +52,12 @@ public abstract record ChannelRule
     /// <param name="OutChannels">Number of output channels.</param>
     /// <param name="Producers">The weight and bias axes indexed by output channels.</param>
     /// <param name="OutputBlocked">Why the new channels cannot be pruned, or null when they can.</param>
+    /// <param name="Groups">
+    /// Convolution groups (1 for a dense layer): input channel <c>j</c> is column <c>j mod (Cin/Groups)</c> of
+    /// <paramref name="Consumer"/>, and inputs and outputs may only lose the same positions in every group.
+    /// </param>
     public sealed record Layer(ChannelTensor Consumer, bool ReadsFlattened, long OutChannels, IReadOnlyList<ChannelTensor> Producers,
-        string? OutputBlocked = null) : ChannelRule;
+        string? OutputBlocked = null, long Groups = 1) : ChannelRule;
 
     /// <summary>Channels cannot be followed: every group the op reads is blocked, and so are the fresh channels it writes.</summary>
     /// <param name="Why">The reason shown for the groups read.</param>

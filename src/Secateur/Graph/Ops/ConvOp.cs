@@ -1,6 +1,6 @@
 namespace Secateur.Graph.Ops;
 
-/// <summary>ONNX Conv: X, W[, B]. Produces channels (group 1), follows them (depthwise) or blocks them (other groups).</summary>
+/// <summary>ONNX Conv: X, W[, B]. Produces channels (grouped or not) or follows them (depthwise).</summary>
 internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
 {
     public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
@@ -27,21 +27,26 @@ internal sealed class ConvOp() : WeightedLayerOp(OpKind.Conv)
         long group = node.Int("group", 1);
         long cin = shapes[node.Inputs[0]][1];
         var bias = node.InputOrNull(2);
-        if (group == 1)
-            return new ChannelRule.Layer(new(w, 1), ReadsFlattened: false, wShape[0],
-                bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)]);
         // Depthwise: filter j reads and writes channel j, so output channels are the input's.
-        if (group == cin && wShape[0] == cin)
+        if (group > 1 && group == cin && wShape[0] == cin)
             return new ChannelRule.PassThrough(bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)]);
-        return new ChannelRule.Block($"grouped convolution '{node.Name}' (group {group}) ties channels across groups");
+        // Other grouped convolutions (ResNeXt, RegNet) produce channels like a dense one, under the equal-blocks rule.
+        return new ChannelRule.Layer(new(w, 1), ReadsFlattened: false, wShape[0],
+            bias is null ? [new(w, 0)] : [new(w, 0), new(bias, 0)], Groups: group);
     }
 
-    // Group counts shrink with depthwise channels; kernel_shape is unchanged.
+    // Only a depthwise convolution's group count changes: its filters are its channels, so losing channels loses
+    // groups (filters (C', 1, k, k) with C' below the group count). Any other grouped convolution loses the same
+    // number of channels in every group (or none), so its group count stays; recomputing it from the filter count,
+    // as before, rewrote an untouched ResNeXt convolution with 128 groups into one with 512 even at ratio 0.
     public override Node RewriteAfterPruning(Node node, ModelGraph pruned)
     {
-        if (node.Int("group", 1) <= 1) return node;
+        long group = node.Int("group", 1);
+        if (group <= 1) return node;
+        var w = pruned.Initializers[node.Inputs[1]].Shape;
+        if (w[1] != 1 || w[0] >= group) return node;
         var attrs = node.Attributes.ToDictionary(k => k.Key, k => k.Value);
-        attrs["group"] = AttributeValue.Of(pruned.Initializers[node.Inputs[1]].Shape[0]);
+        attrs["group"] = AttributeValue.Of(w[0]);
         return node.With(attributes: attrs);
     }
 

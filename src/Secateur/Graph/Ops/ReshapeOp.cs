@@ -62,8 +62,23 @@ internal sealed class ReshapeOp() : OpDefinition(OpKind.Reshape, 2, 2)
         var target = graph.Initializers.GetValueOrDefault(node.Inputs[1])?.Longs;
         bool flatten = x.Length >= 2 && target is { Length: 2 } && target[1] == -1
                        && (target[0] == 0 && node.Int("allowzero", 0) == 0 || target[0] == x[0]);
-        return flatten
-            ? new ChannelRule.Flatten(Product(x.Skip(2)))
-            : new ChannelRule.Block($"'{node.Name}' (Reshape) regroups the channel axis");
+        if (flatten) return new ChannelRule.Flatten(Product(x.Skip(2)));
+        return new ChannelRule.Block($"'{node.Name}' (Reshape) regroups the channel axis"
+            + (ShuffleGroups(node, x, target) is { } g ? $": it starts a channel shuffle of {g} groups, {ShuffleLimit}" : ""));
+    }
+
+    // Why the shuffle stays blocked (issue 12): a group here is a whole layer's channels tied position by position; the
+    // shuffle interleaves the channels of the layers concatenated before it and the next block splits the result in
+    // halves, so each half holds part of every layer's channels — a layer would have to be cut into pieces that later
+    // layers prune independently, which needs channel groups over sub-ranges, not whole layers.
+    private const string ShuffleLimit =
+        "which interleaves the layers concatenated before it, and whose halves are split apart again: channel groups cover whole layers and cannot follow that";
+
+    /// <summary>The group count of the first Reshape of a channel shuffle, (N, C, H, W) → (N, g, C/g, H, W), or null.</summary>
+    private static long? ShuffleGroups(Node node, long[] x, long[]? target)
+    {
+        if (target is not { Length: 5 } || x.Length != 4) return null;
+        var to = Resolve(node, x, target, node.Int("allowzero", 0) != 0);
+        return to[0] == x[0] && to[1] > 1 && to[1] * to[2] == x[1] && to[3] == x[2] && to[4] == x[3] ? to[1] : null;
     }
 }

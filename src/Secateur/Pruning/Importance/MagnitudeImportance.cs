@@ -53,7 +53,9 @@ public sealed class MagnitudeImportance : IImportance
         {
             var group = list[g];
             var total = new double[group.Channels];
-            foreach (var s in group.Slices.Where(include))
+            // A grouped convolution's input axis is shared by its groups (column j mod Cin/groups), not one row per channel:
+            // those slices are left out, and the channel is scored by its producer and per-channel parameters.
+            foreach (var s in group.Slices.Where(s => s.Modulo == 0 && include(s)))
             {
                 var norm = ChannelNorms(graph.Initializers[s.Tensor], s, group.Channels, p);
                 double mean = norm.Average();
