@@ -58,6 +58,10 @@ public enum OpKind
     Pad,
     /// <summary>ONNX LeakyRelu: x where x ≥ 0, alpha·x below (attribute alpha, default 0.01).</summary>
     LeakyRelu,
+    /// <summary>ONNX Resize (opset 11+ form): X[, roi[, scales[, sizes]]], constant operands; nearest or linear.</summary>
+    Resize,
+    /// <summary>ONNX ConvTranspose: X, W[, B], W laid out (Cin, Cout/group, kernel...).</summary>
+    ConvTranspose,
 }
 
 /// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>
