@@ -3,7 +3,8 @@ namespace Secateur.Graph.Ops;
 /// <summary>
 /// ONNX Resize (opset 11+ form): X[, roi[, scales[, sizes]]], the operands constant initializers and exactly one
 /// of scales and sizes given. Modes nearest (every nearest_mode) and linear; the coordinate transformation modes
-/// half_pixel, pytorch_half_pixel, align_corners, asymmetric and tf_half_pixel_for_nn. The importer turns
+/// half_pixel, pytorch_half_pixel, align_corners and asymmetric; tf_half_pixel_for_nn (ONNX Runtime's results did
+/// not match the spec's formula in testing) and tf_crop_and_resize are refused by name. The importer turns
 /// batch-following sizes into scales, so a dynamic batch survives. Channels pass through while the batch and
 /// channel axes keep scale 1.
 /// </summary>
@@ -11,7 +12,7 @@ internal sealed class ResizeOp() : OpDefinition(OpKind.Resize, 1, 4)
 {
     /// <summary>The coordinate transformation modes whose formulas <see cref="Sources"/> implements.</summary>
     internal static readonly IReadOnlySet<string> CoordinateModes =
-        new HashSet<string>(StringComparer.Ordinal) { "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn" };
+        new HashSet<string>(StringComparer.Ordinal) { "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric" };
 
     private static readonly IReadOnlySet<string> NearestModes =
         new HashSet<string>(StringComparer.Ordinal) { "round_prefer_floor", "round_prefer_ceil", "floor", "ceil" };
@@ -113,7 +114,6 @@ internal sealed class ResizeOp() : OpDefinition(OpKind.Resize, 1, 4)
                 "pytorch_half_pixel" => n > 1 ? (x + 0.5f) / axis.Scale - 0.5f : 0f,
                 "align_corners" => n == 1 ? 0f : x * (len - 1) / (n - 1),
                 "asymmetric" => x / axis.Scale,
-                "tf_half_pixel_for_nn" => (x + 0.5f) / axis.Scale,
                 _ => throw Unsupported(node, "coordinate_transformation_mode", coord),
             };
             if (linear)
