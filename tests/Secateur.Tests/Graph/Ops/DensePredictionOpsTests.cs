@@ -133,6 +133,78 @@ public sealed class DensePredictionOpsTests
         // The L1 criterion scores up's output channels across weight axis 1: one score per output channel.
         Importances.Create("l1").Score(deps, new ImportanceContext())[produced].Length.ShouldBe(6);
     }
+
+    [Fact]
+    public void ConvTranspose_output_shape_equals_onnxruntime_and_an_ambiguous_one_is_a_typed_error()
+    {
+        ModelGraph Build(long size)
+        {
+            var b = new GraphBuilder("deconv", 2, 4, 4, seed: 3);
+            var w = b.Initializer("up.weight", TensorData.FromFloats(Random(2 * 3 * 3 * 3, 4), 2, 3, 3, 3));
+            var up = b.Add("up", OpKind.ConvTranspose, [b.Input, w], ("strides", AttributeValue.Of([2L, 2L])), ("output_shape", AttributeValue.Of([size, size])));
+            return b.Build(up, "y");
+        }
+        var shape = new long[] { 1, 2, 4, 4 };
+        var x = Random(TensorData.ElementCount(shape), 8);
+        // Full output 9: a target of 7 crops 1 at each end, unambiguously.
+        var g = Build(7);
+        ShouldEqual(Ours(g, x, shape), Ort(g, x, shape), "output_shape 7");
+        // A target of 8 leaves one element to crop, at an end ONNX and ONNX Runtime versions disagree on.
+        var e = Should.Throw<SecateurException>(() => ShapeInference.Infer(Build(8), 1));
+        e.Code.ShouldBe(ErrorCode.UnsupportedOp);
+        e.Message.ShouldContain("'up'");
+        e.Message.ShouldContain("output_shape");
+    }
+
+    [Fact]
+    public void A_depthwise_ConvTranspose_passes_channels_and_a_grouped_one_blocks_them_with_a_reason()
+    {
+        var b = new GraphBuilder("dw", 3, 4, 4, seed: 4);
+        var conv = b.Conv(b.Input, "conv", 4, 1, bias: true);
+        var wd = b.Initializer("dw.weight", TensorData.FromFloats(Random(4 * 1 * 2 * 2, 1), 4, 1, 2, 2));
+        var dw = b.Add("dw", OpKind.ConvTranspose, [conv, wd], ("strides", AttributeValue.Of([2L, 2L])), ("group", AttributeValue.Of(4L)));
+        var wg = b.Initializer("grouped.weight", TensorData.FromFloats(Random(4 * 3 * 1 * 1, 2), 4, 3, 1, 1));
+        var grouped = b.Add("grouped", OpKind.ConvTranspose, [dw, wg], ("group", AttributeValue.Of(2L)));
+        var g = b.Build(grouped, "y");
+        var deps = DependencyGraph.Build(g);
+        var group = deps.Groups.Single(gr => gr.Producers.Contains("conv"));
+        group.Prunable.ShouldBeFalse();
+        group.BlockedReason.ShouldNotBeNull().ShouldContain("grouped transposed convolution 'grouped' (group 2)");
+
+        // Without the grouped layer, the depthwise one follows conv's channels and its group shrinks with them.
+        var b2 = new GraphBuilder("dw", 3, 4, 4, seed: 4);
+        var conv2 = b2.Conv(b2.Input, "conv", 4, 1, bias: true);
+        var wd2 = b2.Initializer("dw.weight", TensorData.FromFloats(Random(4 * 1 * 2 * 2, 1), 4, 1, 2, 2));
+        var dw2 = b2.Add("dw", OpKind.ConvTranspose, [conv2, wd2], ("strides", AttributeValue.Of([2L, 2L])), ("group", AttributeValue.Of(4L)));
+        var g2 = b2.Build(b2.Conv(dw2, "head", 2, 1), "y");
+        var deps2 = DependencyGraph.Build(g2);
+        var g2group = deps2.Groups.Single(gr => gr.Producers.Contains("conv"));
+        g2group.Prunable.ShouldBeTrue(g2group.BlockedReason);
+        var remove = new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [g2group] = [2L] };
+        var pruned = StructuredPruner.Prune(deps2, remove);
+        pruned.FindNode("dw")!.Int("group", 0).ShouldBe(3);
+        var shape = new long[] { 2, 3, 4, 4 };
+        var x = Random(TensorData.ElementCount(shape), 6);
+        ShouldEqual(Ours(pruned, x, shape), Ours(StructuredPruner.ZeroOut(deps2, remove), x, shape), "pruned vs zeroed");
+        ShouldEqual(Ours(pruned, x, shape), Ort(pruned, x, shape), "pruned depthwise vs ONNX Runtime");
+    }
+
+    [Fact]
+    public void Resize_trains_gradients_reach_the_layer_before_it()
+    {
+        var b = new GraphBuilder("train", 2, 4, 4, seed: 5);
+        var conv = b.Conv(b.Input, "conv", 3, 3, pad: 1);
+        var scales = b.Initializer("scales", TensorData.FromFloats([1f, 1f, 2f, 2f], 4));
+        var y = b.Add("up", OpKind.Resize, [conv, "", scales], ("mode", AttributeValue.Of("linear")));
+        using var m = new GraphModule(b.Build(y, "y"));
+        m.train();
+        using var scope = NewDisposeScope();
+        var x = randn(2, 2, 4, 4, generator: new Generator(1));
+        var output = m.forward(x);
+        output.shape.ShouldBe([2L, 3L, 8L, 8L]);
+        output.square().sum().backward();
+        m.Tensor("conv.weight").grad.ShouldNotBeNull().abs().sum().item<float>().ShouldBeGreaterThan(0f);
+    }
 }
 
 /// <summary>Import-time folding of the Shape → Slice → Concat arithmetic that feeds Resize's sizes.</summary>
