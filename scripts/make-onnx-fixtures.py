@@ -207,11 +207,49 @@ def export(name, mode, opset, out_dir):
     print(f"{os.path.basename(path)}: {os.path.getsize(path)} bytes, opset {opset}, ops {' '.join(ops)}")
 
 
+def full_width(out_dir):
+    """Issue 12's speed check: torchvision's full-width fcn_resnet50 (with aux head) and resnet50, random weights,
+    3x224x224, dynamic batch, BN folded, opset 13, into out_dir (default: a new temporary directory). Too large to
+    commit (about 135 MB and 100 MB); benchmarks/onnx/segmentation-speed.sh makes them on the fly."""
+    import tempfile
+    import torchvision
+    out_dir = out_dir or tempfile.mkdtemp(prefix="secateur-full-width-")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    seg = torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=True, num_classes=21)
+    models = [
+        ("fcn_resnet50", _Outputs(seg), ["out", "aux"]),
+        ("resnet50", torchvision.models.resnet50(), ["logits"]),
+    ]
+    x = torch.randn(1, 3, 224, 224)
+    for name, model, outputs in models:
+        path = os.path.join(out_dir, f"{name}.full.op13.onnx")
+        axes = {n: {0: "batch"} for n in ["input"] + outputs}
+        torch.onnx.export(model.eval(), x, path, opset_version=13, input_names=["input"], output_names=outputs,
+                          dynamic_axes=axes, training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True)
+        print(path)
+
+
+class _Outputs(nn.Module):
+    """torchvision's segmentation models return a dict; ONNX export needs a tuple (out, aux)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        r = self.model(x)
+        return r["out"], r["aux"]
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.join(here, "..")
     fixtures = os.path.join(repo, "tests", "Secateur.Tests", "Fixtures")
     args = sys.argv[1:]
+    if args[:1] == ["--full-width"]:
+        full_width(args[1] if len(args) > 1 else None)
+        return
     coverage_only = args[:1] == ["--coverage"]
     if coverage_only:
         args = args[1:]

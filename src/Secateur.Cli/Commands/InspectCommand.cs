@@ -31,6 +31,8 @@ public static class InspectCommand
                     model = graph.Name,
                     input = graph.Inputs[0].ShapeText,
                     output = graph.Outputs[0].ShapeText,
+                    inputs = graph.Inputs.Select(i => new { name = i.Name, shape = i.ShapeText }),
+                    outputs = graph.Outputs.Select(o => new { name = o.Name, shape = o.ShapeText }),
                     @params = stats.Params,
                     macs = stats.Macs,
                     convention = ModelStats.Convention,
@@ -38,7 +40,7 @@ public static class InspectCommand
                 });
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  input {graph.Inputs[0].ShapeText}");
+            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  {Signature(graph)}");
             table.AddColumn("layer").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned());
             foreach (var l in stats.Layers)
                 table.AddRow(Markup.Escape(l.Name), l.Op.ToString(), TensorData.FormatShape(l.OutputShape), Num(l.Params), Num(l.Macs));
@@ -49,6 +51,14 @@ public static class InspectCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>"input 1x3x8x8" for one input and one output; every input and output by name when there are more.</summary>
+    private static string Signature(ModelGraph graph)
+    {
+        if (graph.Inputs.Count == 1 && graph.Outputs.Count == 1) return $"input {Markup.Escape(graph.Inputs[0].ShapeText)}";
+        static string List(IEnumerable<ValueInfo> values) => string.Join(", ", values.Select(v => Markup.Escape($"{v.Name} {v.ShapeText}")));
+        return $"inputs {List(graph.Inputs)}  outputs {List(graph.Outputs)}";
     }
 
     private static int ListZoo(CliContext context, bool json)

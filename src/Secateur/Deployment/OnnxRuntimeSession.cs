@@ -73,22 +73,29 @@ public sealed class OnnxRuntimeSession : IDisposable
         {
             throw new SecateurException(ErrorCode.BadFile, $"'{name}': ONNX Runtime cannot load the model: {FirstLine(e.Message)}", e);
         }
-        if (_session.InputNames.Count != 1 || _session.OutputNames.Count < 1)
+        if (_session.InputNames.Count < 1 || _session.OutputNames.Count < 1)
         {
             var counts = $"{_session.InputNames.Count} inputs and {_session.OutputNames.Count} outputs";
             _session.Dispose();
-            throw new SecateurException(ErrorCode.BadArgument, $"'{name}': only models with one input can be run (this one has {counts})");
+            throw new SecateurException(ErrorCode.BadArgument, $"'{name}': a model needs at least one input and one output (this one has {counts})");
         }
-        _inputNames = [_session.InputNames[0]];
-        _outputNames = [_session.OutputNames[0]];
-        var input = _session.InputMetadata[_inputNames[0]];
-        if (!input.IsTensor || input.ElementDataType != TensorElementType.Float)
+        // Every input is fed and every output computed, so that a run (and its timing) is the whole model's.
+        _inputNames = [.. _session.InputNames];
+        _outputNames = [.. _session.OutputNames];
+        var dims = new List<IReadOnlyList<Dim>>();
+        foreach (var inputName in _inputNames)
         {
-            _session.Dispose();
-            throw new SecateurException(ErrorCode.BadArgument, $"'{name}': only float tensor inputs are supported (input '{_inputNames[0]}' is {input.ElementDataType})");
+            var input = _session.InputMetadata[inputName];
+            if (!input.IsTensor || input.ElementDataType != TensorElementType.Float)
+            {
+                _session.Dispose();
+                throw new SecateurException(ErrorCode.BadArgument, $"'{name}': only float tensor inputs are supported (input '{inputName}' is {input.ElementDataType})");
+            }
+            dims.Add(input.Dimensions.Select((d, i) => d >= 0 ? new Dim(d)
+                : Dim.Symbolic(string.IsNullOrEmpty(input.SymbolicDimensions[i]) ? "?" : input.SymbolicDimensions[i])).ToList());
         }
-        InputDims = input.Dimensions.Select((d, i) => d >= 0 ? new Dim(d)
-            : Dim.Symbolic(string.IsNullOrEmpty(input.SymbolicDimensions[i]) ? "?" : input.SymbolicDimensions[i])).ToList();
+        AllInputDims = dims;
+        InputDims = dims[0];
     }
 
     /// <summary>The bytes of a model file; a missing or unreadable file is a BadFile error naming it.</summary>
@@ -135,8 +142,17 @@ public sealed class OnnxRuntimeSession : IDisposable
     /// <summary>The settings the session was created with.</summary>
     public SessionSettings Settings { get; }
 
-    /// <summary>The input's dimensions as the model declares them (symbolic ones included).</summary>
+    /// <summary>The first input's dimensions as the model declares them (symbolic ones included): the input callers feed.</summary>
     public IReadOnlyList<Dim> InputDims { get; }
+
+    /// <summary>Every input's dimensions, in the model's order; inputs after the first get random values in [-1, 1).</summary>
+    public IReadOnlyList<IReadOnlyList<Dim>> AllInputDims { get; }
+
+    /// <summary>Every output's name, in the model's order (all are computed on each run).</summary>
+    public IReadOnlyList<string> OutputNames => _outputNames;
+
+    // Random values for the inputs after the first, per batch size; the arrays must outlive their OrtValues.
+    private readonly Dictionary<long, (float[] Data, OrtValue Value)[]> _extraInputs = [];
 
     /// <summary>
     /// The concrete input shape for a batch of <paramref name="batch"/>: a symbolic first (batch) dimension takes
@@ -177,7 +193,10 @@ public sealed class OnnxRuntimeSession : IDisposable
     /// <summary>The input's dimensions as text, e.g. <c>Nx3x224x224</c>.</summary>
     public string ShapeText => string.Join('x', InputDims.Select(d => d.ToString()));
 
-    /// <summary>Runs the model on <paramref name="input"/> of shape <paramref name="shape"/>; returns the first output and its shape.</summary>
+    /// <summary>
+    /// Runs the model on <paramref name="input"/> of shape <paramref name="shape"/> (the first input; any others get
+    /// fixed random values); returns the first output and its shape.
+    /// </summary>
     public (float[] Output, long[] Shape) Run(float[] input, long[] shape)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -206,7 +225,8 @@ public sealed class OnnxRuntimeSession : IDisposable
     {
         try
         {
-            return _session.Run(_runOptions, _inputNames, [input], _outputNames);
+            if (_inputNames.Length == 1) return _session.Run(_runOptions, _inputNames, [input], _outputNames);
+            return _session.Run(_runOptions, _inputNames, [input, .. ExtraInputs(input.GetTensorTypeAndShape().Shape[0]).Select(e => e.Value)], _outputNames);
         }
         catch (OnnxRuntimeException e)
         {
@@ -214,9 +234,30 @@ public sealed class OnnxRuntimeSession : IDisposable
         }
     }
 
+    /// <summary>The random inputs after the first for a batch of <paramref name="batch"/>: a symbolic first dimension takes the batch.</summary>
+    private (float[] Data, OrtValue Value)[] ExtraInputs(long batch)
+    {
+        if (_extraInputs.TryGetValue(batch, out var made)) return made;
+        var rng = new Random(batch.GetHashCode());
+        made = new (float[], OrtValue)[_inputNames.Length - 1];
+        for (int k = 1; k < _inputNames.Length; k++)
+        {
+            var dims = AllInputDims[k];
+            var shape = dims.Select((d, i) => !d.IsSymbolic ? d.Value : i == 0 ? batch
+                : throw new SecateurException(ErrorCode.BadArgument,
+                    $"'{Name}': input '{_inputNames[k]}' has a symbolic dimension '{d}' at position {i}; only the first input's may be given a shape")).ToArray();
+            var data = new float[TensorData.ElementCount(shape)];
+            for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+            made[k - 1] = (data, OrtValue.CreateTensorValueFromMemory(data, shape));
+        }
+        _extraInputs[batch] = made;
+        return made;
+    }
+
     /// <inheritdoc/>
     public void Dispose()
     {
+        foreach (var extra in _extraInputs.Values.SelectMany(e => e)) extra.Value.Dispose();
         _session.Dispose();
         _runOptions.Dispose();
     }

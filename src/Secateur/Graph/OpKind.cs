@@ -100,6 +100,10 @@ public enum OpKind
     DepthToSpace,
     /// <summary>ONNX SpaceToDepth: attribute blocksize (PixelUnshuffle's block order).</summary>
     SpaceToDepth,
+    /// <summary>ONNX Resize (opset 11+ form): X[, roi[, scales[, sizes]]], constant operands; nearest or linear.</summary>
+    Resize,
+    /// <summary>ONNX ConvTranspose: X, W[, B], W laid out (Cin, Cout/group, kernel...).</summary>
+    ConvTranspose,
 }
 
 /// <summary>Parsing and naming of <see cref="OpKind"/> values by their ONNX operator name.</summary>

@@ -72,6 +72,9 @@ internal static class OnnxExporter
         return names;
     }
 
+    /// <summary>The opset from which Resize's roi and scales may be omitted (given as "").</summary>
+    private const int ResizeOmittedOperandsOpset = 13;
+
     private static NodeProto ToProto(Node node, int opset, HashSet<string> taken, List<TensorProto> extra)
     {
         var p = new NodeProto { Name = node.Name, OpType = node.Op.OnnxName() };
@@ -84,6 +87,18 @@ internal static class OnnxExporter
             if (inputs.Count < 2) inputs.Add(name);
             else inputs[1] = name;
             attributes = attributes.Where(a => a.Key != "ratio");
+        }
+        if (node.Op == OpKind.Resize && opset < ResizeOmittedOperandsOpset)
+        {
+            // Before opset 13 roi and scales are required inputs; an empty tensor says "not used".
+            while (inputs.Count < 3) inputs.Add("");
+            for (int i = 1; i <= 2; i++)
+                if (inputs[i].Length == 0)
+                {
+                    var name = Unique($"{node.Name}.{(i == 1 ? "roi" : "scales")}", taken);
+                    extra.Add(ToProto(name, TensorData.FromFloats([], 0)));
+                    inputs[i] = name;
+                }
         }
         p.Input.AddRange(inputs);
         p.Output.AddRange(node.Outputs);

@@ -135,6 +135,8 @@ internal sealed class OnnxFolder
                 Emit(new Node(n.Name, OpKind.Identity, [n.Inputs[0]], n.Outputs));
                 return;
             case "Pad": Pad(n); return;
+            case "Resize": Resize(n); return;
+            case "Upsample": Upsample(n); return;
             case "Softmax" when _opset < 13:
                 {
                     // Before opset 13 Softmax normalised over all axes from `axis` (default 1) on; Secateur's (13+)
@@ -429,6 +431,118 @@ internal sealed class OnnxFolder
         }
         var attrs = mode == "constant" ? [] : new List<KeyValuePair<string, AttributeValue>> { KeyValuePair.Create("mode", AttributeValue.Of(mode)) };
         Emit(new Node(n.Name, OpKind.Pad, inputs, [n.Outputs[0]], attrs));
+    }
+
+    /// <summary>
+    /// Resize in Secateur's form X, "", scales or X, "", "", sizes. Sizes computed from the input's shape (exporters
+    /// write <c>Concat(Shape(x)[:2], spatial)</c>) depend on the batch; where every such size follows the input's own
+    /// dimension and the others are fixed, they become the scales that give the same output and the same coordinate
+    /// arithmetic (ONNX Runtime derives its scales from sizes as output / input), so the batch stays dynamic.
+    /// </summary>
+    private void Resize(RawNode n)
+    {
+        var x = n.Inputs[0];
+        if (ShapeOf(x) is not { } s) { _unsupported(n.OpType, n.Name); return; }
+        if (Carrier(n).String("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize")
+        {
+            _unsupported("Resize with coordinate_transformation_mode 'tf_crop_and_resize'", n.Name);
+            return;
+        }
+        Pair? Operand(int i)
+        {
+            if (i >= n.Inputs.Count || n.Inputs[i].Length == 0) return null;
+            if (!_const.TryGetValue(n.Inputs[i], out var p))
+            {
+                _problem($"node '{n.Name}' (Resize): input '{n.Inputs[i]}' is computed from activations; Secateur needs it constant");
+                return null;
+            }
+            // Opset 11 requires roi and scales even when unused; an empty tensor stands for "omitted".
+            return p.A.Count == 0 && p.B.Count == 0 ? null : p;
+        }
+        var scales = Operand(2);
+        var sizes = Operand(3);
+        int rank = s.A.Length;
+        var attrs = n.Attributes.ToList();
+        if (scales is { } sc)
+        {
+            if (!sc.Fixed || sc.A.Type != ElementType.Float) { _problem($"node '{n.Name}' (Resize): scales '{n.Inputs[2]}' are not constant floats"); return; }
+            // A file Secateur wrote already has them as an initializer of its own: keep its name.
+            EmitResize(n, x, _original.Contains(n.Inputs[2]) ? n.Inputs[2] : Constant($"{n.Name}.scales", sc.A), "", attrs);
+            return;
+        }
+        if (sizes is not { } sz || sz.A.Type != ElementType.Int64 || sz.A.Count != rank || sz.B.Count != rank)
+        {
+            _problem($"node '{n.Name}' (Resize): needs constant scales or rank-{rank} int64 sizes");
+            return;
+        }
+        // Scales reproducing the sizes at both batch sizes, checked with ONNX Runtime's float arithmetic.
+        var derived = new float[rank];
+        bool exact = true;
+        for (int i = 0; i < rank && exact; i++)
+        {
+            long a = sz.A.Longs[i], b = sz.B.Longs[i];
+            if (a == s.A[i] && b == s.B[i]) derived[i] = 1f;
+            else if (a == b && s.A[i] == s.B[i] && s.A[i] > 0)
+            {
+                derived[i] = (float)a / s.A[i];
+                exact = (long)(derived[i] * (float)s.A[i]) == a;
+            }
+            else exact = false;
+        }
+        if (exact)
+            EmitResize(n, x, Constant($"{n.Name}.scales", TensorData.FromFloats(derived, rank)), "", attrs);
+        else if (sz.Fixed)
+            EmitResize(n, x, "", _original.Contains(n.Inputs[3]) ? n.Inputs[3] : Constant($"{n.Name}.sizes", sz.A), attrs);
+        else
+            _problem($"node '{n.Name}' (Resize): sizes '{n.Inputs[3]}' depend on the batch size in a way no constant scales reproduce");
+    }
+
+    /// <summary>
+    /// Upsample (opsets 7–9, scales as attribute or input) as the Resize it is: asymmetric coordinates, and nearest
+    /// taking the floor, which is what Upsample computes.
+    /// </summary>
+    private void Upsample(RawNode n)
+    {
+        var carrier = Carrier(n);
+        var x = n.Inputs[0];
+        if (ShapeOf(x) is null) { _unsupported(n.OpType, n.Name); return; }
+        float[]? scales = carrier.Attributes.TryGetValue("scales", out var attr) && attr.Kind == AttributeKind.Floats ? [.. attr.Floats] : null;
+        if (scales is null && n.Inputs.Count > 1 && n.Inputs[1].Length > 0)
+        {
+            if (!_const.TryGetValue(n.Inputs[1], out var p) || !p.Fixed || p.A.Type != ElementType.Float)
+            {
+                _problem($"node '{n.Name}' (Upsample): scales '{n.Inputs[1]}' are not constant floats");
+                return;
+            }
+            scales = p.A.Floats;
+        }
+        if (scales is null) { _problem($"node '{n.Name}' (Upsample): has no scales"); return; }
+        // Upsample's nearest only enlarges; below 1 ONNX Runtime rounds differently.
+        if (scales.Any(v => v < 1f)) { _unsupported("Upsample with a scale below 1", n.Name); return; }
+        var mode = carrier.String("mode", "nearest");
+        if (mode is "bilinear") mode = "linear";
+        if (mode is not ("nearest" or "linear")) { _unsupported($"Upsample in mode '{mode}'", n.Name); return; }
+        var attrs = new List<KeyValuePair<string, AttributeValue>>
+        {
+            KeyValuePair.Create("coordinate_transformation_mode", AttributeValue.Of("asymmetric")),
+            KeyValuePair.Create("mode", AttributeValue.Of(mode)),
+        };
+        if (mode == "nearest") attrs.Add(KeyValuePair.Create("nearest_mode", AttributeValue.Of("floor")));
+        EmitResize(n, x, Constant($"{n.Name}.scales", TensorData.FromFloats(scales, scales.Length)), "", attrs);
+    }
+
+    /// <summary>A folded constant as an initializer the emitted node reads (kept as is when it is one of the file's own).</summary>
+    private string Constant(string name, TensorData data)
+    {
+        var chosen = Materialize(name, data);
+        _const[chosen] = new Pair(_made[chosen], _made[chosen]);
+        return chosen;
+    }
+
+    private void EmitResize(RawNode n, string x, string scales, string sizes, List<KeyValuePair<string, AttributeValue>> attrs)
+    {
+        List<string> inputs = sizes.Length > 0 ? [x, "", "", sizes] : [x, "", scales];
+        Emit(new Node(n.Name, OpKind.Resize, inputs, [n.Outputs[0]], attrs));
     }
 
     /// <summary>

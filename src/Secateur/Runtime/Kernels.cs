@@ -115,6 +115,8 @@ internal static class Kernels
         [OpKind.ReduceMean] = c => c.In(0).mean(ReduceMeanOp.Axes(c.Node, (int)c.In(0).dim()).Select(a => (long)a).ToArray(), c.Node.Int("keepdims", 1) != 0),
         [OpKind.DepthToSpace] = DepthToSpace,
         [OpKind.SpaceToDepth] = SpaceToDepth,
+        [OpKind.Resize] = Resize,
+        [OpKind.ConvTranspose] = c => ConvTranspose(c.Node, c.In(0), c.In(1), c.Opt(2)),
     };
 
     /// <summary>The ops that have a kernel.</summary>
@@ -317,6 +319,52 @@ internal static class Kernels
         long n = x.shape[0], ch = x.shape[1], h = x.shape[2] / r, w = x.shape[3] / r;
         // (N, C, H/r, r, W/r, r) → (N, r, r, C, H/r, W/r): the pixel in the block becomes the outer channel index.
         return x.reshape(n, ch, h, r, w, r).permute(0, 3, 5, 1, 2, 4).reshape(n, ch * r * r, h, w);
+    }
+
+    /// <summary>Resize one axis at a time (nearest and linear are separable), with ONNX Runtime's source indices and weights.</summary>
+    private static Tensor Resize(KernelCall c)
+    {
+        var x = c.In(0);
+        var plan = ResizeOp.Plan(c.Node, x.shape, c.Constant);
+        for (int d = 0; d < plan.Length; d++)
+        {
+            if (ResizeOp.Sources(c.Node, plan[d]) is not var (low, high, weight)) continue;
+            using var lo = tensor(low, device: x.device);
+            var a = x.index_select(d, lo);
+            if (weight.All(w => w == 0f)) { x = a; continue; }
+            using var hi = tensor(high, device: x.device);
+            var shape = Enumerable.Repeat(1L, plan.Length).ToArray();
+            shape[d] = weight.Length;
+            using var w = tensor(weight, device: x.device).reshape(shape); // broadcasts along axis d
+            // a + w·(b − a): the two neighbours' lerp, differentiable in x.
+            x = a + (x.index_select(d, hi) - a) * w;
+        }
+        return x.alias();
+    }
+
+    private static Tensor ConvTranspose(Node node, Tensor x, Tensor w, Tensor? b)
+    {
+        var g = ConvTransposeOp.Geometry(node, x.shape, w.shape);
+        if (x.dim() != 4 && x.dim() != 3)
+            throw new SecateurException(ErrorCode.UnsupportedOp, $"node '{node.Name}': ConvTranspose on rank-{x.dim()} input (only 1-D and 2-D)");
+        if (g.Native)
+            return x.dim() == 4
+                ? F.conv_transpose2d(x, w, b, g.Strides, g.PadsBegin, g.OutputPadding, g.Dilations, g.Group)
+                : F.conv_transpose1d(x, w, b, stride: g.Strides[0], padding: g.PadsBegin[0], output_padding: g.OutputPadding[0], dilation: g.Dilations[0], groups: g.Group);
+        // Asymmetric pads or a large output padding: the full, unpadded result cropped (and zero-extended) to ONNX's window.
+        var full = x.dim() == 4
+            ? F.conv_transpose2d(x, w, null, g.Strides, [0, 0], [0, 0], g.Dilations, g.Group)
+            : F.conv_transpose1d(x, w, null, stride: g.Strides[0], dilation: g.Dilations[0], groups: g.Group);
+        var pad = new List<long>();
+        for (int i = g.PadsBegin.Length - 1; i >= 0; i--)
+        {
+            long size = full.shape[i + 2];
+            pad.Add(-g.PadsBegin[i]);
+            pad.Add(g.Output[i] + g.PadsBegin[i] - size);
+        }
+        var y = F.pad(full, pad.ToArray(), PaddingModes.Constant, 0);
+        if (b is not null) y = y + b.reshape([1, -1, .. Enumerable.Repeat(1L, g.PadsBegin.Length)]);
+        return y;
     }
 
     private static Tensor Gemm(Node node, Tensor a, Tensor b, Tensor? c)
