@@ -135,6 +135,18 @@ public static class PruningPipeline
         var test = set?.TestLoader();
         double? Accuracy(ModelGraph g) => test is null ? null : Trainer.Accuracy(g, test, device);
 
+        // The dynamic schedule accepts or rejects steps on a held-out slice of the training data, which fine-tuning
+        // then does not see; the test split only feeds the reported stage accuracies.
+        DataLoader? validation = null;
+        if (set is not null && request.Schedule.Kind == PruningScheduleKind.Dynamic)
+        {
+            var (rest, slice) = HeldOut.Split(set, seed);
+            progress.Log($"the dynamic schedule validates on {slice.Count} held-out training images");
+            validation = (set with { Test = slice }).TestLoader();
+            set = rest;
+        }
+        double? Validate(ModelGraph g) => validation is null ? null : Trainer.Accuracy(g, validation, device);
+
         var accBefore = Accuracy(graph);
         var importance = new ImportanceContext(set?.TrainLoader(64, seed, augment: false), request.CalibrationBatches, seed, request.Device);
         var sensitivity = request.Allocation.Kind == AllocationKind.Sensitivity ? HeldOutSensitivity(graph, request, importance, progress) : null;
@@ -167,7 +179,7 @@ public static class PruningPipeline
                 return FineTune(tuner, recalibrated, step, retry, request, history);
             }
             finally { outside.Stop(); }
-        }, g => request.Schedule.Kind == PruningScheduleKind.Dynamic ? Accuracy(g) : null, progress.Log);
+        }, Validate, progress.Log);
         double pruneSeconds = scheduleClock.Elapsed.TotalSeconds - outside.Elapsed.TotalSeconds;
         double? accFinetuned = request.FineTuning.Epochs > 0 ? Accuracy(result.Graph) : null;
         return new PruneOutcome(graph, result.Graph, ModelStats.Compute(graph), ModelStats.Compute(result.Graph),
@@ -187,7 +199,7 @@ public static class PruningPipeline
     private static IReadOnlyList<SensitivityPoint> HeldOutSensitivity(ModelGraph graph, PruneRequest request, ImportanceContext importance, IWorkflowProgress progress)
     {
         var set = request.Data!;
-        var held = set.Train.Split(0.1, request.Seed).Validation.Take(1000);
+        var held = HeldOut.Split(set, request.Seed).Validation;
         progress.Log($"sensitivity analysis on {held.Count} held-out training images ...");
         return Sensitivity.Analyze(graph, request.Importance, importance, (set with { Test = held }).TestLoader(), request.SensitivityRatios).Points;
     }
