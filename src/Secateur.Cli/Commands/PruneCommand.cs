@@ -34,8 +34,10 @@ public static class PruneCommand
             var (graph, set) = common.Load(r);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
+            foreach (var note in outcome.Notes) context.Error.WriteLine($"note: {note}");
             return common.Finish(context, r, graph, outcome.Graph, ".pruned.onnx",
-                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command));
+                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command),
+                outcome.ReachedTarget ? null : outcome.Stop);
         });
         return cmd;
     }

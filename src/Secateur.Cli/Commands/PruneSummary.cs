@@ -63,6 +63,9 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public IReadOnlyList<ScheduleStep> Steps => outcome.Steps;
     /// <summary>Why the schedule stopped.</summary>
     public string Stop => outcome.Stop;
+
+    /// <summary>Whether the target was met (false: the command exits 6 after saving what it reached).</summary>
+    public bool ReachedTarget => outcome.ReachedTarget;
     /// <summary>The command that ran.</summary>
     public string Command => command;
     /// <summary>Top-level <c>params</c> (after pruning) for scripts.</summary>
@@ -77,7 +80,7 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     {
         static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
         string latency = Latency is { } l
-            ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({l.Speedup:0.00}x, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement: noise")}); ")
+            ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({l.Speedup:0.00}x, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement")}); ")
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +

@@ -70,9 +70,10 @@ internal sealed class RecoveryOptions
     /// <summary>
     /// The end of both verbs: saves the result where <c>--output</c> says (or beside the model with
     /// <paramref name="suffix"/>), writes the report if <c>--report</c> asks, and prints the summary (one line, or <c>--json</c>).
+    /// When <paramref name="unmet"/> says why the target was not met, it then prints that as an error and returns 6.
     /// </summary>
     public int Finish(CliContext context, ParseResult r, ModelGraph input, ModelGraph result, string suffix,
-        Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report)
+        Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report, string? unmet = null)
     {
         var path = r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix);
         CommonOptions.Save(result, path, r.GetValue(Opset));
@@ -85,7 +86,10 @@ internal sealed class RecoveryOptions
         var s = summary(path, command);
         if (r.GetValue(Json)) context.WriteJson(s);
         else context.Out.WriteLine(s.Line());
-        return 0;
+        if (unmet is null) return 0;
+        // Like every unmet target, exit 6; but what was reached is saved (and said where), so the work is not lost.
+        context.Error.WriteLine($"error: the target was not met: {unmet}; the model it reached is saved in {path}");
+        return (int)ErrorCode.ImpossibleTarget;
     }
 }
 

@@ -100,6 +100,12 @@ public sealed record PruneOutcome(ModelGraph Original, ModelGraph Graph, ModelSt
     /// <summary>The sensitivity analysis the allocation used, when it used one.</summary>
     public IReadOnlyList<SensitivityPoint>? Sensitivity { get; init; }
 
+    /// <summary>Whether the target was met; false when a schedule stopped short or a latency budget was missed on re-measurement.</summary>
+    public bool ReachedTarget { get; init; } = true;
+
+    /// <summary>One-line remarks on how the result relates to the request (e.g. rounding moved it away from the target).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     /// <summary>The (validated) request the run carried out.</summary>
     public required PruneRequest Request { get; init; }
 }
@@ -189,7 +195,28 @@ public static class PruningPipeline
             Latency = result.Latency,
             Sensitivity = sensitivity,
             Request = request,
+            ReachedTarget = result.ReachedTarget,
+            Notes = RoundingNotes(request, ModelStats.Compute(graph), ModelStats.Compute(result.Graph)),
         };
+    }
+
+    /// <summary>
+    /// A note when channel rounding overshot a speed-up, MACs or params target by more than 10%: the user asked for one
+    /// figure and must not find another one without a word.
+    /// </summary>
+    private static IReadOnlyList<string> RoundingNotes(PruneRequest request, ModelStats before, ModelStats after)
+    {
+        int n = request.Allocation.RoundTo;
+        if (n <= 1) return [];
+        var t = request.Target;
+        string? note = null;
+        if (t.Speedup is { } s && before.Macs / (double)Math.Max(1, after.Macs) > s * 1.1)
+            note = FormattableString.Invariant($"achieved {before.Macs / (double)Math.Max(1, after.Macs):0.##}x fewer MACs for a requested {s:0.##}x");
+        else if (t.Macs is { } m && after.Macs < m / 1.1)
+            note = FormattableString.Invariant($"reached {after.Macs:N0} MACs for a requested {m:N0}");
+        else if (t.Params is { } p && after.Params < p / 1.1)
+            note = FormattableString.Invariant($"reached {after.Params:N0} params for a requested {p:N0}");
+        return note is null ? [] : [FormattableString.Invariant($"{note}: channel counts are rounded to multiples of {n} (groups of at most {n} channels are left whole)")];
     }
 
     /// <summary>
