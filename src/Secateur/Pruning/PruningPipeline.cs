@@ -216,7 +216,7 @@ public static class PruningPipeline
             note = FormattableString.Invariant($"reached {after.Macs:N0} MACs for a requested {m:N0}");
         else if (t.Params is { } p && after.Params < p / 1.1)
             note = FormattableString.Invariant($"reached {after.Params:N0} params for a requested {p:N0}");
-        return note is null ? [] : [FormattableString.Invariant($"{note}: channel counts are rounded to multiples of {n} (groups of at most {n} channels are left whole)")];
+        return note is null ? [] : [FormattableString.Invariant($"{note}: channel counts are rounded to multiples of {n} (a group of exactly {n} is left whole)")];
     }
 
     /// <summary>
