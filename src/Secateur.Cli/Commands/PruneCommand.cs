@@ -25,6 +25,22 @@ public static class PruneCommand
         cmd.Options.Add(granularity);
         // Kept so that old command lines and recipes run; 'sparsify' is the verb whose parser owns them.
         weights.AddTo(cmd);
+        // What a recipe step is checked with before any step runs: the request as the verb would build it.
+        context.Checks[cmd.Name] = r =>
+        {
+            if (r.GetValue(granularity) == "weight" || r.GetValue(weights.Nm) is not null) return;
+            var request = channel.Request(r, common, null);
+            // Without --data the whole request must hold; with it, everything but the data-dependent rules.
+            if (r.GetValue(common.Data) is null) request.Validated();
+            else
+            {
+                request.Target.Validated();
+                request.Allocation.Validated();
+                request.Schedule.Validated();
+                request.FineTuning.Validated();
+                request.Distillation?.Validated();
+            }
+        };
         cmd.SetAction(r =>
         {
             if (r.GetValue(granularity) == "weight" || r.GetValue(weights.Nm) is not null) return WeightGranularity(context, r, common, channel, weights);
