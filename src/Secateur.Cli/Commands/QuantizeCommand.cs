@@ -54,7 +54,7 @@ public static class QuantizeCommand
             var source = r.GetValue(model)!;
             var graph = ModelSource.Load(source, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
             TrainingCliOptions.CheckCompatible(graph, set);
-            var target = r.GetValue(output) ?? ModelSource.DefaultOutput(source, ".int8.onnx");
+            var target = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(source, ".int8.onnx"), source);
             var report = QuantizationPipeline.Run(graph, set, target, request, TrainingView.For(context), ModelSource.InputBytes(source, graph));
             if (r.GetValue(reportFile) is { } reportPath)
                 ReportWriter.Write(Reports.From(report, CommonOptions.CommandLine(r)) with { Recipe = context.Recipe }, reportPath);

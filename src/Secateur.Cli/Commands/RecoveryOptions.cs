@@ -47,6 +47,8 @@ internal sealed class RecoveryOptions
     /// <summary>The data (null without <c>--data</c>), the model shaped for it, and <c>--threads</c> applied.</summary>
     public (ModelGraph Graph, DataSet? Data) Load(ParseResult r)
     {
+        // Before any work, not only at the save: an hour of fine-tuning must not end in this error.
+        if (r.GetValue(Output) is { } output) CommonOptions.NotAnInput(output, r.GetValue(Model));
         CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, Threads));
         DataSet? set = r.GetValue(Data) is { } d ? DataSource.Resolve(d, r.GetValue(DataDir)) : null;
         if (set is not null && r.GetValue(TrainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
@@ -75,7 +77,7 @@ internal sealed class RecoveryOptions
     public int Finish(CliContext context, ParseResult r, ModelGraph input, ModelGraph result, string suffix,
         Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report, string? unmet = null)
     {
-        var path = r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix);
+        var path = CommonOptions.NotAnInput(r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix), r.GetValue(Model));
         CommonOptions.Save(result, path, r.GetValue(Opset));
         string command = CommonOptions.CommandLine(r);
         if (r.GetValue(Report) is { } file)

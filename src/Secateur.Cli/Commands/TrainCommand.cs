@@ -27,7 +27,7 @@ public static class TrainCommand
             var data = o.LoadData(r);
             var graph = o.LoadModel(r, spec, data);
             var options = o.Training(r);
-            var path = r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx");
+            var path = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx"), spec);
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));
             CommonOptions.Save(outcome.Graph, path, r.GetValue(opset));
             Report(context, r.GetValue(json), outcome, path);
