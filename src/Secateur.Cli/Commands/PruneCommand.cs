@@ -47,9 +47,14 @@ public static class PruneCommand
             foreach (var o in weights.All)
                 if (Given(r, o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} needs --granularity weight (better: the sparsify verb)");
             if (r.GetValue(channel.Schedule) == "lottery") throw new SecateurException(ErrorCode.BadArgument, "--schedule lottery needs --granularity weight (better: the sparsify verb)");
+            // Schedule settings the chosen schedule does not read: a warning, not an error, as for every ignored setting.
+            var schedule = r.GetValue(channel.Schedule);
+            if (schedule is "oneshot" or null && Given(r, common.Steps)) context.Error.WriteLine("warning: --steps has no effect with the one-shot schedule (use --schedule iterative, agp or dynamic)");
+            if (schedule != "dynamic" && Given(r, channel.Tolerance)) context.Error.WriteLine("warning: --tolerance has no effect without --schedule dynamic");
             var (graph, set) = common.Load(r);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
+            foreach (var warning in outcome.Warnings) context.Error.WriteLine($"warning: {warning}");
             foreach (var note in outcome.Notes) context.Error.WriteLine($"note: {note}");
             return common.Finish(context, r, graph, outcome.Graph, ".pruned.onnx",
                 (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command),

@@ -103,6 +103,9 @@ public sealed record PruneOutcome(ModelGraph Original, ModelGraph Graph, ModelSt
     /// <summary>Whether the target was met; false when a schedule stopped short or a latency budget was missed on re-measurement.</summary>
     public bool ReachedTarget { get; init; } = true;
 
+    /// <summary>Settings of the request that had no effect on this run, one line each (naming the parameter, never a flag).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>One-line remarks on how the result relates to the request (e.g. rounding moved it away from the target).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
@@ -197,7 +200,24 @@ public static class PruningPipeline
             Request = request,
             ReachedTarget = result.ReachedTarget,
             Notes = RoundingNotes(request, ModelStats.Compute(graph), ModelStats.Compute(result.Graph)),
+            Warnings = Ignored(graph, request),
         };
+    }
+
+    /// <summary>
+    /// What the request asks for that this run cannot do: the run goes ahead (nothing is wrong with the model), but the
+    /// user must not believe a setting took effect when it did not.
+    /// </summary>
+    internal static IReadOnlyList<string> Ignored(ModelGraph graph, PruneRequest request)
+    {
+        var warnings = new List<string>();
+        if (request.Distillation is not null && request.FineTuning.Epochs == 0)
+            warnings.Add("distillation has no effect without fine-tuning epochs");
+        foreach (var pattern in request.Exclude.Where(p => !graph.Nodes.Any(n => Pruner.Matches(n.Name, p))))
+            warnings.Add($"exclusion pattern '{pattern}' matches no layer of {graph.Name}, so it excludes nothing");
+        if (request.Importance.Name == "bn" && !graph.Nodes.Any(n => n.Op == OpKind.BatchNormalization))
+            warnings.Add($"criterion 'bn' found no batch norm in {graph.Name}: every group is scored by the L1 norm of its weights instead");
+        return warnings;
     }
 
     /// <summary>
