@@ -51,7 +51,7 @@ public static class PruneCommand
             var schedule = r.GetValue(channel.Schedule);
             if (schedule is "oneshot" or null && Given(r, common.Steps)) context.Error.WriteLine("warning: --steps has no effect with the one-shot schedule (use --schedule iterative, agp or dynamic)");
             if (schedule != "dynamic" && Given(r, channel.Tolerance)) context.Error.WriteLine("warning: --tolerance has no effect without --schedule dynamic");
-            var (graph, set) = common.Load(r);
+            var (graph, set) = common.Load(r, context.Error);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
             foreach (var warning in outcome.Warnings) context.Error.WriteLine($"warning: {warning}");

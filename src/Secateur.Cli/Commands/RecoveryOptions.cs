@@ -45,7 +45,7 @@ internal sealed class RecoveryOptions
     }
 
     /// <summary>The data (null without <c>--data</c>), the model shaped for it, and <c>--threads</c> applied.</summary>
-    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r)
+    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r, TextWriter? warnings = null)
     {
         // Before any work, not only at the save: an hour of fine-tuning must not end in this error.
         if (r.GetValue(Output) is { } output) CommonOptions.NotAnInput(output, r.GetValue(Model));
@@ -55,7 +55,7 @@ internal sealed class RecoveryOptions
         string spec = r.GetValue(Model)!;
         if (set is null) return (ModelSource.Load(spec, r.GetValue(Input), r.GetValue(Classes)), null);
         var graph = ModelSource.Load(spec, r.GetValue(Input) ?? $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", r.GetValue(Classes) ?? set.Train.ClassCount);
-        TrainingCliOptions.CheckCompatible(graph, set);
+        TrainingCliOptions.CheckCompatible(graph, set, warnings);
         return (graph, set);
     }
 

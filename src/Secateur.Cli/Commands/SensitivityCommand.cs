@@ -29,7 +29,7 @@ public static class SensitivityCommand
         {
             var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
             var graph = ModelSource.Load(r.GetValue(model)!, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
-            TrainingCliOptions.CheckCompatible(graph, set);
+            TrainingCliOptions.CheckCompatible(graph, set, context.Error);
             var list = CommonOptions.ParseRatios(r.GetValue(ratios)!, "--ratios");
             // Held out from the training data, like the pipeline's sensitivity allocation: never the test split.
             var valSet = set with { Test = HeldOut.Split(set, r.GetValue(seed), Math.Max(1, r.GetValue(validation))).Validation };

@@ -25,7 +25,7 @@ public static class TrainCommand
         {
             var spec = r.GetValue(model)!;
             var data = o.LoadData(r);
-            var graph = o.LoadModel(r, spec, data);
+            var graph = o.LoadModel(r, spec, data, context.Error);
             var options = o.Training(r);
             var path = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx"), spec);
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));
