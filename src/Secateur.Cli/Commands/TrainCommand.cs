@@ -48,7 +48,7 @@ public static class TrainCommand
         var trainer = new Trainer(module, options);
         var train = data.TrainLoader(options.BatchSize, options.Seed, options.Augment);
         var test = data.TestLoader();
-        var title = $"training {graph.Name} on {data.Name} ({data.Train.Count:N0} images, {options.Epochs} epochs)";
+        var title = $"training {graph.Name} on {data.Name} ({data.Train.Count:N0} images, {options.Epochs} epoch{(options.Epochs == 1 ? "" : "s")})";
         var history = TrainingView.Run(context, title, options.Epochs * train.BatchesPerEpoch, (progress, refresh) =>
             trainer.Fit(train, test, progress, e =>
             {

@@ -255,7 +255,7 @@ public static class PruningPipeline
     {
         int epochs = request.FineTuning.Epochs * (int)Math.Pow(request.RetryEpochFactor, retry);
         if (tuner is null || epochs <= 0) return graph;
-        var run = tuner.Run(graph, $"fine-tuning step {step} ({epochs} epochs)", epochs);
+        var run = tuner.Run(graph, $"fine-tuning step {step} ({epochs} epoch{(epochs == 1 ? "" : "s")})", epochs);
         history.AddRange(run.History);
         // A checkpoint belongs to one fine-tuning run: the next step starts afresh.
         if (request.FineTuning.CheckpointPath is { } c && request.Schedule.Kind != PruningScheduleKind.OneShot) File.Delete(c);
