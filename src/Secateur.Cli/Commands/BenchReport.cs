@@ -53,7 +53,11 @@ public sealed record ModelInfo(string Name, string Input, long? Params, long? Ma
 /// <param name="Model">The model's latency.</param>
 /// <param name="Baseline">The baseline's latency (with <c>--against</c>).</param>
 /// <param name="Speedup">Baseline p50 ÷ model p50 (with <c>--against</c>).</param>
-public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Baseline, double? Speedup);
+public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Baseline, double? Speedup)
+{
+    /// <summary>Baseline p50 ÷ model p50: the unambiguous name of <see cref="Speedup"/> (kept for existing consumers).</summary>
+    public double? LatencySpeedup => Speedup;
+}
 
 /// <summary>Everything <c>bench</c> reports (its <c>--json</c> output).</summary>
 /// <param name="Model">The model.</param>

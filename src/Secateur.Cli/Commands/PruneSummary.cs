@@ -39,8 +39,10 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public long MacsBefore => outcome.Before.Macs;
     /// <summary>MACs after pruning.</summary>
     public long MacsAfter => outcome.After.Macs;
-    /// <summary>MACs before ÷ after.</summary>
+    /// <summary>MACs before ÷ after (the old name of <see cref="MacsSpeedup"/>, kept for existing consumers).</summary>
     public double Speedup => outcome.Speedup;
+    /// <summary>MACs before ÷ after: a count ratio, never a measured time (that is <c>latency.latencySpeedup</c>).</summary>
+    public double MacsSpeedup => outcome.Speedup;
     /// <summary>Test accuracy before pruning.</summary>
     public double? AccuracyBefore => outcome.Stages.Before;
     /// <summary>Test accuracy right after (the first step of) pruning.</summary>

@@ -29,3 +29,26 @@ public sealed class JsonTextTests
         stderr.ShouldNotContain("1 epochs");
     }
 }
+
+/// <summary>A ratio's JSON name says what it divides: MACs or measured latency; the old name stays beside it.</summary>
+[Trait("Category", TestCategories.Cli)]
+public sealed class JsonNamingTests
+{
+    [Fact]
+    public void Prune_names_its_macs_ratio_and_bench_its_latency_ratio_keeping_the_old_name()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "p.onnx");
+        var (code, stdout, stderr) = CliTests.Run("prune", "lenet5", "--speedup", "1.5", "--round-to", "1", "-o", output, "--json");
+        code.ShouldBe(0, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(stdout))
+            doc.RootElement.GetProperty("macsSpeedup").GetDouble().ShouldBe(doc.RootElement.GetProperty("speedup").GetDouble());
+        (code, stdout, stderr) = CliTests.Run("bench", output, "--against", "lenet5", "--runs", "2", "--json");
+        code.ShouldBe(0, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(stdout))
+        {
+            var row = doc.RootElement.GetProperty("results")[0];
+            row.GetProperty("latencySpeedup").GetDouble().ShouldBe(row.GetProperty("speedup").GetDouble());
+        }
+    }
+}
