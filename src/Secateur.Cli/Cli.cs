@@ -37,12 +37,40 @@ public static class Cli
                 output.WriteLine($"wrote {args[save + 1]}; run it with: secateur run {args[save + 1]}");
                 return 0;
             }
-            return root.Parse(args).Invoke(config);
+            var parse = root.Parse(args);
+            // A mistake on a verb is one line and exit 5 (BadArgument), like every other user error; the bare tool
+            // without a verb keeps the parser's help.
+            if (parse.Errors.Count > 0 && parse.CommandResult.Command is not RootCommand)
+                throw new SecateurException(ErrorCode.BadArgument, ParseFailure(parse));
+            return parse.Invoke(config);
         }
         catch (Exception e)
         {
             return Fail(e, error);
         }
+    }
+
+    /// <summary>
+    /// One line for a parse error: an unknown option with the verb's nearest option, a value that does not convert
+    /// with what the option expects, or else the parser's own first message.
+    /// </summary>
+    internal static string ParseFailure(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        if (parse.UnmatchedTokens.FirstOrDefault() is { } token)
+        {
+            if (!token.StartsWith('-')) return $"unexpected argument '{token}' for '{command.Name}'";
+            var names = command.Options.Concat(parse.RootCommandResult.Command.Options.Where(o => o.Recursive))
+                .SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal) && n is not ("--help" or "--version"))
+                .Distinct().ToList();
+            var near = Recipes.Recipe.Nearest(names, token);
+            return near is null ? $"unknown option '{token}' for '{command.Name}' (see secateur {command.Name} --help)" : $"unknown option '{token}' (did you mean {near}?)";
+        }
+        var error = parse.Errors[0];
+        if (error.SymbolResult is System.CommandLine.Parsing.OptionResult { Option: var option } result && result.Tokens.Count > 0
+            && error.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal))
+            return $"{option.Name} expects {Recipes.Recipe.Want(option)} (got '{string.Join(" ", result.Tokens.Select(t => t.Value))}')";
+        return error.Message;
     }
 
     /// <summary>The option, accepted after any verb, that writes the command as a recipe instead of running it.</summary>

@@ -31,6 +31,12 @@ public sealed class CliContext
     /// <summary>The recipe text when a verb runs as a step of <c>secateur run</c>; reports quote it.</summary>
     public string? Recipe { get; set; }
 
+    /// <summary>
+    /// Each verb's own checks of its options (by verb name), run by <c>secateur run</c> on every step before step 1:
+    /// they build and validate what the verb would run without loading a model or data.
+    /// </summary>
+    public Dictionary<string, Action<System.CommandLine.ParseResult>> Checks { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Standard output (results, tables, JSON).</summary>
     public TextWriter Out { get; }
 
@@ -53,6 +59,8 @@ public sealed class CliContext
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // Paths and commands are shown as typed ('a+b.onnx', not 'a\u002Bb.onnx'); the output is never embedded in HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     /// <summary>Writes one JSON object to standard output.</summary>

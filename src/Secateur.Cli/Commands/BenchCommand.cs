@@ -72,7 +72,21 @@ public static class BenchCommand
     {
         var stats = model.Stats(options.InputShape);
         return new ModelInfo(model.Name, session.ShapeText, stats?.Params, stats?.Macs,
-            model.Graph is null ? $"params and MACs unknown: {model.ImportError}" : stats is null ? "params and MACs unknown: give --input-shape" : null);
+            model.Graph is null ? $"params and MACs unknown: {Short(model.ImportError)}" : stats is null ? "params and MACs unknown: give --input-shape" : null);
+    }
+
+    /// <summary>
+    /// One line for why a file did not import: a QDQ file lists every Q/DQ node and tensor (~15 KB), which says no more
+    /// than "int8"; anything else is cut at its first list of nodes.
+    /// </summary>
+    internal static string Short(string? importError)
+    {
+        if (importError is null) return "it did not import";
+        if (importError.Contains("QuantizeLinear", StringComparison.Ordinal))
+            return "an int8 (QDQ) model, which Secateur times but does not import";
+        int cut = importError.IndexOf(" (nodes", StringComparison.Ordinal);
+        var head = cut > 0 ? importError[..cut] + " (…)" : importError;
+        return head.Length > 200 ? head[..200] + "…" : head;
     }
 
     /// <summary>A file is read as ONNX bytes (and imported if Secateur can); otherwise the spec names a zoo model, exported to ONNX.</summary>

@@ -66,7 +66,12 @@ public sealed record ModelInfo(string Name, string Input, long? Params, long? Ma
 /// <param name="SpeedupHigh">Upper quartile of the per-round speed-ups.</param>
 /// <param name="Rounds">Rounds the speed-up comes from.</param>
 public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Baseline, double? Speedup,
-    double? SpeedupLow = null, double? SpeedupHigh = null, int? Rounds = null);
+    double? SpeedupLow = null, double? SpeedupHigh = null, int? Rounds = null)
+{
+    /// <summary>The unambiguous name of <see cref="Speedup"/>, a latency ratio (<c>speedup</c> is kept for existing consumers).</summary>
+    public double? LatencySpeedup => Speedup;
+}
+
 
 /// <summary>Everything <c>bench</c> reports (its <c>--json</c> output).</summary>
 /// <param name="Model">The model.</param>

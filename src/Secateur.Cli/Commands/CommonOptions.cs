@@ -45,6 +45,20 @@ public static class CommonOptions
     public static void Save(Secateur.Graph.ModelGraph graph, string path, int opset) =>
         Secateur.Onnx.OnnxSerializer.Save(graph, path, new Secateur.Onnx.OnnxSaveOptions { Opset = opset });
 
+    /// <summary>
+    /// Refuses to write <paramref name="output"/> over one of the command's own inputs: a run must never destroy the
+    /// file it reads (and a failed write would leave neither).
+    /// </summary>
+    public static string NotAnInput(string output, params string?[] inputs)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var full = Path.GetFullPath(output);
+        foreach (var input in inputs)
+            if (input is not null && File.Exists(input) && string.Equals(Path.GetFullPath(input), full, StringComparison.Ordinal))
+                throw new SecateurException(ErrorCode.BadArgument, $"'{output}' is this command's input; refusing to write over it: choose another output (-o)");
+        return output;
+    }
+
     /// <summary><c>--threads N</c>: one meaning in every verb (see <see cref="ThreadCount"/>).</summary>
     public static Option<int?> Threads() => new("--threads") { Description = "CPU threads (N >= 1) for libtorch and ONNX Runtime in this process (default: all cores)" };
 

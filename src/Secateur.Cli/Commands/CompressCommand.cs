@@ -22,7 +22,7 @@ public static class CompressCommand
             var spec = r.GetValue(model)!;
             var graph = ModelSource.Load(spec, null, null);
             var options = new ArchiveOptions { Int8 = r.GetValue(int8), Level = r.GetValue(level) }.Validated();
-            var path = r.GetValue(output) ?? (File.Exists(spec) ? Path.ChangeExtension(spec, null) : spec) + ".sct";
+            var path = CommonOptions.NotAnInput(r.GetValue(output) ?? (File.Exists(spec) ? Path.ChangeExtension(spec, null) : spec) + ".sct", spec);
             long dense = OnnxSerializer.ToBytes(graph).LongLength;
             long size = SparseArchive.Save(graph, path, options);
             // The lossless promise is checked on every write, not just in the tests.
@@ -48,14 +48,15 @@ public static class CompressCommand
     public static Command CreateDecompress(CliContext context)
     {
         var archive = new Argument<string>("archive") { Description = ".sct file written by compress" };
-        var output = new Option<string?>("--output", "-o") { Description = "where to write the ONNX model (default: <archive>.onnx)" };
+        var output = new Option<string?>("--output", "-o") { Description = "where to write the ONNX model (default: <archive>.decompressed.onnx, so that the dense <archive>.onnx survives)" };
         var json = CommonOptions.Json();
         var cmd = new Command("decompress", "turn a compressed model back into a standard ONNX file") { archive, output, json };
         cmd.SetAction(r =>
         {
             var spec = r.GetValue(archive)!;
             var graph = SparseArchive.Load(spec);
-            var path = r.GetValue(output) ?? Path.ChangeExtension(spec, ".onnx");
+            // Not <archive>.onnx: that is usually the dense model the archive was made from, and must survive.
+            var path = CommonOptions.NotAnInput(r.GetValue(output) ?? Path.ChangeExtension(spec, ".decompressed.onnx"), spec);
             OnnxSerializer.Save(graph, path);
             var sparsity = SparsityReport.Compute(graph);
             if (r.GetValue(json)) context.WriteJson(new { model = graph.Name, output = path, bytes = new FileInfo(path).Length, @params = sparsity.Params, nonZeroParams = sparsity.NonZeroParams });

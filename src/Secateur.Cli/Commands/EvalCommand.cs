@@ -26,7 +26,7 @@ public static class EvalCommand
             var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
             if (r.GetValue(limit) is { } n) set = set with { Test = set.Test.Take(Math.Max(1, n)) };
             var graph = ModelSource.Load(spec, $"{set.Test.Channels}x{set.Test.Height}x{set.Test.Width}", set.Test.ClassCount);
-            TrainingCliOptions.CheckCompatible(graph, set);
+            TrainingCliOptions.CheckCompatible(graph, set, context.Error);
             using var module = new GraphModule(graph, Devices.Parse(r.GetValue(device)));
             var result = Trainer.Evaluate(module, set.TestLoader(r.GetValue(batch)));
             var stats = ModelStats.Compute(graph);

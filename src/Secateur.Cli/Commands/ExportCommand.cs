@@ -25,6 +25,7 @@ public static class ExportCommand
             var path = r.GetValue(output) ?? (File.Exists(spec)
                 ? Path.Combine(Path.GetDirectoryName(spec) ?? ".", $"{Path.GetFileNameWithoutExtension(spec)}.opset{version}.onnx")
                 : spec + ".onnx");
+            CommonOptions.NotAnInput(path, spec);
             CommonOptions.Save(graph, path, version);
             var stats = ModelStats.Compute(graph);
             long bytes = new FileInfo(path).Length;

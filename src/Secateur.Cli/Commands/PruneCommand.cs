@@ -25,17 +25,40 @@ public static class PruneCommand
         cmd.Options.Add(granularity);
         // Kept so that old command lines and recipes run; 'sparsify' is the verb whose parser owns them.
         weights.AddTo(cmd);
+        // What a recipe step is checked with before any step runs: the request as the verb would build it.
+        context.Checks[cmd.Name] = r =>
+        {
+            if (r.GetValue(granularity) == "weight" || r.GetValue(weights.Nm) is not null) return;
+            var request = channel.Request(r, common, null);
+            // Without --data the whole request must hold; with it, everything but the data-dependent rules.
+            if (r.GetValue(common.Data) is null) request.Validated();
+            else
+            {
+                request.Target.Validated();
+                request.Allocation.Validated();
+                request.Schedule.Validated();
+                request.FineTuning.Validated();
+                request.Distillation?.Validated();
+            }
+        };
         cmd.SetAction(r =>
         {
             if (r.GetValue(granularity) == "weight" || r.GetValue(weights.Nm) is not null) return WeightGranularity(context, r, common, channel, weights);
             foreach (var o in weights.All)
                 if (Given(r, o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} needs --granularity weight (better: the sparsify verb)");
             if (r.GetValue(channel.Schedule) == "lottery") throw new SecateurException(ErrorCode.BadArgument, "--schedule lottery needs --granularity weight (better: the sparsify verb)");
-            var (graph, set) = common.Load(r);
+            // Schedule settings the chosen schedule does not read: a warning, not an error, as for every ignored setting.
+            var schedule = r.GetValue(channel.Schedule);
+            if (schedule is "oneshot" or null && Given(r, common.Steps)) context.Error.WriteLine("warning: --steps has no effect with the one-shot schedule (use --schedule iterative, agp or dynamic)");
+            if (schedule != "dynamic" && Given(r, channel.Tolerance)) context.Error.WriteLine("warning: --tolerance has no effect without --schedule dynamic");
+            var (graph, set) = common.Load(r, context.Error);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
+            foreach (var warning in outcome.Warnings) context.Error.WriteLine($"warning: {warning}");
+            foreach (var note in outcome.Notes) context.Error.WriteLine($"note: {note}");
             return common.Finish(context, r, graph, outcome.Graph, ".pruned.onnx",
-                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command));
+                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command),
+                outcome.ReachedTarget ? null : outcome.Stop);
         });
         return cmd;
     }

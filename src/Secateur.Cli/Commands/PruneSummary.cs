@@ -39,8 +39,10 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public long MacsBefore => outcome.Before.Macs;
     /// <summary>MACs after pruning.</summary>
     public long MacsAfter => outcome.After.Macs;
-    /// <summary>MACs before ÷ after.</summary>
+    /// <summary>MACs before ÷ after (the old name of <see cref="MacsSpeedup"/>, kept for existing consumers).</summary>
     public double Speedup => outcome.Speedup;
+    /// <summary>MACs before ÷ after: a count ratio, never a measured time (that is <c>latency.latencySpeedup</c>).</summary>
+    public double MacsSpeedup => outcome.Speedup;
     /// <summary>Test accuracy before pruning.</summary>
     public double? AccuracyBefore => outcome.Stages.Before;
     /// <summary>Test accuracy right after (the first step of) pruning.</summary>
@@ -63,6 +65,9 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public IReadOnlyList<ScheduleStep> Steps => outcome.Steps;
     /// <summary>Why the schedule stopped.</summary>
     public string Stop => outcome.Stop;
+
+    /// <summary>Whether the target was met (false: the command exits 6 after saving what it reached).</summary>
+    public bool ReachedTarget => outcome.ReachedTarget;
     /// <summary>The command that ran.</summary>
     public string Command => command;
     /// <summary>Top-level <c>params</c> (after pruning) for scripts.</summary>
@@ -77,7 +82,7 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     {
         static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
         string latency = Latency is { } l
-            ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh)}, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement: noise")}); ")
+            ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh)}, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement")}); ")
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +

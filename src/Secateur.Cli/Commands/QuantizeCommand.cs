@@ -53,8 +53,8 @@ public static class QuantizeCommand
             if (r.GetValue(testLimit) is { } limit) set = set with { Test = set.Test.Take(Math.Max(1, limit)) };
             var source = r.GetValue(model)!;
             var graph = ModelSource.Load(source, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
-            TrainingCliOptions.CheckCompatible(graph, set);
-            var target = r.GetValue(output) ?? ModelSource.DefaultOutput(source, ".int8.onnx");
+            TrainingCliOptions.CheckCompatible(graph, set, context.Error);
+            var target = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(source, ".int8.onnx"), source);
             var report = QuantizationPipeline.Run(graph, set, target, request, TrainingView.For(context), ModelSource.InputBytes(source, graph));
             if (r.GetValue(reportFile) is { } reportPath)
                 ReportWriter.Write(Reports.From(report, CommonOptions.CommandLine(r)) with { Recipe = context.Recipe }, reportPath);

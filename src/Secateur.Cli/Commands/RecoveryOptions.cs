@@ -45,15 +45,17 @@ internal sealed class RecoveryOptions
     }
 
     /// <summary>The data (null without <c>--data</c>), the model shaped for it, and <c>--threads</c> applied.</summary>
-    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r)
+    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r, TextWriter? warnings = null)
     {
+        // Before any work, not only at the save: an hour of fine-tuning must not end in this error.
+        if (r.GetValue(Output) is { } output) CommonOptions.NotAnInput(output, r.GetValue(Model));
         CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, Threads));
         DataSet? set = r.GetValue(Data) is { } d ? DataSource.Resolve(d, r.GetValue(DataDir)) : null;
         if (set is not null && r.GetValue(TrainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
         string spec = r.GetValue(Model)!;
         if (set is null) return (ModelSource.Load(spec, r.GetValue(Input), r.GetValue(Classes)), null);
         var graph = ModelSource.Load(spec, r.GetValue(Input) ?? $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", r.GetValue(Classes) ?? set.Train.ClassCount);
-        TrainingCliOptions.CheckCompatible(graph, set);
+        TrainingCliOptions.CheckCompatible(graph, set, warnings);
         return (graph, set);
     }
 
@@ -70,11 +72,12 @@ internal sealed class RecoveryOptions
     /// <summary>
     /// The end of both verbs: saves the result where <c>--output</c> says (or beside the model with
     /// <paramref name="suffix"/>), writes the report if <c>--report</c> asks, and prints the summary (one line, or <c>--json</c>).
+    /// When <paramref name="unmet"/> says why the target was not met, it then prints that as an error and returns 6.
     /// </summary>
     public int Finish(CliContext context, ParseResult r, ModelGraph input, ModelGraph result, string suffix,
-        Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report)
+        Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report, string? unmet = null)
     {
-        var path = r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix);
+        var path = CommonOptions.NotAnInput(r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix), r.GetValue(Model));
         CommonOptions.Save(result, path, r.GetValue(Opset));
         string command = CommonOptions.CommandLine(r);
         if (r.GetValue(Report) is { } file)
@@ -85,7 +88,10 @@ internal sealed class RecoveryOptions
         var s = summary(path, command);
         if (r.GetValue(Json)) context.WriteJson(s);
         else context.Out.WriteLine(s.Line());
-        return 0;
+        if (unmet is null) return 0;
+        // Like every unmet target, exit 6; but what was reached is saved (and said where), so the work is not lost.
+        context.Error.WriteLine($"error: the target was not met: {unmet}; the model it reached is saved in {path}");
+        return (int)ErrorCode.ImpossibleTarget;
     }
 }
 

@@ -16,7 +16,7 @@ public static class ReportCommand
         {
             var from = r.GetValue(input)!;
             var report = ReportWriter.Load(from);
-            var to = r.GetValue(output) ?? Path.ChangeExtension(from, ".html");
+            var to = CommonOptions.NotAnInput(r.GetValue(output) ?? Path.ChangeExtension(from, ".html"), from);
             if (Path.GetExtension(to).Equals(".json", StringComparison.OrdinalIgnoreCase))
                 throw new SecateurException(ErrorCode.BadArgument, "the report is already JSON; give an .html or .md output");
             // The page's JSON companion is written too, so the page's "figures beside it" note holds wherever it goes.

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Secateur.Cli.Recipes;
+using Secateur.Data;
 
 namespace Secateur.Cli.Commands;
 
@@ -18,6 +19,7 @@ public static class RunCommand
             var verbs = root();
             // Everything is checked before anything runs: a typo on the last step must not cost an hour of training.
             var plan = recipe.Plan(verbs);
+            Preflight(context, recipe, verbs, plan);
             foreach (var (step, args) in plan)
             {
                 var line = "secateur " + string.Join(' ', args.Select(a => a.Any(char.IsWhiteSpace) ? $"'{a}'" : a));
@@ -44,5 +46,62 @@ public static class RunCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Every step's own checks before step 1, so that a mistake in the last step costs nothing: the model exists (or is
+    /// a zoo name, or is written by an earlier step), the data set is one Secateur knows, and the verb's request holds.
+    /// </summary>
+    private static void Preflight(CliContext context, Recipe recipe, RootCommand verbs, IReadOnlyList<(RecipeStep Step, string[] Args)> plan)
+    {
+        var produced = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (step, args) in plan)
+        {
+            var parse = verbs.Parse(args);
+            var command = parse.CommandResult.Command;
+            try
+            {
+                if (command.Arguments.FirstOrDefault(a => a.Name == "model") is Argument<string> model && parse.GetValue(model) is { } spec && !produced.Contains(spec))
+                    CheckModel(spec);
+                if (command.Options.FirstOrDefault(o => o.Name == "--data") is Option<string?> data && parse.GetValue(data) is { } set)
+                    CheckData(set, command.Options.FirstOrDefault(o => o.Name == "--data-dir") is Option<string?> dir ? parse.GetValue(dir) : null);
+                if (context.Checks.TryGetValue(command.Name, out var check)) check(parse);
+            }
+            catch (SecateurException e)
+            {
+                throw new SecateurException(e.Code, $"{recipe.Source}:{step.Line}: step '{step.Verb}': {Cli.Describe(e)}; nothing was run");
+            }
+            // Models written by this step do not exist yet: later steps may name them.
+            if (command.Options.FirstOrDefault(o => o.Name == "--output") is Option<string?> output && parse.GetValue(output) is { } written)
+                produced.Add(written);
+        }
+    }
+
+    private static void CheckModel(string spec)
+    {
+        if (File.Exists(spec)) return;
+        if (spec.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || spec.EndsWith(".sct", StringComparison.OrdinalIgnoreCase) || spec.Contains('/', StringComparison.Ordinal))
+            throw new SecateurException(ErrorCode.BadFile, $"model file '{spec}' does not exist");
+        if (Secateur.Models.ModelZoo.Find(spec) is null)
+            throw new SecateurException(ErrorCode.BadArgument, $"'{spec}' is neither a file nor a zoo model; the zoo has: {string.Join(", ", Secateur.Models.ModelZoo.Names)}");
+    }
+
+    /// <summary>The data specification names a known kind and an existing directory, without loading any image.</summary>
+    private static void CheckData(string spec, string? dataDir)
+    {
+        int colon = spec.IndexOf(':', StringComparison.Ordinal);
+        var (kind, path) = colon > 1 ? (spec[..colon].ToLowerInvariant(), spec[(colon + 1)..]) : (spec.ToLowerInvariant(), dataDir);
+        string[] kinds = ["fashion-mnist", "fashionmnist", "embedded", "fashion-mnist-mini", "mnist", "cifar10", "cifar100", "folder"];
+        if (kinds.Contains(kind))
+        {
+            if (path is null && kind is "mnist" or "cifar10" or "cifar100" or "folder")
+                throw new SecateurException(ErrorCode.BadArgument, $"{kind} needs a directory: {kind}:DIR", ParameterNames.Data);
+            // fashion-mnist downloads itself when no directory is given; the others need theirs to exist.
+            if (path is not null && !Directory.Exists(path) && kind is not ("embedded" or "fashion-mnist-mini"))
+                throw new SecateurException(ErrorCode.BadFile, $"data directory '{path}' does not exist", ParameterNames.Data);
+            return;
+        }
+        if (!Directory.Exists(spec))
+            throw new SecateurException(ErrorCode.BadArgument, $"unknown dataset '{spec}'; use {DataSource.Forms}", ParameterNames.Data);
     }
 }

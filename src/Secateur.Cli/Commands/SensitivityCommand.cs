@@ -18,7 +18,7 @@ public static class SensitivityCommand
         var dataDir = CommonOptions.DataDir();
         var criterion = new Option<string>("--criterion") { Description = $"importance criterion: {string.Join(", ", Importances.Names)}", DefaultValueFactory = _ => "l1" };
         var ratios = new Option<string>("--ratios") { Description = "comma-separated fractions of each group to remove", DefaultValueFactory = _ => "0.25,0.5,0.75" };
-        var validation = new Option<int>("--validation-images") { Description = "test images used to measure accuracy", DefaultValueFactory = _ => 1000 };
+        var validation = new Option<int>("--validation-images") { Description = "held-out training images (at most 10% of them) used to measure accuracy; the test split is never used for decisions", DefaultValueFactory = _ => 1000 };
         var json = CommonOptions.Json();
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
@@ -29,9 +29,10 @@ public static class SensitivityCommand
         {
             var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
             var graph = ModelSource.Load(r.GetValue(model)!, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
-            TrainingCliOptions.CheckCompatible(graph, set);
+            TrainingCliOptions.CheckCompatible(graph, set, context.Error);
             var list = CommonOptions.ParseRatios(r.GetValue(ratios)!, "--ratios");
-            var valSet = set with { Test = set.Test.Take(Math.Max(1, r.GetValue(validation))) };
+            // Held out from the training data, like the pipeline's sensitivity allocation: never the test split.
+            var valSet = set with { Test = HeldOut.Split(set, r.GetValue(seed), Math.Max(1, r.GetValue(validation))).Validation };
             var importance = Importances.Create(r.GetValue(criterion)!);
             var ctx = new ImportanceContext(importance.NeedsData ? set.TrainLoader(64, r.GetValue(seed), augment: false) : null, 8, r.GetValue(seed), r.GetValue(device)!);
             var (baseline, points) = Sensitivity.Analyze(graph, importance, ctx, valSet.TestLoader(), list,
@@ -46,14 +47,14 @@ public static class SensitivityCommand
                     SensitivityBaseline = baseline,
                     Sensitivity = points.GroupBy(p => p.Group).Select(g => new SensitivityCurve(g.Key, g.First().Channels,
                         g.Select(p => new RatioAccuracy(p.Ratio, p.Accuracy)).ToList())).ToList(),
-                    Notes = [$"Criterion {importance.Name}; accuracy on {valSet.Test.Count} test images; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}."],
+                    Notes = [$"Criterion {importance.Name}; accuracy on {valSet.Test.Count} held-out training images; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}."],
                 }, reportPath);
             if (r.GetValue(json))
             {
                 context.WriteJson(new { model = graph.Name, criterion = importance.Name, baseline, validationImages = valSet.Test.Count, ratios = list, points });
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: accuracy drop (points) with one group pruned; baseline {baseline:P2} on {valSet.Test.Count} images");
+            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: accuracy drop (points) with one group pruned; baseline {baseline:P2} on {valSet.Test.Count} held-out training images");
             table.AddColumn("group").AddColumn(new TableColumn("channels").RightAligned());
             foreach (var ratio in list) table.AddColumn(new TableColumn(ratio.ToString("0.##", CultureInfo.InvariantCulture)).RightAligned());
             foreach (var g in points.GroupBy(p => p.Group))

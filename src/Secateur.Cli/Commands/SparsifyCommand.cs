@@ -30,7 +30,7 @@ public static class SparsifyCommand
     internal static int Execute(CliContext context, ParseResult r, RecoveryOptions common, WeightOptions weights, string criterion, string schedule, bool criterionGiven)
     {
         var sparsity = weights.Sparsity(r, criterion, criterionGiven, CommonOptions.Exclude(r, common.Exclude));
-        var (graph, set) = common.Load(r);
+        var (graph, set) = common.Load(r, context.Error);
         var request = new SparsityRequest
         {
             Sparsity = sparsity,

@@ -25,9 +25,9 @@ public static class TrainCommand
         {
             var spec = r.GetValue(model)!;
             var data = o.LoadData(r);
-            var graph = o.LoadModel(r, spec, data);
+            var graph = o.LoadModel(r, spec, data, context.Error);
             var options = o.Training(r);
-            var path = r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx");
+            var path = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx"), spec);
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));
             CommonOptions.Save(outcome.Graph, path, r.GetValue(opset));
             Report(context, r.GetValue(json), outcome, path);
@@ -48,7 +48,7 @@ public static class TrainCommand
         var trainer = new Trainer(module, options);
         var train = data.TrainLoader(options.BatchSize, options.Seed, options.Augment);
         var test = data.TestLoader();
-        var title = $"training {graph.Name} on {data.Name} ({data.Train.Count:N0} images, {options.Epochs} epochs)";
+        var title = $"training {graph.Name} on {data.Name} ({data.Train.Count:N0} images, {options.Epochs} epoch{(options.Epochs == 1 ? "" : "s")})";
         var history = TrainingView.Run(context, title, options.Epochs * train.BatchesPerEpoch, (progress, refresh) =>
             trainer.Fit(train, test, progress, e =>
             {

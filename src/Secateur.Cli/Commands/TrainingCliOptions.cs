@@ -50,16 +50,17 @@ internal sealed class TrainingCliOptions
     }
 
     /// <summary>A zoo model takes the data's image shape and class count unless told otherwise; a file must match the data.</summary>
-    public ModelGraph LoadModel(ParseResult r, string spec, DataSet data)
+    public ModelGraph LoadModel(ParseResult r, string spec, DataSet data, TextWriter? warnings = null)
     {
         var input = r.GetValue(_input) ?? $"{data.Train.Channels}x{data.Train.Height}x{data.Train.Width}";
         var graph = ModelSource.Load(spec, input, r.GetValue(_classes) ?? data.Train.ClassCount, r.GetValue(_seed));
-        CheckCompatible(graph, data);
+        CheckCompatible(graph, data, warnings);
         return graph;
     }
 
-    internal static void CheckCompatible(ModelGraph graph, DataSet data)
+    internal static void CheckCompatible(ModelGraph graph, DataSet data, TextWriter? warnings = null)
     {
+        foreach (var w in DataWarnings(graph, data)) warnings?.WriteLine($"warning: {w}");
         var dims = graph.Inputs[0].Concrete(1);
         long[] expected = [1, data.Train.Channels, data.Train.Height, data.Train.Width];
         if (!dims.SequenceEqual(expected))
@@ -68,6 +69,22 @@ internal sealed class TrainingCliOptions
         var classes = graph.Outputs[0].Dims[^1].Value;
         if (classes < data.Train.ClassCount)
             throw new SecateurException(ErrorCode.BadArgument, $"model '{graph.Name}' has {classes} outputs, but {data.Name} has {data.Train.ClassCount} classes");
+        // One class makes every accuracy 100% by construction: no figure from such a run could mean anything.
+        var present = data.Train.CountPerClass().Count(n => n > 0);
+        if (present < 2)
+            throw new SecateurException(ErrorCode.BadArgument, $"the {data.Train.Count} training images of {data.Name} all belong to one class: accuracy would be 100% by construction; give at least two classes", ParameterNames.Data);
+    }
+
+    /// <summary>
+    /// One-line warnings for data that runs but may not mean what the user thinks: a model with more outputs than the
+    /// data has classes (the extra outputs are never a right answer).
+    /// </summary>
+    internal static IReadOnlyList<string> DataWarnings(ModelGraph graph, DataSet data)
+    {
+        var classes = graph.Outputs[0].Dims[^1].Value;
+        return classes > data.Train.ClassCount
+            ? [$"model '{graph.Name}' has {classes} outputs but {data.Name} has {data.Train.ClassCount} classes: outputs {data.Train.ClassCount}-{classes - 1} are never a right answer"]
+            : [];
     }
 
     public TrainingOptions Training(ParseResult r) => new TrainingOptions

@@ -184,10 +184,7 @@ public sealed class Recipe
     private static string Friendly(string message, Symbol symbol, RecipeField f)
     {
         if (!message.StartsWith("Cannot parse argument", StringComparison.Ordinal) || symbol is not Option o) return message;
-        var t = Nullable.GetUnderlyingType(o.ValueType) ?? o.ValueType;
-        t = t.IsArray ? t.GetElementType()! : t;
-        string want = t == typeof(double) || t == typeof(float) ? "a number" : t == typeof(int) || t == typeof(long) ? "a whole number" : $"a {t.Name}";
-        return $"'{string.Join(", ", f.Values)}' is not {want}";
+        return $"'{string.Join(", ", f.Values)}' is not {Want(o)}";
     }
 
     private static string Suggest(Command command, string key) =>
@@ -196,10 +193,23 @@ public sealed class Recipe
     private static string Closest(IEnumerable<string> names, string key, string otherwise)
     {
         var list = names.ToList();
-        // Near by edit distance, a shared beginning counting for more (speeed → speedup, not seed).
-        var close = list.Select(n => (n, d: Distance(n, key), p: n.Zip(key).TakeWhile(x => x.First == x.Second).Count()))
-            .Where(x => x.d <= Math.Max(3, key.Length / 2)).OrderBy(x => x.d - 0.5 * x.p).Select(x => x.n).FirstOrDefault();
+        var close = Nearest(list, key);
         return close is not null ? $"; did you mean '{close}'?" : otherwise + string.Join(", ", list);
+    }
+
+    /// <summary>The name nearest <paramref name="key"/>, or null when none is near: the recipe and the command line suggest alike.</summary>
+    internal static string? Nearest(IEnumerable<string> names, string key) =>
+        // Near by edit distance, a shared beginning counting for more (speeed → speedup, not seed).
+        names.Select(n => (n, d: Distance(n, key), p: n.Zip(key).TakeWhile(x => x.First == x.Second).Count()))
+            .Where(x => x.d <= Math.Max(3, key.Length / 2)).OrderBy(x => x.d - 0.5 * x.p).Select(x => x.n).FirstOrDefault();
+
+    /// <summary>What an option's value must be, in words (the parser's own message names CLR types).</summary>
+    internal static string Want(Option o)
+    {
+        var t = Nullable.GetUnderlyingType(o.ValueType) ?? o.ValueType;
+        t = t.IsArray ? t.GetElementType()! : t;
+        t = Nullable.GetUnderlyingType(t) ?? t;
+        return t == typeof(double) || t == typeof(float) ? "a number" : t == typeof(int) || t == typeof(long) ? "a whole number" : $"a {t.Name}";
     }
 
     private static int Distance(string a, string b)

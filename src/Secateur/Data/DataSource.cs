@@ -274,6 +274,12 @@ public static class DataSource
         if (trainDir is not null && testDir is not null)
         {
             train = ImageFolder.Load(trainDir, shape, resize);
+            // A class only the test folder has would be dropped without a word (the model cannot name it): refuse.
+            var known = new HashSet<string>(train.ClassNames ?? [], StringComparer.Ordinal);
+            var extra = Directory.EnumerateDirectories(testDir).Where(d => !known.Contains(Path.GetFileName(d)))
+                .Select(d => (Name: Path.GetFileName(d), Count: Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Count())).Where(x => x.Count > 0).ToList();
+            if (extra.Count > 0)
+                throw Bad($"the test folder has {extra.Count} class(es) the training folder lacks ({string.Join(", ", extra.Select(x => $"'{x.Name}': {x.Count} files"))}); their images would be lost");
             test = ImageFolder.Load(testDir, shape, resize, train.ClassNames);
         }
         else

@@ -60,7 +60,7 @@ public enum AllocationKind
 
 /// <summary>Constraints on any allocation.</summary>
 /// <param name="Kind">Uniform or global.</param>
-/// <param name="RoundTo">Keep every group's channel count a multiple of this (when it has more channels than that).</param>
+/// <param name="RoundTo">Keep every pruned group's channel count a multiple of this; a group of exactly this many is left whole, a smaller one is pruned freely.</param>
 /// <param name="MaxGroupRatio">No group loses more than this fraction of its channels.</param>
 public sealed record AllocationOptions(AllocationKind Kind = AllocationKind.Uniform, int RoundTo = 1, double MaxGroupRatio = 0.9)
 {
@@ -202,7 +202,9 @@ public static class Allocation
     {
         long maxRemove = Math.Min(g.Channels - 1, (long)Math.Floor(g.Channels * o.MaxGroupRatio));
         long remove = Math.Clamp(wish, 0, maxRemove);
-        if (o.RoundTo > 1 && g.Channels > o.RoundTo)
+        // A group of N channels or more keeps a multiple of N (a group of exactly N cannot go entirely: it is left
+        // whole); a smaller group is no multiple to begin with, so it is pruned freely.
+        if (o.RoundTo > 1 && g.Channels >= o.RoundTo)
         {
             long keep = g.Channels - remove;
             keep = Math.Max(o.RoundTo, (keep + o.RoundTo - 1) / o.RoundTo * o.RoundTo); // round the kept count up

@@ -107,6 +107,9 @@ public sealed record LatencySearchResult(LatencyBudget Budget, double DenseMs, d
     /// <summary>Upper quartile of the per-round speed-ups (equal to <see cref="Speedup"/> without rounds).</summary>
     public double SpeedupHigh { get; init; } = DenseMs / PrunedMs;
 
+    /// <summary>Dense p50 ÷ pruned p50: the unambiguous name of <see cref="Speedup"/> in JSON, beside the MACs ratio.</summary>
+    public double LatencySpeedup => Speedup;
+
     /// <summary>Whether the re-measured pruned latency is within the budget (it can miss it by noise after the search met it).</summary>
     public bool WithinBudget => PrunedMs <= Budget.Milliseconds;
 }

@@ -100,6 +100,15 @@ public sealed record PruneOutcome(ModelGraph Original, ModelGraph Graph, ModelSt
     /// <summary>The sensitivity analysis the allocation used, when it used one.</summary>
     public IReadOnlyList<SensitivityPoint>? Sensitivity { get; init; }
 
+    /// <summary>Whether the target was met; false when a schedule stopped short or a latency budget was missed on re-measurement.</summary>
+    public bool ReachedTarget { get; init; } = true;
+
+    /// <summary>Settings of the request that had no effect on this run, one line each (naming the parameter, never a flag).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>One-line remarks on how the result relates to the request (e.g. rounding moved it away from the target).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     /// <summary>The (validated) request the run carried out.</summary>
     public required PruneRequest Request { get; init; }
 }
@@ -135,6 +144,18 @@ public static class PruningPipeline
         var test = set?.TestLoader();
         double? Accuracy(ModelGraph g) => test is null ? null : Trainer.Accuracy(g, test, device);
 
+        // The dynamic schedule accepts or rejects steps on a held-out slice of the training data, which fine-tuning
+        // then does not see; the test split only feeds the reported stage accuracies.
+        DataLoader? validation = null;
+        if (set is not null && request.Schedule.Kind == PruningScheduleKind.Dynamic)
+        {
+            var (rest, slice) = HeldOut.Split(set, seed);
+            progress.Log($"the dynamic schedule validates on {slice.Count} held-out training images");
+            validation = (set with { Test = slice }).TestLoader();
+            set = rest;
+        }
+        double? Validate(ModelGraph g) => validation is null ? null : Trainer.Accuracy(g, validation, device);
+
         var accBefore = Accuracy(graph);
         var importance = new ImportanceContext(set?.TrainLoader(64, seed, augment: false), request.CalibrationBatches, seed, request.Device);
         var sensitivity = request.Allocation.Kind == AllocationKind.Sensitivity ? HeldOutSensitivity(graph, request, importance, progress) : null;
@@ -167,7 +188,7 @@ public static class PruningPipeline
                 return FineTune(tuner, recalibrated, step, retry, request, history);
             }
             finally { outside.Stop(); }
-        }, g => request.Schedule.Kind == PruningScheduleKind.Dynamic ? Accuracy(g) : null, progress.Log);
+        }, Validate, progress.Log);
         double pruneSeconds = scheduleClock.Elapsed.TotalSeconds - outside.Elapsed.TotalSeconds;
         double? accFinetuned = request.FineTuning.Epochs > 0 ? Accuracy(result.Graph) : null;
         return new PruneOutcome(graph, result.Graph, ModelStats.Compute(graph), ModelStats.Compute(result.Graph),
@@ -177,7 +198,45 @@ public static class PruningPipeline
             Latency = result.Latency,
             Sensitivity = sensitivity,
             Request = request,
+            ReachedTarget = result.ReachedTarget,
+            Notes = RoundingNotes(request, ModelStats.Compute(graph), ModelStats.Compute(result.Graph)),
+            Warnings = Ignored(graph, request),
         };
+    }
+
+    /// <summary>
+    /// What the request asks for that this run cannot do: the run goes ahead (nothing is wrong with the model), but the
+    /// user must not believe a setting took effect when it did not.
+    /// </summary>
+    internal static IReadOnlyList<string> Ignored(ModelGraph graph, PruneRequest request)
+    {
+        var warnings = new List<string>();
+        if (request.Distillation is not null && request.FineTuning.Epochs == 0)
+            warnings.Add("distillation has no effect without fine-tuning epochs");
+        foreach (var pattern in request.Exclude.Where(p => !graph.Nodes.Any(n => Pruner.Matches(n.Name, p))))
+            warnings.Add($"exclusion pattern '{pattern}' matches no layer of {graph.Name}, so it excludes nothing");
+        if (request.Importance.Name == "bn" && !graph.Nodes.Any(n => n.Op == OpKind.BatchNormalization))
+            warnings.Add($"criterion 'bn' found no batch norm in {graph.Name}: every group is scored by the L1 norm of its weights instead");
+        return warnings;
+    }
+
+    /// <summary>
+    /// A note when channel rounding overshot a speed-up, MACs or params target by more than 10%: the user asked for one
+    /// figure and must not find another one without a word.
+    /// </summary>
+    private static IReadOnlyList<string> RoundingNotes(PruneRequest request, ModelStats before, ModelStats after)
+    {
+        int n = request.Allocation.RoundTo;
+        if (n <= 1) return [];
+        var t = request.Target;
+        string? note = null;
+        if (t.Speedup is { } s && before.Macs / (double)Math.Max(1, after.Macs) > s * 1.1)
+            note = FormattableString.Invariant($"achieved {before.Macs / (double)Math.Max(1, after.Macs):0.##}x fewer MACs for a requested {s:0.##}x");
+        else if (t.Macs is { } m && after.Macs < m / 1.1)
+            note = FormattableString.Invariant($"reached {after.Macs:N0} MACs for a requested {m:N0}");
+        else if (t.Params is { } p && after.Params < p / 1.1)
+            note = FormattableString.Invariant($"reached {after.Params:N0} params for a requested {p:N0}");
+        return note is null ? [] : [FormattableString.Invariant($"{note}: channel counts are rounded to multiples of {n} (a group of exactly {n} is left whole)")];
     }
 
     /// <summary>
@@ -187,7 +246,7 @@ public static class PruningPipeline
     private static IReadOnlyList<SensitivityPoint> HeldOutSensitivity(ModelGraph graph, PruneRequest request, ImportanceContext importance, IWorkflowProgress progress)
     {
         var set = request.Data!;
-        var held = set.Train.Split(0.1, request.Seed).Validation.Take(1000);
+        var held = HeldOut.Split(set, request.Seed).Validation;
         progress.Log($"sensitivity analysis on {held.Count} held-out training images ...");
         return Sensitivity.Analyze(graph, request.Importance, importance, (set with { Test = held }).TestLoader(), request.SensitivityRatios).Points;
     }
@@ -196,7 +255,7 @@ public static class PruningPipeline
     {
         int epochs = request.FineTuning.Epochs * (int)Math.Pow(request.RetryEpochFactor, retry);
         if (tuner is null || epochs <= 0) return graph;
-        var run = tuner.Run(graph, $"fine-tuning step {step} ({epochs} epochs)", epochs);
+        var run = tuner.Run(graph, $"fine-tuning step {step} ({epochs} epoch{(epochs == 1 ? "" : "s")})", epochs);
         history.AddRange(run.History);
         // A checkpoint belongs to one fine-tuning run: the next step starts afresh.
         if (request.FineTuning.CheckpointPath is { } c && request.Schedule.Kind != PruningScheduleKind.OneShot) File.Delete(c);

@@ -44,6 +44,9 @@ public sealed record QuantizeLatency(int Batch, int Runs, double FloatP50Ms, dou
 
     /// <summary>The rounds the speed-up and its spread come from.</summary>
     public int Rounds { get; init; } = 1;
+
+    /// <summary>The unambiguous name of <see cref="Speedup"/>, a latency ratio (kept beside it for existing consumers).</summary>
+    public double LatencySpeedup => Speedup;
 }
 
 /// <summary>What an int8 quantization run produced and measured (also what the CLI prints as JSON).</summary>

@@ -141,6 +141,39 @@ public sealed class ImageFolderTests : IDisposable
     }
 
     [Fact]
+    public void Resolve_a_test_folder_with_a_class_the_training_folder_lacks_is_refused_with_counts()
+    {
+        WritePng(Hwc(0, 4, 4, 3), 4, 4, 3, "ds", "train", "cat", "a.png");
+        WritePng(Hwc(1, 4, 4, 3), 4, 4, 3, "ds", "train", "dog", "a.png");
+        WritePng(Hwc(3, 4, 4, 3), 4, 4, 3, "ds", "test", "cat", "a.png");
+        WritePng(Hwc(4, 4, 4, 3), 4, 4, 3, "ds", "test", "fox", "a.png");
+        WritePng(Hwc(5, 4, 4, 3), 4, 4, 3, "ds", "test", "fox", "b.png");
+
+        var e = Should.Throw<SecateurException>(() => DataSource.Resolve("folder:" + Path.Combine(_dir.Path, "ds"), imageShape: new ImageShape(3, 4, 4)));
+        e.Code.ShouldBe(ErrorCode.BadArgument);
+        e.Message.ShouldContain("'fox': 2 files");
+    }
+
+    [Fact]
+    public void One_class_data_is_refused_and_more_outputs_than_classes_warn()
+    {
+        WritePng(Hwc(0, 28, 28, 3), 28, 28, 3, "one", "only", "a.png");
+        WritePng(Hwc(1, 28, 28, 3), 28, 28, 3, "one", "only", "b.png");
+        var one = DataSource.Resolve("folder:" + Path.Combine(_dir.Path, "one"), imageShape: new ImageShape(3, 28, 28));
+        var model = Secateur.Models.ModelZoo.Create("lenet5", new Secateur.Models.ZooOptions(3, 28, 28, 1));
+        Should.Throw<SecateurException>(() => Secateur.Cli.Commands.TrainingCliOptions.CheckCompatible(model, one)).Message.ShouldContain("one class");
+
+        WritePng(Hwc(0, 28, 28, 3), 28, 28, 3, "three", "a", "a.png");
+        WritePng(Hwc(1, 28, 28, 3), 28, 28, 3, "three", "b", "a.png");
+        WritePng(Hwc(2, 28, 28, 3), 28, 28, 3, "three", "c", "a.png");
+        var three = DataSource.Resolve("folder:" + Path.Combine(_dir.Path, "three"), imageShape: new ImageShape(3, 28, 28));
+        var ten = Secateur.Models.ModelZoo.Create("lenet5", new Secateur.Models.ZooOptions(3, 28, 28, 10));
+        var warnings = new StringWriter();
+        Secateur.Cli.Commands.TrainingCliOptions.CheckCompatible(ten, three, warnings);
+        warnings.ToString().ShouldContain("has 10 outputs but three has 3 classes");
+    }
+
+    [Fact]
     public void Resolve_FolderWithTrainAndTest_UsesTheTrainClassList()
     {
         WritePng(Hwc(0, 4, 4, 3), 4, 4, 3, "ds", "train", "cat", "a.png");

@@ -82,6 +82,24 @@ public sealed class PruningPipelineTests
     }
 
     [Fact]
+    public void The_dynamic_schedule_decides_on_held_out_training_images_never_on_the_test_split()
+    {
+        // A test split whose every label is wrong: a trained model scores near 0 on it but well on training images.
+        // Steps judged on the test split would read that near-0 figure; steps judged on held-out training data do not.
+        var wrong = Data.Test.Take(Data.Test.Count);
+        for (int i = 0; i < wrong.Count; i++) wrong.Labels[i] = (wrong.Labels[i] + 1) % wrong.ClassCount;
+        var set = Data with { Test = wrong };
+        var trained = new FineTuner(Data, new TrainingOptions { Epochs = 3, BatchSize = 32 }).Run(Zoo("lenet5"), "train").Graph;
+        var outcome = PruningPipeline.Run(trained, new PruneRequest
+        {
+            Importance = Importances.Create("l1"), Target = new PruningTarget { Speedup = 1.2 }, Allocation = new AllocationOptions(RoundTo: 1),
+            Schedule = new ScheduleOptions(PruningScheduleKind.Dynamic, Steps: 1, Tolerance: 0.9), Data = set, RecalibrationImages = 0,
+        });
+        outcome.Stages.Before!.Value.ShouldBeLessThan(0.2); // the final report still uses the (mislabelled) test split
+        outcome.Steps[0].Accuracy!.Value.ShouldBeGreaterThan(outcome.Stages.Before!.Value + 0.2, outcome.Steps[0].Note);
+    }
+
+    [Fact]
     public void Request_validation_rejects_what_the_command_line_used_to_reject()
     {
         var target = new PruningTarget { Speedup = 2 };
