@@ -138,6 +138,52 @@ public sealed class GraphBuilder
         return Add(name, OpKind.Gemm, inputs, ("alpha", AttributeValue.Of(1f)), ("beta", AttributeValue.Of(1f)), ("transB", AttributeValue.Of(1L)));
     }
 
+    /// <summary>
+    /// 2-D transposed convolution (ConvTranspose, weight In×Out×k×k as PyTorch lays it out), no padding; weights
+    /// Kaiming-normal over the input fan, the fan a transposed convolution's weight is laid out along.
+    /// </summary>
+    public string ConvTranspose(string x, string name, long outChannels, long kernel, long stride, bool bias = true)
+    {
+        long inChannels = Channels(x);
+        var w = Initializer($"{name}.weight", Normal([inChannels, outChannels, kernel, kernel], MathF.Sqrt(2f / (inChannels * kernel * kernel))));
+        var inputs = new List<string> { x, w };
+        if (bias) inputs.Add(Initializer($"{name}.bias", TensorData.Filled(0f, outChannels)));
+        return Add(name, OpKind.ConvTranspose, inputs, ("kernel_shape", AttributeValue.Of(kernel, kernel)), ("strides", AttributeValue.Of(stride, stride)));
+    }
+
+    /// <summary>SiLU (x · sigmoid(x)) as ONNX Sigmoid then Mul, the form PyTorch exports.</summary>
+    public string Silu(string x, string name) => Add(name, OpKind.Mul, [x, Add($"{name}.sigmoid", OpKind.Sigmoid, [x])]);
+
+    /// <summary>Concatenation along the channel axis.</summary>
+    public string Concat(IEnumerable<string> values, string name) => Add(name, OpKind.Concat, values, ("axis", AttributeValue.Of(1L)));
+
+    /// <summary>Channels [<paramref name="start"/>, <paramref name="end"/>) of a 4-D value, as ONNX Slice (PyTorch's <c>chunk</c> exports so).</summary>
+    public string SliceChannels(string x, long start, long end, string name) =>
+        Add(name, OpKind.Slice, [x,
+            Initializer($"{name}.starts", TensorData.FromLongs([start], 1)),
+            Initializer($"{name}.ends", TensorData.FromLongs([end], 1)),
+            Initializer($"{name}.axes", TensorData.FromLongs([1], 1))]);
+
+    /// <summary>Spatial upsampling by an integer <paramref name="factor"/> as ONNX Resize with constant scales: nearest or (bi)linear, half-pixel (PyTorch's align_corners=False).</summary>
+    public string Upsample(string x, long factor, bool linear, string name)
+    {
+        var scales = Initializer($"{name}.scales", TensorData.FromFloats([1f, 1f, factor, factor], 4));
+        return linear
+            ? Add(name, OpKind.Resize, [x, "", scales], ("mode", AttributeValue.Of("linear")), ("coordinate_transformation_mode", AttributeValue.Of("half_pixel")))
+            : Add(name, OpKind.Resize, [x, "", scales], ("mode", AttributeValue.Of("nearest")), ("coordinate_transformation_mode", AttributeValue.Of("asymmetric")),
+                ("nearest_mode", AttributeValue.Of("floor")));
+    }
+
+    /// <summary>Declares each value as a graph output under its own name (batch symbolic) and returns the graph.</summary>
+    public ModelGraph Build(IReadOnlyList<string> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        foreach (var value in outputs)
+            _graph.Outputs.Add(new ValueInfo(value, ElementType.Float, [Dim.Symbolic("N"), .. Shape(value).Skip(1).Select(d => new Dim(d))]));
+        GraphValidator.Validate(_graph);
+        return _graph;
+    }
+
     /// <summary>Declares <paramref name="value"/> as the graph output (logits N×classes) and returns the graph.</summary>
     public ModelGraph Build(string value, string outputName = "logits")
     {

@@ -52,6 +52,8 @@ public static class ModelZoo
         new("resnet50", "ResNet-50, ImageNet-style bottlenecks (torchvision v1.5 layout)", ImageNet, o => ResNet.Build(o, 50)),
         new("mobilenetv2", "MobileNetV2, CIFAR-style (stride-1 stem and first 24-channel row), as in the benchmark protocol", Small, o => MobileNetV2.Build(o, cifar: true)),
         new("mobilenetv2-imagenet", "MobileNetV2, ImageNet-style (torchvision layout, width 1.0)", ImageNet, o => MobileNetV2.Build(o, cifar: false)),
+        new("unet", "U-Net for segmentation: widths 16-128, ConvTranspose and bilinear upsampling, N x classes x H x W output", new(1, 96, 96, 11), UNet.Build),
+        new("yolo-tiny", "YOLOv8-style detector backbone + FPN neck: C2f, SPPF, nearest upsampling, heads p3/p4/p5 of classes+5 channels", new(3, 64, 64, 10), YoloTiny.Build),
     ];
 
     /// <summary>Names of all models.</summary>

@@ -46,10 +46,15 @@ public sealed class ZooEquivalenceTests(ITestOutputHelper output)
 
     public static TheoryData<string> Models => new(Cases.Keys);
 
+    // The dense-prediction models have no twin yet: the comparison below is written for one N×classes output. Their
+    // independent reference is ONNX Runtime on every output (DensePredictionZooTests), which checks the same graph.
+    private static readonly string[] ComparedWithOnnxRuntimeInstead = ["unet", "yolo-tiny"];
+
     [Fact]
     public void Every_zoo_model_has_a_hand_written_twin()
     {
-        Cases.Keys.ShouldBe(ModelZoo.Names, ignoreOrder: true);
+        Cases.Keys.ShouldBe(ModelZoo.Names.Except(ComparedWithOnnxRuntimeInstead), ignoreOrder: true);
+        ComparedWithOnnxRuntimeInstead.ShouldAllBe(m => ModelZoo.Find(m) != null);
     }
 
     [Theory]
