@@ -24,6 +24,7 @@ public static class InspectCommand
             if (r.GetValue(list) || r.GetValue(model) is null) return ListZoo(context, r.GetValue(json));
             var graph = ModelSource.Load(r.GetValue(model)!, r.GetValue(input), r.GetValue(classes));
             var stats = ModelStats.Compute(graph);
+            string preprocessing = graph.Preprocessing?.Describe() ?? "none recorded";
             if (r.GetValue(json))
             {
                 context.WriteJson(new
@@ -31,6 +32,7 @@ public static class InspectCommand
                     model = graph.Name,
                     input = graph.Inputs[0].ShapeText,
                     output = graph.Outputs[0].ShapeText,
+                    preprocessing = graph.Preprocessing?.ToString(),
                     @params = stats.Params,
                     macs = stats.Macs,
                     convention = ModelStats.Convention,
@@ -38,7 +40,7 @@ public static class InspectCommand
                 });
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  input {graph.Inputs[0].ShapeText}");
+            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  input {graph.Inputs[0].ShapeText}  preprocessing {Markup.Escape(preprocessing)}");
             table.AddColumn("layer").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned());
             foreach (var l in stats.Layers)
                 table.AddRow(Markup.Escape(l.Name), l.Op.ToString(), TensorData.FormatShape(l.OutputShape), Num(l.Params), Num(l.Macs));

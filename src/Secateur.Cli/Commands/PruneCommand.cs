@@ -31,11 +31,11 @@ public static class PruneCommand
             foreach (var o in weights.All)
                 if (Given(r, o)) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} needs --granularity weight (better: the sparsify verb)");
             if (r.GetValue(channel.Schedule) == "lottery") throw new SecateurException(ErrorCode.BadArgument, "--schedule lottery needs --granularity weight (better: the sparsify verb)");
-            var (graph, set) = common.Load(r);
+            var (graph, set) = common.Load(r, context);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
             return common.Finish(context, r, graph, outcome.Graph, ".pruned.onnx",
-                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command));
+                (path, command) => new PruneSummary(outcome, path, command) { PreprocessingChoice = common.LastLoad?.ChoiceJson }, (files, command) => Reports.From(outcome, files, command));
         });
         return cmd;
     }

@@ -114,7 +114,8 @@ public static class Int8Quantizer
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         var train = data.Train.Take(Math.Min(options.CalibrationImages, data.Train.Count));
-        return new DataLoader(train, options.BatchSize, transforms: [new Normalize(data.Mean, data.Std)]).Epoch(0);
+        // The data set's own loader: its preprocessing (channel order, colour conversion, layout), not only its mean and std.
+        return data.Loader(train, options.BatchSize).Epoch(0);
     }
 
     private sealed class CountingBatches(IEnumerable<Batch> source, int limit) : System.Collections.IEnumerable, IEnumerable<Batch>
