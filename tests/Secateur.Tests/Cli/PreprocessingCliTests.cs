@@ -173,4 +173,40 @@ public sealed class PreprocessingCliTests
         error.Trim().ShouldEndWith("(--preprocess)");
         error.Trim().Split('\n').Length.ShouldBe(1);
     }
+
+    [Fact]
+    public void A_model_trained_on_a_folder_at_64x64_is_pruned_evaluated_quantized_and_analysed_with_that_folder_and_no_size_option()
+    {
+        using var dir = new TempDir();
+        var folder = dir.File("imgs");
+        var random = new Random(0);
+        foreach (var (split, count) in new[] { ("train", 6), ("test", 3) })
+            foreach (var (name, colour) in new[] { ("red", new byte[] { 200, 30, 30 }), ("blue", new byte[] { 30, 30, 200 }) })
+                for (int i = 0; i < count; i++)
+                {
+                    var path = Path.Combine(folder, split, name, $"{i}.png");
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    var rgb = Enumerable.Range(0, 64 * 64 * 3).Select(k => (byte)Math.Clamp(colour[k % 3] + random.Next(-30, 31), 0, 255)).ToArray();
+                    using var stream = File.Create(path);
+                    new ImageWriter().WritePng(rgb, 64, 64, ColorComponents.RedGreenBlue, stream);
+                }
+        var data = $"folder:{folder}";
+        var trained = dir.File("r.onnx");
+        var (code, _, error) = CliTests.Run("train", "resnet20", "--data", data, "--input", "3x64x64", "--epochs", "1", "--batch-size", "4", "-o", trained);
+        code.ShouldBe(0, error);
+        // Every verb decodes the folder to the model's 64x64 (not a default 32x32) and feeds it what train recorded.
+        (code, _, error) = CliTests.Run("prune", trained, "--data", data, "--speedup", "2", "--finetune-epochs", "1", "--batch-size", "4", "-o", dir.File("p.onnx"));
+        code.ShouldBe(0, error);
+        (code, _, error) = CliTests.Run("eval", trained, "--data", data);
+        code.ShouldBe(0, error);
+        error.ShouldNotContain("preprocessing:"); // recorded, so nothing was chosen
+        (code, _, error) = CliTests.Run("sensitivity", trained, "--data", data, "--ratios", "0.5", "--json");
+        code.ShouldBe(0, error);
+        (code, _, error) = CliTests.Run("quantize", trained, "--data", data, "--calibration-images", "4", "--runs", "1", "--batch", "1", "-o", dir.File("q.onnx"));
+        code.ShouldBe(0, error);
+        var recorded = Secateur.Onnx.OnnxSerializer.Load(trained).Preprocessing.ShouldNotBeNull();
+        Secateur.Onnx.OnnxSerializer.Load(dir.File("p.onnx")).Preprocessing.ShouldBe(recorded);
+        using var int8 = new InferenceSession(dir.File("q.onnx"));
+        int8.ModelMetadata.CustomMetadataMap[Secateur.Graph.InputPreprocessing.MetadataKey].ShouldBe(recorded.ToString());
+    }
 }
