@@ -58,8 +58,8 @@ internal sealed class PreprocessOptions
     /// Loads the model, then its data as the model expects it: decoded to the model's input size by its resize policy
     /// and fed with the explicit preprocessing, else the one the model records. A model file that records none is fed
     /// the preset that classifies the labelled test images best when <paramref name="choose"/> (the returned choice
-    /// says which and why; no labels is an error asking for <c>--preprocess</c>); a zoo model (untrained) and
-    /// <c>train</c> use the dataset's own protocol.
+    /// says which and why; no labels is an error asking for <c>--preprocess</c>); a zoo model (untrained) uses the
+    /// dataset's own protocol.
     /// </summary>
     public Loaded Load(ParseResult r, string modelSpec, string dataSpec, string? dataDir, string? input, long? classes, int seed, bool choose)
     {

@@ -63,7 +63,13 @@ public static class QuantizeCommand
             var report = QuantizationPipeline.Run(graph, set, target, request, TrainingView.For(context), ModelSource.InputBytes(source, graph));
             if (r.GetValue(reportFile) is { } reportPath)
                 ReportWriter.Write(Reports.From(report, CommonOptions.CommandLine(r)) with { Recipe = context.Recipe }, reportPath);
-            if (r.GetValue(json)) context.WriteJson(report);
+            if (r.GetValue(json))
+            {
+                // The library's report plus how the preprocessing was chosen, a CLI matter (added, nothing renamed).
+                var node = System.Text.Json.JsonSerializer.SerializeToNode(report, CliContext.Json)!.AsObject();
+                if (loaded.ChoiceJson is { } choice) node["preprocessingChoice"] = System.Text.Json.JsonSerializer.SerializeToNode(choice, CliContext.Json);
+                context.WriteJson(node);
+            }
             else Render(context, report);
             return 0;
         });
@@ -83,6 +89,6 @@ public static class QuantizeCommand
             table.AddRow($"p50 ms, batch {l.Batch}", Ms(l.FloatP50Ms), Ms(l.Int8P50Ms), BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh) + " speed-up");
         context.Console.Write(table);
         context.Out.WriteLine(FormattableString.Invariant(
-            $"wrote {r.Output}; {r.QuantizedNodes} nodes quantized, calibrated on {r.CalibrationImages} images ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test images; {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50"));
+            $"wrote {r.Output}; {r.QuantizedNodes} nodes quantized, calibrated on {r.CalibrationImages} images ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test images; {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50; preprocessing {(r.Preprocessing is { } p ? Secateur.Graph.InputPreprocessing.Parse(p).Describe() : "-")}"));
     }
 }

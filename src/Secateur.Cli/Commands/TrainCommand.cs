@@ -24,7 +24,7 @@ public static class TrainCommand
         cmd.SetAction(r =>
         {
             var spec = r.GetValue(model)!;
-            var (graph, data) = o.Load(r, spec);
+            var (graph, data) = o.Load(r, spec, context);
             var options = o.Training(r);
             var path = r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx");
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));

@@ -40,11 +40,13 @@ internal sealed class TrainingCliOptions
 
     /// <summary>
     /// The model and its data: a zoo model takes the data's image shape and class count unless told otherwise; a file's
-    /// data is decoded to its input size and fed its recorded preprocessing (or the one given, else the data's own).
+    /// data is decoded to its input size and fed the preprocessing given, else the one it records, else the preset it
+    /// scores best with (told on stderr): fine-tuning a file must not move it to another input contract.
     /// </summary>
-    public (ModelGraph Graph, DataSet Data) Load(ParseResult r, string spec)
+    public (ModelGraph Graph, DataSet Data) Load(ParseResult r, string spec, CliContext context)
     {
-        var loaded = _preprocess.Load(r, spec, r.GetValue(_data)!, r.GetValue(_dataDir), r.GetValue(_input), r.GetValue(_classes), r.GetValue(_seed), choose: false);
+        var loaded = _preprocess.Load(r, spec, r.GetValue(_data)!, r.GetValue(_dataDir), r.GetValue(_input), r.GetValue(_classes), r.GetValue(_seed), choose: true);
+        loaded.Tell(context);
         var data = loaded.Data;
         if (r.GetValue(_trainLimit) is { } limit)
         {
