@@ -108,7 +108,7 @@ public static class Int8Quantizer
         return new QuantizedModel(model.ToByteArray(), all, quantized.Select(n => n.Name).ToList(), CountImages(batches));
     }
 
-    /// <summary>The first <see cref="QuantizationOptions.CalibrationImages"/> images of the training split, normalised, in file order: the default calibration set.</summary>
+    /// <summary>The first <see cref="QuantizationOptions.CalibrationImages"/> images of the training split, preprocessed as the data set feeds the model, in file order: the default calibration set.</summary>
     public static IEnumerable<Batch> CalibrationBatches(DataSet data, QuantizationOptions options)
     {
         ArgumentNullException.ThrowIfNull(data);
