@@ -42,7 +42,7 @@ internal sealed class PreprocessOptions
         var text = r.GetValue(Preprocess);
         bool fromData = FromData(r);
         var overrides = new List<string>();
-        if (r.GetValue(Range) is { } range) overrides.Add("range=" + range);
+        if (r.GetValue(Range) is { } range) overrides.Add("range=" + range switch { "0-255" => "0..255", "-1-1" => "-1..1", _ => "0..1" });
         if (r.GetValue(Mean) is { } mean) overrides.Add("mean=" + mean);
         if (r.GetValue(Std) is { } std) overrides.Add("std=" + std);
         if (r.GetValue(Bgr)) overrides.Add("order=bgr");

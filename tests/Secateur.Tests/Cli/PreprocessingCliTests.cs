@@ -209,4 +209,16 @@ public sealed class PreprocessingCliTests
         using var int8 = new InferenceSession(dir.File("q.onnx"));
         int8.ModelMetadata.CustomMetadataMap[Secateur.Graph.InputPreprocessing.MetadataKey].ShouldBe(recorded.ToString());
     }
+
+    [Theory]
+    [InlineData("0-255", "raw255")]
+    [InlineData("-1-1", "symmetric")]
+    [InlineData("0-1", "unit")]
+    public void The_input_range_flag_spellings_are_the_presets_ranges(string range, string preset)
+    {
+        var (code, output, error) = CliTests.Run("eval", Fixture("unit.onnx"), "--data", "embedded", "--input-range", range, "--test-limit", "20", "--json");
+        code.ShouldBe(0, error);
+        Secateur.Graph.InputPreprocessing.Parse(Json(output).GetProperty("preprocessing").GetString()!).ShouldBe(Secateur.Graph.InputPreprocessing.Preset(preset));
+        error.ShouldNotContain("preprocessing:"); // given, so nothing was chosen
+    }
 }
