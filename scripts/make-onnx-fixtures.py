@@ -50,6 +50,9 @@ Usage:
     /usr/bin/python3 scripts/make-onnx-fixtures.py [out_dir [coverage_dir]]     # both sets
     /usr/bin/python3 scripts/make-onnx-fixtures.py --coverage [coverage_dir]     # the coverage set only
 
+Preprocessing fixtures (issue 17): the full run also writes scripts/preprocessing_fixtures.py's models (a small CNN
+trained on [0, 1] inputs, its NHWC and BGR variants, no Secateur metadata) into tests/Secateur.Tests/Fixtures/preprocessing/.
+
 The existing files in Fixtures/onnx/ come out byte-identical when regenerated with the same torch (1.13 on Debian 12).
 """
 import os
@@ -63,6 +66,7 @@ import torchvision
 from torchvision.models import efficientnet, mobilenetv3, resnet, shufflenetv2, squeezenet, vgg
 
 import onnx_coverage_fixtures
+import preprocessing_fixtures
 
 
 def resnet18():
@@ -261,6 +265,9 @@ def main():
             export(name, mode, opset, out_dir)
         args = args[1:]
     onnx_coverage_fixtures.main(args[0] if args else os.path.join(fixtures, "onnx-coverage"), repo)
+    if not coverage_only:
+        # Issue 17's input-contract models: trained on the embedded subset, exported without Secateur metadata.
+        preprocessing_fixtures.main(os.path.join(fixtures, "preprocessing"), repo)
 
 
 if __name__ == "__main__":

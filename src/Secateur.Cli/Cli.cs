@@ -144,6 +144,7 @@ public static class Cli
         { ParameterNames.InputShape, "--input-shape" },
         { ParameterNames.Data, "--data" },
         { ParameterNames.DataDirectory, "--data-dir" },
+        { ParameterNames.Preprocessing, "--preprocess" },
     };
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Secateur.Analysis;
-using Secateur.Data;
 using Secateur.Runtime;
 using Secateur.Training;
 
@@ -19,22 +18,25 @@ public static class EvalCommand
         var device = CommonOptions.Device();
         var limit = new Option<int?>("--test-limit") { Description = "evaluate only the first N test images" };
         var json = CommonOptions.Json();
+        var preprocess = new PreprocessOptions();
         var cmd = new Command("eval", "evaluate a model on a dataset's test split") { model, data, dataDir, batch, device, limit, json };
+        preprocess.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var spec = r.GetValue(model)!;
-            var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
+            var loaded = preprocess.Load(r, spec, r.GetValue(data)!, r.GetValue(dataDir), null, null, 0, choose: true);
+            loaded.Tell(context);
+            var (graph, set) = (loaded.Graph, loaded.Data);
             if (r.GetValue(limit) is { } n) set = set with { Test = set.Test.Take(Math.Max(1, n)) };
-            var graph = ModelSource.Load(spec, $"{set.Test.Channels}x{set.Test.Height}x{set.Test.Width}", set.Test.ClassCount);
             TrainingCliOptions.CheckCompatible(graph, set, context.Error);
             using var module = new GraphModule(graph, Devices.Parse(r.GetValue(device)));
             var result = Trainer.Evaluate(module, set.TestLoader(r.GetValue(batch)));
             var stats = ModelStats.Compute(graph);
             if (r.GetValue(json))
-                context.WriteJson(new { model = graph.Name, data = set.Name, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, loss = result.Loss, @params = stats.Params, macs = stats.Macs });
+                context.WriteJson(new { model = graph.Name, data = set.Name, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
             else
                 context.Out.WriteLine(FormattableString.Invariant(
-                    $"{graph.Name} on {set.Name} test ({result.Samples:N0} images): accuracy {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}"));
+                    $"{graph.Name} on {set.Name} test ({result.Samples:N0} images): accuracy {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
             return 0;
         });
         return cmd;

@@ -15,12 +15,17 @@ public static class ExportCommand
         var input = CommonOptions.Input();
         var classes = CommonOptions.Classes();
         var json = CommonOptions.Json();
+        var preprocess = new PreprocessOptions();
         var cmd = new Command("export", "write a model as a standard ONNX file at the chosen opset (re-exports imported files in Secateur's clean form)")
         { model, output, opset, input, classes, json };
+        preprocess.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var spec = r.GetValue(model)!;
             var graph = ModelSource.Load(spec, r.GetValue(input), r.GetValue(classes));
+            // The file keeps the preprocessing the model records; one given here is recorded instead.
+            if (preprocess.Explicit(r, graph.Preprocessing) is { } given) graph.Preprocessing = given;
+            else if (preprocess.FromData(r)) throw new SecateurException(ErrorCode.BadArgument, $"export reads no data, so it cannot compute '{Secateur.Graph.InputPreprocessing.FromDataName}' statistics; give the values (--mean, --std)");
             int version = r.GetValue(opset);
             var path = r.GetValue(output) ?? (File.Exists(spec)
                 ? Path.Combine(Path.GetDirectoryName(spec) ?? ".", $"{Path.GetFileNameWithoutExtension(spec)}.opset{version}.onnx")
@@ -29,7 +34,7 @@ public static class ExportCommand
             CommonOptions.Save(graph, path, version);
             var stats = ModelStats.Compute(graph);
             long bytes = new FileInfo(path).Length;
-            if (r.GetValue(json)) context.WriteJson(new { model = graph.Name, output = path, opset = version, bytes, @params = stats.Params, macs = stats.Macs });
+            if (r.GetValue(json)) context.WriteJson(new { model = graph.Name, output = path, opset = version, bytes, @params = stats.Params, macs = stats.Macs, preprocessing = graph.Preprocessing?.ToString() });
             else context.Out.WriteLine(FormattableString.Invariant($"{graph.Name}: opset {version}, {stats.Params:N0} params, {stats.Macs:N0} MACs; saved {path} ({bytes:N0} bytes)"));
             return 0;
         });

@@ -24,6 +24,7 @@ public static class InspectCommand
             if (r.GetValue(list) || r.GetValue(model) is null) return ListZoo(context, r.GetValue(json));
             var graph = ModelSource.Load(r.GetValue(model)!, r.GetValue(input), r.GetValue(classes));
             var stats = ModelStats.Compute(graph);
+            string preprocessing = graph.Preprocessing?.Describe() ?? "none recorded";
             if (r.GetValue(json))
             {
                 context.WriteJson(new
@@ -33,6 +34,7 @@ public static class InspectCommand
                     output = graph.Outputs[0].ShapeText,
                     inputs = graph.Inputs.Select(i => new { name = i.Name, shape = i.ShapeText }),
                     outputs = graph.Outputs.Select(o => new { name = o.Name, shape = o.ShapeText }),
+                    preprocessing = graph.Preprocessing?.ToString(),
                     @params = stats.Params,
                     macs = stats.Macs,
                     convention = ModelStats.Convention,
@@ -40,7 +42,7 @@ public static class InspectCommand
                 });
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  {Signature(graph)}");
+            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  {Signature(graph)}  preprocessing {Markup.Escape(preprocessing)}");
             table.AddColumn("layer").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned());
             foreach (var l in stats.Layers)
                 table.AddRow(Markup.Escape(l.Name), l.Op.ToString(), TensorData.FormatShape(l.OutputShape), Num(l.Params), Num(l.Macs));

@@ -51,13 +51,13 @@ public static class PruneCommand
             var schedule = r.GetValue(channel.Schedule);
             if (schedule is "oneshot" or null && Given(r, common.Steps)) context.Error.WriteLine("warning: --steps has no effect with the one-shot schedule (use --schedule iterative, agp or dynamic)");
             if (schedule != "dynamic" && Given(r, channel.Tolerance)) context.Error.WriteLine("warning: --tolerance has no effect without --schedule dynamic");
-            var (graph, set) = common.Load(r, context.Error);
+            var (graph, set) = common.Load(r, context);
             if (r.GetValue(channel.DryRun)) return DryRun(context, graph, CommonOptions.Exclude(r, common.Exclude), r.GetValue(common.Json));
             var outcome = PruningPipeline.Run(graph, channel.Request(r, common, set), TrainingView.For(context));
             foreach (var warning in outcome.Warnings) context.Error.WriteLine($"warning: {warning}");
             foreach (var note in outcome.Notes) context.Error.WriteLine($"note: {note}");
             return common.Finish(context, r, graph, outcome.Graph, ".pruned.onnx",
-                (path, command) => new PruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command),
+                (path, command) => new PruneSummary(outcome, path, command) { PreprocessingChoice = common.LastLoad?.ChoiceJson }, (files, command) => Reports.From(outcome, files, command),
                 outcome.ReachedTarget ? null : outcome.Stop);
         });
         return cmd;

@@ -31,6 +31,10 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public string Allocation => outcome.Request.Allocation.Kind.ToString().ToLowerInvariant();
     /// <summary>Dataset name, when data was given.</summary>
     public string? Data => outcome.Request.Data?.Name;
+    /// <summary>The input preprocessing the data was fed with and the result records (compact form), when data was given.</summary>
+    public string? Preprocessing => outcome.Request.Data?.Preprocessing.ToString();
+    /// <summary>How the preprocessing was chosen for a model that records none (chosen, reason, candidates), else null.</summary>
+    public object? PreprocessingChoice { get; init; }
     /// <summary>Parameters before pruning.</summary>
     public long ParamsBefore => outcome.Before.Params;
     /// <summary>Parameters after pruning.</summary>
@@ -86,6 +90,7 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
-            $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}";
+            $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}" +
+            (Preprocessing is null ? "" : $"; preprocessing {Secateur.Graph.InputPreprocessing.Parse(Preprocessing).Describe()}");
     }
 }

@@ -29,10 +29,12 @@ public static class QuantizeCommand
         var fullRange = new Option<bool>("--full-range-weights") { Description = "8-bit weights (-127..127) instead of 7-bit: only for CPUs with VNNI, elsewhere ORT's int8 kernels can saturate" };
         var json = CommonOptions.Json();
         var reportFile = new Option<string?>("--report") { Description = "write a report: .html (.md and .json beside it), .md or .json" };
+        var preprocess = new PreprocessOptions();
         var cmd = new Command("quantize", "int8 post-training quantization to an ONNX QDQ model; reports float vs int8 accuracy, file size and ONNX Runtime latency")
         {
             model, data, dataDir, images, method, percentile, output, testLimit, batch, threads, runs, seconds, fullRange, json, reportFile,
         };
+        preprocess.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var n = CommonOptions.ThreadCount(r, threads);
@@ -49,16 +51,25 @@ public static class QuantizeCommand
             }.Validated();
             var spec = r.GetValue(data) ?? throw new SecateurException(ErrorCode.BadArgument,
                 "quantize needs data to calibrate on and to test with: give --data (e.g. --data fashion-mnist)");
-            var set = DataSource.Resolve(spec, r.GetValue(dataDir));
-            if (r.GetValue(testLimit) is { } limit) set = set with { Test = set.Test.Take(Math.Max(1, limit)) };
             var source = r.GetValue(model)!;
-            var graph = ModelSource.Load(source, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
+            var loaded = preprocess.Load(r, source, spec, r.GetValue(dataDir), null, null, 0, choose: true);
+            loaded.Tell(context);
+            var (graph, set) = (loaded.Graph, loaded.Data);
+            if (r.GetValue(testLimit) is { } limit) set = set with { Test = set.Test.Take(Math.Max(1, limit)) };
             TrainingCliOptions.CheckCompatible(graph, set, context.Error);
+            // The int8 model expects exactly the inputs the float model did.
+            graph.Preprocessing = set.Preprocessing;
             var target = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(source, ".int8.onnx"), source);
             var report = QuantizationPipeline.Run(graph, set, target, request, TrainingView.For(context), ModelSource.InputBytes(source, graph));
             if (r.GetValue(reportFile) is { } reportPath)
                 ReportWriter.Write(Reports.From(report, CommonOptions.CommandLine(r)) with { Recipe = context.Recipe }, reportPath);
-            if (r.GetValue(json)) context.WriteJson(report);
+            if (r.GetValue(json))
+            {
+                // The library's report plus how the preprocessing was chosen, a CLI matter (added, nothing renamed).
+                var node = System.Text.Json.JsonSerializer.SerializeToNode(report, CliContext.Json)!.AsObject();
+                if (loaded.ChoiceJson is { } choice) node["preprocessingChoice"] = System.Text.Json.JsonSerializer.SerializeToNode(choice, CliContext.Json);
+                context.WriteJson(node);
+            }
             else Render(context, report);
             return 0;
         });
@@ -78,6 +89,6 @@ public static class QuantizeCommand
             table.AddRow($"p50 ms, batch {l.Batch}", Ms(l.FloatP50Ms), Ms(l.Int8P50Ms), BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh) + " speed-up");
         context.Console.Write(table);
         context.Out.WriteLine(FormattableString.Invariant(
-            $"wrote {r.Output}; {r.QuantizedNodes} nodes quantized, calibrated on {r.CalibrationImages} images ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test images; {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50"));
+            $"wrote {r.Output}; {r.QuantizedNodes} nodes quantized, calibrated on {r.CalibrationImages} images ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test images; {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50; preprocessing {(r.Preprocessing is { } p ? Secateur.Graph.InputPreprocessing.Parse(p).Describe() : "-")}"));
     }
 }

@@ -35,6 +35,7 @@ internal sealed class RecoveryOptions
     public Option<int?> Threads { get; } = CommonOptions.Threads();
     public Option<string?> Input { get; } = CommonOptions.Input();
     public Option<long?> Classes { get; } = CommonOptions.Classes();
+    public PreprocessOptions Preprocess { get; } = new();
 
     /// <summary>Adds every option (and the model argument) to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
@@ -42,22 +43,37 @@ internal sealed class RecoveryOptions
         cmd.Arguments.Add(Model);
         foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes })
             cmd.Options.Add(o);
+        Preprocess.AddTo(cmd);
     }
 
-    /// <summary>The data (null without <c>--data</c>), the model shaped for it, and <c>--threads</c> applied.</summary>
-    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r, TextWriter? warnings = null)
+    /// <summary>
+    /// The model, its data (null without <c>--data</c>) fed as the model expects (see <see cref="PreprocessOptions.Load"/>),
+    /// and <c>--threads</c> applied. The automatic preprocessing choice, if one was made, is told on stderr and kept in
+    /// <see cref="LastLoad"/>.
+    /// </summary>
+    public (ModelGraph Graph, DataSet? Data) Load(ParseResult r, CliContext context)
     {
         // Before any work, not only at the save: an hour of fine-tuning must not end in this error.
         if (r.GetValue(Output) is { } output) CommonOptions.NotAnInput(output, r.GetValue(Model));
         CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, Threads));
-        DataSet? set = r.GetValue(Data) is { } d ? DataSource.Resolve(d, r.GetValue(DataDir)) : null;
-        if (set is not null && r.GetValue(TrainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
         string spec = r.GetValue(Model)!;
-        if (set is null) return (ModelSource.Load(spec, r.GetValue(Input), r.GetValue(Classes)), null);
-        var graph = ModelSource.Load(spec, r.GetValue(Input) ?? $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", r.GetValue(Classes) ?? set.Train.ClassCount);
-        TrainingCliOptions.CheckCompatible(graph, set, warnings);
-        return (graph, set);
+        if (r.GetValue(Data) is not { } d)
+        {
+            var alone = ModelSource.Load(spec, r.GetValue(Input), r.GetValue(Classes));
+            if (Preprocess.Explicit(r, alone.Preprocessing) is { } given) alone.Preprocessing = given;
+            return (alone, null);
+        }
+        var loaded = Preprocess.Load(r, spec, d, r.GetValue(DataDir), r.GetValue(Input), r.GetValue(Classes), r.GetValue(Seed), choose: true);
+        loaded.Tell(context);
+        LastLoad = loaded;
+        var set = loaded.Data;
+        if (r.GetValue(TrainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
+        TrainingCliOptions.CheckCompatible(loaded.Graph, set, context.Error);
+        return (loaded.Graph, set);
     }
+
+    /// <summary>The last <see cref="Load"/>'s model and data, with how the preprocessing was chosen (null before, or without data).</summary>
+    public Loaded? LastLoad { get; private set; }
 
     /// <summary>The fine-tuning recipe: SGD with Nesterov momentum, cosine-annealed learning rate.</summary>
     public TrainingOptions FineTuning(ParseResult r) => Secateur.Pruning.PruneRequest.DefaultFineTuning with
@@ -78,12 +94,18 @@ internal sealed class RecoveryOptions
         Func<string, string, ISummary> summary, Func<ReportFiles, string, RunReport> report, string? unmet = null)
     {
         var path = CommonOptions.NotAnInput(r.GetValue(Output) ?? ModelSource.DefaultOutput(r.GetValue(Model)!, suffix), r.GetValue(Model));
+        // The result expects exactly the inputs its original expected (and was fine-tuned on).
+        if (LastLoad?.Data.Preprocessing is { } fed) result.Preprocessing = fed;
+        else if (input.Preprocessing is { } recorded) result.Preprocessing ??= recorded;
         CommonOptions.Save(result, path, r.GetValue(Opset));
         string command = CommonOptions.CommandLine(r);
         if (r.GetValue(Report) is { } file)
         {
             var files = new ReportFiles(path, ModelSource.InputBytes(r.GetValue(Model)!, input), new FileInfo(path).Length);
-            ReportWriter.Write(report(files, command) with { Recipe = context.Recipe }, file);
+            var written = report(files, command);
+            if (LastLoad is { } load)
+                written = written with { Notes = [.. written.Notes, $"Input preprocessing: {load.Data.Preprocessing.Describe()}" + (load.Choice is { } c ? $" ({c.Reason})." : ", recorded in the saved model.")] };
+            ReportWriter.Write(written with { Recipe = context.Recipe }, file);
         }
         var s = summary(path, command);
         if (r.GetValue(Json)) context.WriteJson(s);

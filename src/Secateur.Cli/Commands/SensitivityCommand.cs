@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Secateur.Data;
 using Secateur.Pruning;
 using Secateur.Reporting;
 using Spectre.Console;
@@ -23,12 +22,15 @@ public static class SensitivityCommand
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
         var report = new Option<string?>("--report") { Description = "write a report: .html (with the sensitivity curves; .md and .json beside it), .md or .json" };
+        var preprocess = new PreprocessOptions();
         var cmd = new Command("sensitivity", "measure how much accuracy each group loses when pruned alone (per-group table or JSON)")
         { model, data, dataDir, criterion, ratios, validation, json, seed, device, report };
+        preprocess.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            var set = DataSource.Resolve(r.GetValue(data)!, r.GetValue(dataDir));
-            var graph = ModelSource.Load(r.GetValue(model)!, $"{set.Train.Channels}x{set.Train.Height}x{set.Train.Width}", set.Train.ClassCount);
+            var loaded = preprocess.Load(r, r.GetValue(model)!, r.GetValue(data)!, r.GetValue(dataDir), null, null, r.GetValue(seed), choose: true);
+            loaded.Tell(context);
+            var (graph, set) = (loaded.Graph, loaded.Data);
             TrainingCliOptions.CheckCompatible(graph, set, context.Error);
             var list = CommonOptions.ParseRatios(r.GetValue(ratios)!, "--ratios");
             // Held out from the training data, like the pipeline's sensitivity allocation: never the test split.
@@ -47,14 +49,14 @@ public static class SensitivityCommand
                     SensitivityBaseline = baseline,
                     Sensitivity = points.GroupBy(p => p.Group).Select(g => new SensitivityCurve(g.Key, g.First().Channels,
                         g.Select(p => new RatioAccuracy(p.Ratio, p.Accuracy)).ToList())).ToList(),
-                    Notes = [$"Criterion {importance.Name}; accuracy on {valSet.Test.Count} held-out training images; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}."],
+                    Notes = [$"Criterion {importance.Name}; accuracy on {valSet.Test.Count} held-out training images; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}; input preprocessing {set.Preprocessing.Describe()}" + (loaded.Choice is { } c ? $" ({c.Reason})." : ".")],
                 }, reportPath);
             if (r.GetValue(json))
             {
-                context.WriteJson(new { model = graph.Name, criterion = importance.Name, baseline, validationImages = valSet.Test.Count, ratios = list, points });
+                context.WriteJson(new { model = graph.Name, criterion = importance.Name, baseline, validationImages = valSet.Test.Count, ratios = list, points, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: accuracy drop (points) with one group pruned; baseline {baseline:P2} on {valSet.Test.Count} held-out training images");
+            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: accuracy drop (points) with one group pruned; baseline {baseline:P2} on {valSet.Test.Count} held-out training images; preprocessing {Markup.Escape(set.Preprocessing.Describe())}");
             table.AddColumn("group").AddColumn(new TableColumn("channels").RightAligned());
             foreach (var ratio in list) table.AddColumn(new TableColumn(ratio.ToString("0.##", CultureInfo.InvariantCulture)).RightAligned());
             foreach (var g in points.GroupBy(p => p.Group))

@@ -30,7 +30,7 @@ public static class SparsifyCommand
     internal static int Execute(CliContext context, ParseResult r, RecoveryOptions common, WeightOptions weights, string criterion, string schedule, bool criterionGiven)
     {
         var sparsity = weights.Sparsity(r, criterion, criterionGiven, CommonOptions.Exclude(r, common.Exclude));
-        var (graph, set) = common.Load(r, context.Error);
+        var (graph, set) = common.Load(r, context);
         var request = new SparsityRequest
         {
             Sparsity = sparsity,
@@ -43,6 +43,6 @@ public static class SparsifyCommand
         };
         var outcome = SparsityPipeline.Run(graph, request, TrainingView.For(context));
         return common.Finish(context, r, graph, outcome.Graph, ".sparse.onnx",
-            (path, command) => new SparsePruneSummary(outcome, path, command), (files, command) => Reports.From(outcome, files, command));
+            (path, command) => new SparsePruneSummary(outcome, path, command) { PreprocessingChoice = common.LastLoad?.ChoiceJson }, (files, command) => Reports.From(outcome, files, command));
     }
 }

@@ -26,6 +26,10 @@ public sealed class SparsePruneSummary(SparsityOutcome outcome, string output, s
     public double TargetSparsity => outcome.Request.TargetSparsity;
     /// <summary>Dataset name, when data was given.</summary>
     public string? Data => outcome.Request.Data?.Name;
+    /// <summary>The input preprocessing the data was fed with and the result records (compact form), when data was given.</summary>
+    public string? Preprocessing => outcome.Request.Data?.Preprocessing.ToString();
+    /// <summary>How the preprocessing was chosen for a model that records none (chosen, reason, candidates), else null.</summary>
+    public object? PreprocessingChoice { get; init; }
     /// <summary>All parameters.</summary>
     public long Params => Report.Params;
     /// <summary>Non-zero parameters before.</summary>

@@ -24,11 +24,11 @@ public static class TrainCommand
         cmd.SetAction(r =>
         {
             var spec = r.GetValue(model)!;
-            var data = o.LoadData(r);
-            var graph = o.LoadModel(r, spec, data, context.Error);
+            var (graph, data) = o.Load(r, spec, context);
             var options = o.Training(r);
             var path = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx"), spec);
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));
+            outcome.Graph.Preprocessing = data.Preprocessing; // the trained model expects what it was trained on
             CommonOptions.Save(outcome.Graph, path, r.GetValue(opset));
             Report(context, r.GetValue(json), outcome, path);
             return 0;

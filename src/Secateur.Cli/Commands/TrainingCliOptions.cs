@@ -29,43 +29,43 @@ internal sealed class TrainingCliOptions
     private readonly Option<int> _seed = CommonOptions.Seed();
     private readonly Option<string> _device = CommonOptions.Device();
     private readonly Option<int?> _threads = CommonOptions.Threads();
+    private readonly PreprocessOptions _preprocess = new();
 
     public void AddTo(Command cmd)
     {
         foreach (var option in new Option[] { _data, _dataDir, _input, _classes, _epochs, _batch, _lr, _optimizer, _schedule, _momentum, _noNesterov, _wd, _warmup, _smoothing, _noAugment, _trainLimit, _checkpoint, _resume, _seed, _device, _threads })
             cmd.Options.Add(option);
+        _preprocess.AddTo(cmd);
     }
 
-    public DataSet LoadData(ParseResult r, string? overrideSpec = null)
+    /// <summary>
+    /// The model and its data: a zoo model takes the data's image shape and class count unless told otherwise; a file's
+    /// data is decoded to its input size and fed the preprocessing given, else the one it records, else the preset it
+    /// scores best with (told on stderr): fine-tuning a file must not move it to another input contract.
+    /// </summary>
+    public (ModelGraph Graph, DataSet Data) Load(ParseResult r, string spec, CliContext context)
     {
-        var shape = r.GetValue(_input) is { } s ? ModelSource.ParseShape(s) : null;
-        var data = DataSource.Resolve(overrideSpec ?? r.GetValue(_data)!, r.GetValue(_dataDir),
-            shape is null ? null : new ImageShape((int)shape[0], (int)shape[1], (int)shape[2]));
+        var loaded = _preprocess.Load(r, spec, r.GetValue(_data)!, r.GetValue(_dataDir), r.GetValue(_input), r.GetValue(_classes), r.GetValue(_seed), choose: true);
+        loaded.Tell(context);
+        var data = loaded.Data;
         if (r.GetValue(_trainLimit) is { } limit)
         {
             if (limit < 1) throw new SecateurException(ErrorCode.BadArgument, $"--train-limit must be at least 1 (got {limit})");
             data = data.WithTrain(data.Train.Take(limit));
         }
-        return data;
-    }
-
-    /// <summary>A zoo model takes the data's image shape and class count unless told otherwise; a file must match the data.</summary>
-    public ModelGraph LoadModel(ParseResult r, string spec, DataSet data, TextWriter? warnings = null)
-    {
-        var input = r.GetValue(_input) ?? $"{data.Train.Channels}x{data.Train.Height}x{data.Train.Width}";
-        var graph = ModelSource.Load(spec, input, r.GetValue(_classes) ?? data.Train.ClassCount, r.GetValue(_seed));
-        CheckCompatible(graph, data, warnings);
-        return graph;
+        CheckCompatible(loaded.Graph, data, context.Error);
+        return (loaded.Graph, data);
     }
 
     internal static void CheckCompatible(ModelGraph graph, DataSet data, TextWriter? warnings = null)
     {
         foreach (var w in DataWarnings(graph, data)) warnings?.WriteLine($"warning: {w}");
         var dims = graph.Inputs[0].Concrete(1);
-        long[] expected = [1, data.Train.Channels, data.Train.Height, data.Train.Width];
+        // What the loaders batch (after colour conversion, in the preprocessing's layout), so NHWC models fit too.
+        long[] expected = [1, .. data.SampleShape];
         if (!dims.SequenceEqual(expected))
             throw new SecateurException(ErrorCode.BadArgument,
-                $"model '{graph.Name}' takes input {graph.Inputs[0].ShapeText}, but {data.Name} images are {data.Train.Shape}");
+                $"model '{graph.Name}' takes input {graph.Inputs[0].ShapeText}, but {data.Name} images are fed as Nx{string.Join('x', data.SampleShape)} (images are decoded to the model's input size; for a zoo model give --input)");
         var classes = graph.Outputs[0].Dims[^1].Value;
         if (classes < data.Train.ClassCount)
             throw new SecateurException(ErrorCode.BadArgument, $"model '{graph.Name}' has {classes} outputs, but {data.Name} has {data.Train.ClassCount} classes");

@@ -108,13 +108,14 @@ public static class Int8Quantizer
         return new QuantizedModel(model.ToByteArray(), all, quantized.Select(n => n.Name).ToList(), CountImages(batches));
     }
 
-    /// <summary>The first <see cref="QuantizationOptions.CalibrationImages"/> images of the training split, normalised, in file order: the default calibration set.</summary>
+    /// <summary>The first <see cref="QuantizationOptions.CalibrationImages"/> images of the training split, preprocessed as the data set feeds the model, in file order: the default calibration set.</summary>
     public static IEnumerable<Batch> CalibrationBatches(DataSet data, QuantizationOptions options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         var train = data.Train.Take(Math.Min(options.CalibrationImages, data.Train.Count));
-        return new DataLoader(train, options.BatchSize, transforms: [new Normalize(data.Mean, data.Std)]).Epoch(0);
+        // The data set's own loader: its preprocessing (channel order, colour conversion, layout), not only its mean and std.
+        return data.Loader(train, options.BatchSize).Epoch(0);
     }
 
     private sealed class CountingBatches(IEnumerable<Batch> source, int limit) : System.Collections.IEnumerable, IEnumerable<Batch>

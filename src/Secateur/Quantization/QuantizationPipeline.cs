@@ -69,6 +69,9 @@ public sealed record QuantizeReport(string Model, string Output, string Data, st
     long TestImages, double FloatAccuracy, double Int8Accuracy, double Agreement, long FloatBytes, long Int8Bytes, int Threads, string OnnxRuntime,
     IReadOnlyList<QuantizeLatency> Latency)
 {
+    /// <summary>The input preprocessing (compact form) calibration and evaluation fed both models, which the int8 file records.</summary>
+    public string? Preprocessing { get; init; }
+
     /// <summary>fp32 − int8 top-1, in percentage points.</summary>
     public double AccuracyDropPoints => (FloatAccuracy - Int8Accuracy) * 100;
 
@@ -112,7 +115,10 @@ public static class QuantizationPipeline
             f.Samples, f.Top1, q.Top1, q.Agreement(f), floatBytes ?? floatOnnx.Length, new FileInfo(output).Length,
             request.Session.EffectiveThreads, OnnxRuntimeSession.RuntimeVersion,
             times.Select(c => new QuantizeLatency(c.Batch, c.A.Runs, c.A.P50Ms, c.B.P50Ms)
-                { Speedup = c.Speedup, SpeedupLow = c.SpeedupLow, SpeedupHigh = c.SpeedupHigh, Rounds = c.Rounds }).ToList());
+                { Speedup = c.Speedup, SpeedupLow = c.SpeedupLow, SpeedupHigh = c.SpeedupHigh, Rounds = c.Rounds }).ToList())
+        {
+            Preprocessing = data.Preprocessing.ToString(),
+        };
     }
 
     private static string Describe(QuantizationOptions o) =>

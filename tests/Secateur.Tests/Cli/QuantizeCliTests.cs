@@ -41,9 +41,13 @@ public sealed class QuantizeCliTests
             latency.Select(l => l.GetProperty("batch").GetInt32()).ShouldBe([1, 4]);
             latency.ShouldAllBe(l => l.GetProperty("runs").GetInt32() == 3 && l.GetProperty("int8P50Ms").GetDouble() > 0);
 
-            // The accuracy the verb reports is what ONNX Runtime gives on the written file.
+            // The accuracy the verb reports is what ONNX Runtime gives on the written file fed as it records (the
+            // untrained model records none, so the verb chose a preset and says which).
             using var session = OnnxRuntimeSession.FromFile(int8);
-            var data = Secateur.Data.DataSource.Resolve("embedded");
+            var fed = Secateur.Graph.InputPreprocessing.Parse(root.GetProperty("preprocessing").GetString()!);
+            OnnxSerializer.Load(model).Preprocessing.ShouldBeNull();
+            root.GetProperty("preprocessingChoice").GetProperty("candidates").GetArrayLength().ShouldBeGreaterThan(1);
+            var data = Secateur.Data.DataSource.Resolve("embedded", new Secateur.Data.DataSourceOptions { Preprocessing = fed });
             var eval = OnnxRuntimeEvaluation.Evaluate(session, (data with { Test = data.Test.Take(100) }).TestLoader());
             root.GetProperty("int8Accuracy").GetDouble().ShouldBe(eval.Top1, 1e-12);
         }
