@@ -34,7 +34,16 @@ for spec in "${models[@]}"; do
   for s in "${speedups[@]}"; do
     for r in "${rounds[@]}"; do
       pruned="$bin/$model-${s}x-r$r.onnx"
-      secateur prune "$model" --input "$shape" --speedup "$s" --round-to "$r" --threads "$threads" -o "$pruned" --json > "$bin/prune.json"
+      # A target that rounding makes unreachable (e.g. 4x with --round-to 16 when the first groups have 16 channels, which
+      # must stay whole) exits 6: record it as such and go on with the other configurations.
+      status=0
+      secateur prune "$model" --input "$shape" --speedup "$s" --round-to "$r" --threads "$threads" -o "$pruned" --json > "$bin/prune.json" 2> "$bin/prune.err" || status=$?
+      if [ "$status" -ne 0 ]; then
+        [ "$status" -eq 6 ] || { cat "$bin/prune.err" >&2; exit "$status"; }
+        python3 -c 'import json,sys; print(json.dumps({"model": sys.argv[1], "input": sys.argv[2], "targetSpeedup": float(sys.argv[3]), "roundTo": int(sys.argv[4]), "unreachable": open(sys.argv[5]).read().strip()}))' \
+          "$model" "$shape" "$s" "$r" "$bin/prune.err" >> "$jsonl"
+        continue
+      fi
       echo "$model $shape: ${s}x MACs, --round-to $r: timing pruned vs dense ..." >&2
       secateur bench "$pruned" --against "$model" --input "$shape" --batch "$batches" --threads "$threads" \
         --warmup "$warmup" --runs "$runs" --seconds "$budget" --json > "$bin/bench.json"
@@ -49,6 +58,7 @@ for row in bench["results"]:
         "denseP50Ms": round(row["baseline"]["p50Ms"], 4), "denseP90Ms": round(row["baseline"]["p90Ms"], 4),
         "prunedP50Ms": round(row["model"]["p50Ms"], 4), "prunedP90Ms": round(row["model"]["p90Ms"], 4),
         "runs": row["model"]["runs"], "speedup": round(row["speedup"], 4),
+        "speedupLow": round(row["speedupLow"], 4), "speedupHigh": round(row["speedupHigh"], 4), "rounds": row["rounds"],
         "denseImagesPerSecond": round(row["baseline"]["imagesPerSecond"], 1), "prunedImagesPerSecond": round(row["model"]["imagesPerSecond"], 1)}))
 PY
     done
@@ -59,12 +69,16 @@ import json, sys
 lines = [l for l in open(sys.argv[1]) if not l.startswith("#")]
 rows = [json.loads(l) for l in lines]
 print("# Latency with ONNX Runtime: pruned vs dense\n")
-print(f"{sys.argv[2]} ({len(rows)} rows). Uniform L1 pruning of the zoo models (deterministic initial weights), timed interleaved with the dense")
-print("model by `secateur bench --against` (p50 of one batch; speed-up = dense p50 / pruned p50). Raw data: latency.jsonl.\n")
-print("| model | input | MACs target | --round-to | MACs ratio | batch | dense p50 ms | pruned p50 ms | speed-up | runs |")
+print(f"{sys.argv[2]} ({len(rows)} rows). Uniform L1 pruning of the zoo models (deterministic initial weights), timed against the dense")
+print("model by `secateur bench --against` in ABBA rounds (p50 of one batch; speed-up = median over rounds of dense / pruned")
+print("latency, with the rounds' interquartile range). Raw data: latency.jsonl.\n")
+print("| model | input | MACs target | --round-to | MACs ratio | batch | dense p50 ms | pruned p50 ms | speed-up (IQR over rounds) | runs |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
+    if "unreachable" in r:
+        print(f"| {r['model']} | {r['input']} | {r['targetSpeedup']:g}x | {r['roundTo']} | not reachable | | | | {r['unreachable'].removeprefix('error: ')} | |")
+        continue
     print(f"| {r['model']} | {r['input']} | {r['targetSpeedup']:g}x | {r['roundTo']} | {r['macsRatio']:.2f}x | {r['batch']} | "
-          f"{r['denseP50Ms']:.3f} | {r['prunedP50Ms']:.3f} | **{r['speedup']:.2f}x** | {r['runs']} |")
+          f"{r['denseP50Ms']:.3f} | {r['prunedP50Ms']:.3f} | **{r['speedup']:.2f}x** ({r['speedupLow']:.2f}-{r['speedupHigh']:.2f}, {r['rounds']} rounds) | {r['runs']} |")
 PY
 cat "$out/summary.md"
