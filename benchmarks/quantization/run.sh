@@ -15,12 +15,12 @@ pruned="$root/benchmarks/pruning/results/resnet20-quick-l1-2x.onnx"
 bin=$(mktemp -d); dotnet publish "$root/src/Secateur.Cli" -c Release -o "$bin/cli" >/dev/null
 stamp="# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 secateur() { dotnet "$bin/cli/Secateur.Cli.dll" "$@"; }
-{ echo "$stamp"; echo "# secateur quantize MODEL --data fashion-mnist --calibration-images 512 --method M --batch 1,64 --threads 2 --runs $runs --json"; } > "$out/quantize.meta"
+{ echo "$stamp"; echo "# secateur quantize MODEL --data fashion-mnist --preprocess fashion-mnist --calibration-images 512 --method M --batch 1,64 --threads 2 --runs $runs --json"; } > "$out/quantize.meta"
 : > "$out/quantize.jsonl"
 for model in dense pruned; do
   src=${!model}
   for method in minmax percentile; do
-    secateur quantize "$src" --data fashion-mnist --calibration-images 512 --method "$method" --batch 1,64 --threads 2 --runs "$runs" \
+    secateur quantize "$src" --data fashion-mnist --preprocess fashion-mnist --calibration-images 512 --method "$method" --batch 1,64 --threads 2 --runs "$runs" \
       -o "$out/resnet20-$model-$method.int8.onnx" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); d['model']='$model'; print(json.dumps(d))" \
       | tee -a "$out/quantize.jsonl"
   done
