@@ -1,3 +1,4 @@
+using Secateur.Data;
 using Secateur.Graph;
 using Secateur.Models;
 using Secateur.Onnx;
@@ -27,14 +28,15 @@ public sealed class ChannelLayoutTests
     private static long[] Longs(ModelGraph g, string name) => g.Initializers[name].Longs;
 
     /// <summary>A C2f block: one conv, its output cut in two chunks, a conv on the second, all three concatenated.</summary>
-    private static ModelGraph C2f()
+    private static ModelGraph C2f(long channels = 3, long size = 6, bool classifier = false)
     {
-        var b = new GraphBuilder("c2f", 3, 6, 6, seed: 1);
+        var b = new GraphBuilder("c2f", channels, size, size, seed: 1);
         var x = b.Relu(b.Conv(b.Input, "conv1", 8, 1, bias: true));
         var a = b.SliceChannels(x, 0, 3, "chunk0");
         var c = b.SliceChannels(x, 3, 8, "chunk1");
         var m = b.Relu(b.Conv(c, "convm", 5, 3, pad: 1, bias: true));
-        return b.Build(b.Conv(b.Concat([a, c, m], "cat"), "conv2", 6, 1, bias: true), "y");
+        var y = b.Conv(b.Concat([a, c, m], "cat"), "conv2", 6, 1, bias: true);
+        return classifier ? b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(y)), "fc", 10)) : b.Build(y, "y");
     }
 
     [Fact]
@@ -112,9 +114,9 @@ public sealed class ChannelLayoutTests
     /// A ConvNeXt block: depthwise conv, Permute to channels last, LayerNorm over the channels, Linear (MatMul + Add) to
     /// 4× width, GELU, Linear back, layer scale, Permute back, residual.
     /// </summary>
-    private static ModelGraph ConvNeXtBlock(bool geluAsErf)
+    private static ModelGraph ConvNeXtBlock(bool geluAsErf, long channels = 3, long size = 5, bool classifier = false)
     {
-        var b = new GraphBuilder("cnblock", 3, 5, 5, seed: 4);
+        var b = new GraphBuilder("cnblock", channels, size, size, seed: 4);
         var rng = new Random(9);
         TensorData Random(params long[] shape) =>
             TensorData.FromFloats(Enumerable.Range(0, (int)TensorData.ElementCount(shape)).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray(), shape);
@@ -136,7 +138,8 @@ public sealed class ChannelLayoutTests
         var o = b.Add("pw2.add", OpKind.Add, [b.Add("pw2", OpKind.MatMul, [gelu, b.Initializer("pw2.weight", Random(12, 4))]), b.Initializer("pw2.bias", Random(4))]);
         var scaled = b.Add("scale", OpKind.Mul, [o, b.Initializer("gamma", Random(4))]);
         var back = b.Add("permute_back", OpKind.Transpose, [scaled], ("perm", AttributeValue.Of(0L, 3L, 1L, 2L)));
-        return b.Build(b.Conv(b.AddValues(back, x, "residual"), "head", 2, 1, bias: true), "y");
+        var y = b.Conv(b.AddValues(back, x, "residual"), "head", 2, 1, bias: true);
+        return classifier ? b.Build(b.Linear(b.Flatten(b.GlobalAvgPool(y)), "fc", 10)) : b.Build(y, "y");
     }
 
     [Theory]
@@ -192,5 +195,30 @@ public sealed class ChannelLayoutTests
         chunks.Count.ShouldBeGreaterThan(0);
         chunks.ShouldAllBe(g => g.Prunable);
         deps.Groups.ShouldNotContain(g => !g.Prunable && g.BlockedReason!.Contains("Slice", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<string> Criteria() => new(Importances.Names);
+
+    [Theory]
+    [MemberData(nameof(Criteria))]
+    public void Every_criterion_scores_chunks_and_channels_last_layers_and_the_prune_stays_exact(string criterion)
+    {
+        // Fashion-MNIST's 1×28×28 images and labels (a classifier head) feed the data-driven criteria; activations are read
+        // on the axis carrying the channels.
+        var data = new ImportanceContext(DataSource.Resolve("embedded").TrainLoader(16, seed: 1, augment: false), MaxBatches: 1);
+        foreach (var graph in new[] { ConvNeXtBlock(geluAsErf: true, 1, 28, classifier: true), C2f(1, 28, classifier: true) })
+        {
+            var deps = DependencyGraph.Build(graph);
+            var scores = Importances.Create(criterion).Score(deps, data);
+            scores.Keys.ShouldBe(deps.Prunable, ignoreOrder: true);
+            foreach (var (group, s) in scores)
+            {
+                s.Length.ShouldBe((int)group.Channels, $"{criterion}: {group}");
+                s.ShouldAllBe(v => float.IsFinite(v), $"{criterion}: {group}");
+            }
+            var plan = Allocation.Plan(deps, deps.Prunable.ToList(), scores, new PruningTarget { Ratio = 0.4 }, new AllocationOptions { RoundTo = 1 }, null, null);
+            plan.Remove.Values.Sum(r => r.Count).ShouldBeGreaterThan(0, criterion);
+            Difference(deps, plan.Remove.ToDictionary(kv => kv.Key, kv => kv.Value), channels: 1, size: 28).ShouldBeLessThan(1e-5f, criterion);
+        }
     }
 }
