@@ -40,8 +40,10 @@ public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Off
 /// </summary>
 public sealed class PruningGroup
 {
-    internal PruningGroup(int id, long channels, long period, IReadOnlyList<ChannelSlice> slices, IReadOnlyList<string> values, string? blockedReason)
+    internal PruningGroup(int id, long channels, long period, IReadOnlyList<ChannelSlice> slices, IReadOnlyList<string> values, string? blockedReason,
+        string? part = null)
     {
+        _part = part;
         Id = id;
         Channels = channels;
         Period = period;
@@ -101,8 +103,13 @@ public sealed class PruningGroup
     /// <summary>Nodes creating the group's channels (their outputs are the group).</summary>
     public IEnumerable<string> Producers => Slices.Where(s => s.Role == SliceRole.Producer).Select(s => s.Node).Distinct();
 
-    /// <summary>A short name: the first producer, or the first value.</summary>
-    public string Name => Producers.FirstOrDefault() ?? Values.FirstOrDefault() ?? $"group{Id}";
+    private readonly string? _part;
+
+    /// <summary>
+    /// A short name: the first producer, or the first value; with the range of the producer's channels when the group is
+    /// only part of them (a chunk a Slice takes), as in <c>/m/cv1/Conv[16:32]</c>.
+    /// </summary>
+    public string Name => (Producers.FirstOrDefault() ?? Values.FirstOrDefault() ?? $"group{Id}") + _part;
 
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Channels} channels, {Slices.Count} slices{(Prunable ? "" : ", blocked: " + BlockedReason)})";
@@ -111,21 +118,29 @@ public sealed class PruningGroup
 /// <summary>
 /// Channel dependencies of a <see cref="ModelGraph"/>, computed exactly from the graph (no tracing): every
 /// value's channel axis is described as a sequence of segments of groups; elementwise ops and batch norm keep
-/// the layout, residual Add/Sub/Mul unify the groups of their operands, Concat joins layouts, depthwise
+/// the layout, residual Add/Sub/Mul unify the groups of their operands, Concat joins layouts, a Slice of the channels
+/// (a <c>chunk</c>) cuts the groups it reads at its ends so that each chunk is groups of its own, depthwise
 /// convolutions tie output to input channels, grouped convolutions cut the groups they read and write in equal blocks
-/// (<see cref="PruningGroup.Period"/>), Flatten multiplies a channel into H·W features. Which of these
-/// an op does is its definition's <see cref="ChannelRule"/> (<see cref="OpDefinition.Channels"/>); this class keeps
-/// the union-find over channel segments that applies the rules. Ops whose effect on channels cannot be traced
-/// block the groups they touch instead of corrupting them.
+/// (<see cref="PruningGroup.Period"/>), Flatten multiplies a channel into H·W features, and a Transpose moves the
+/// channels to another axis (ConvNeXt's channels-last blocks), where a MatMul by a constant weight reads and writes
+/// them. Which of these an op does is its definition's <see cref="ChannelRule"/> (<see cref="OpDefinition.Channels"/>);
+/// this class keeps the union-find over channel segments that applies the rules. Ops whose effect on channels cannot
+/// be traced block the groups they touch instead of corrupting them.
 /// </summary>
 public sealed class DependencyGraph
 {
     private readonly record struct Segment(int Group, long Length);
 
-    private DependencyGraph(ModelGraph graph, IReadOnlyList<PruningGroup> groups)
+    /// <summary>Where a value's channels are: on <c>Axis</c>, in segments of groups, each channel <c>Factor</c> indices wide.</summary>
+    internal sealed record ValueChannels(int Axis, long Factor, IReadOnlyList<(PruningGroup? Group, long Length)> Segments);
+
+    private DependencyGraph(ModelGraph graph, IReadOnlyList<PruningGroup> groups, IReadOnlyDictionary<string, ValueChannels> values,
+        IReadOnlyDictionary<string, long[]> shapes)
     {
         Graph = graph;
         Groups = groups;
+        Values = values;
+        Shapes = shapes;
     }
 
     /// <summary>The analysed graph.</summary>
@@ -137,6 +152,12 @@ public sealed class DependencyGraph
     /// <summary>The prunable groups.</summary>
     public IEnumerable<PruningGroup> Prunable => Groups.Where(g => g.Prunable);
 
+    /// <summary>Every value's channels (null groups: channels no layer reads or writes).</summary>
+    internal IReadOnlyDictionary<string, ValueChannels> Values { get; }
+
+    /// <summary>The shape of every value of <see cref="Graph"/>.</summary>
+    internal IReadOnlyDictionary<string, long[]> Shapes { get; }
+
     /// <summary>Analyses <paramref name="graph"/>.</summary>
     public static DependencyGraph Build(ModelGraph graph)
     {
@@ -147,15 +168,19 @@ public sealed class DependencyGraph
 
     private sealed class Builder(ModelGraph graph)
     {
+        /// <summary>A value's channels while the graph is visited: segments of groups on an axis (see <see cref="ValueChannels"/>).</summary>
+        private readonly record struct Layout(Segment[] Segments, long Factor, int Axis = 1);
+
         private readonly Dictionary<string, long[]> _shapes = ShapeInference.Infer(graph);
-        private readonly Dictionary<string, (Segment[] Layout, long Factor)> _layout = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, Layout> _layout = new(StringComparer.Ordinal);
         private readonly List<long> _size = [];
         private readonly List<int> _parent = [];
         private readonly List<(int Group, ChannelSlice Slice)> _slices = [];
         private readonly Dictionary<int, string> _blocked = [];
-        private readonly Dictionary<int, List<string>> _values = [];
         // Block size each grouped convolution imposes on the group it reads or writes (see PruningGroup.Period).
         private readonly Dictionary<int, long> _period = [];
+        // A group cut in two by a Slice of the channels: channels [0, At) are group First, the rest group Second.
+        private readonly Dictionary<int, (int First, long At, int Second)> _children = [];
 
         private void Constrain(int group, long period) =>
             _period[group] = _period.TryGetValue(group, out var p) ? Gcd(p, period) : period;
@@ -192,6 +217,68 @@ public sealed class DependencyGraph
             foreach (var s in layout) _blocked.TryAdd(Find(s.Group), why);
         }
 
+        /// <summary>Segments whose groups have been cut, replaced by their parts (a layout only ever names uncut groups).</summary>
+        private IEnumerable<Segment> Expand(Segment s) =>
+            _children.TryGetValue(s.Group, out var c)
+                ? Expand(new Segment(c.First, c.At)).Concat(Expand(new Segment(c.Second, s.Length - c.At)))
+                : [s];
+
+        private Layout Expand(Layout l) =>
+            l.Segments.Any(s => _children.ContainsKey(s.Group)) ? l with { Segments = l.Segments.SelectMany(Expand).ToArray() } : l;
+
+        /// <summary>
+        /// Cuts group <paramref name="g"/> after its first <paramref name="at"/> channels — and with it every group tied
+        /// to it, at the same place, so that the ties hold part by part: channel j of a part is channel j of the
+        /// same part of every tied group.
+        /// </summary>
+        private void Cut(int g, long at)
+        {
+            int root = Find(g);
+            var members = Enumerable.Range(0, _parent.Count).Where(m => !_children.ContainsKey(m) && Find(m) == root).ToList();
+            // Equal blocks a grouped convolution imposes span both parts, a tie between them that groups cannot say.
+            bool grouped = members.Any(m => _period.TryGetValue(m, out var p) && p < _size[m]);
+            string? why = _blocked.GetValueOrDefault(root)
+                ?? (grouped ? $"a slice of the channels cuts a group that grouped convolutions cut in equal blocks" : null);
+            int first = -1, second = -1;
+            foreach (var m in members)
+            {
+                int a = NewGroup(at), b = NewGroup(_size[m] - at);
+                _children[m] = (a, at, b);
+                if (first < 0) (first, second) = (a, b);
+                else
+                {
+                    Union(first, a);
+                    Union(second, b);
+                }
+            }
+            if (why is null) return;
+            _blocked[Find(first)] = why;
+            _blocked[Find(second)] = why;
+        }
+
+        /// <summary><paramref name="l"/> with a segment boundary at channel <paramref name="position"/> (cutting the group there if needed).</summary>
+        private Layout CutAt(Layout l, long position)
+        {
+            l = Expand(l);
+            long offset = 0;
+            foreach (var s in l.Segments)
+            {
+                if (position > offset && position < offset + s.Length)
+                {
+                    Cut(s.Group, position - offset);
+                    return Expand(l);
+                }
+                offset += s.Length;
+            }
+            return l;
+        }
+
+        private static IEnumerable<long> Boundaries(Layout l)
+        {
+            long offset = 0;
+            foreach (var s in l.Segments) yield return offset += s.Length;
+        }
+
         private void Slices(Segment[] layout, long factor, Node node, string tensor, int axis, SliceRole role, long modulo = 0)
         {
             long offset = 0;
@@ -202,16 +289,30 @@ public sealed class DependencyGraph
             }
         }
 
-        private (Segment[] Layout, long Factor) Fresh(long channels, string? blockedWhy = null)
+        /// <summary>A slice of a group that was cut, as slices of its parts.</summary>
+        private IEnumerable<(int Group, ChannelSlice Slice)> Expand(int g, ChannelSlice s) =>
+            _children.TryGetValue(g, out var c)
+                ? Expand(c.First, s).Concat(Expand(c.Second, s with { Offset = s.Offset + c.At }))
+                : [(g, s)];
+
+        private Layout Fresh(long channels, string? blockedWhy = null, int axis = 1)
         {
             var g = NewGroup(channels);
             if (blockedWhy is not null) _blocked[g] = blockedWhy;
-            return ([new Segment(g, channels)], 1);
+            return new([new Segment(g, channels)], 1, axis);
         }
 
-        private (Segment[] Layout, long Factor) LayoutOf(string value)
+        /// <summary>Fresh channels for the output of <paramref name="node"/> on <paramref name="axis"/>, blocked with <paramref name="why"/>.</summary>
+        private Layout FreshOutput(Node node, string why, int axis = 1)
         {
-            if (_layout.TryGetValue(value, out var l)) return l;
+            var shape = _shapes[node.Output];
+            if (axis >= shape.Length) axis = 1;
+            return Fresh(shape.Length > axis ? shape[axis] : 1, why, axis);
+        }
+
+        private Layout LayoutOf(string value)
+        {
+            if (_layout.TryGetValue(value, out var l)) return _layout[value] = Expand(l);
             var shape = _shapes[value];
             // Graph inputs and constants: their channels are fixed by the outside world.
             var fresh = Fresh(shape.Length > 1 ? shape[1] : 1, graph.IsInitializer(value) ? "a constant" : $"channels of graph input '{value}'");
@@ -223,31 +324,45 @@ public sealed class DependencyGraph
         {
             foreach (var node in graph.Nodes) Visit(node);
             foreach (var o in graph.Outputs)
-                if (_layout.TryGetValue(o.Name, out var l)) Block(l.Layout, $"feeds graph output '{o.Name}'");
-            foreach (var (value, l) in _layout)
-                foreach (var s in l.Layout)
+                if (_layout.ContainsKey(o.Name)) Block(LayoutOf(o.Name).Segments, $"feeds graph output '{o.Name}'");
+            var values = new Dictionary<int, List<string>>();
+            foreach (var value in _layout.Keys.ToList())
+                foreach (var s in LayoutOf(value).Segments)
                 {
                     var root = Find(s.Group);
-                    if (!_values.TryGetValue(root, out var list)) _values[root] = list = [];
+                    if (!values.TryGetValue(root, out var list)) values[root] = list = [];
                     if (!list.Contains(value)) list.Add(value);
                 }
-            var roots = Enumerable.Range(0, _parent.Count).Where(g => Find(g) == g).ToList();
+            var slicesByRoot = _slices.SelectMany(s => Expand(s.Group, s.Slice)).GroupBy(s => Find(s.Group))
+                .ToDictionary(g => g.Key, g => g.Select(s => s.Slice).Distinct().ToList());
+            var periods = _period.Where(p => !_children.ContainsKey(p.Key)).GroupBy(p => Find(p.Key))
+                .ToDictionary(g => g.Key, g => g.Select(p => p.Value).Aggregate(Gcd));
             var groups = new List<PruningGroup>();
-            foreach (var root in roots)
+            var byRoot = new Dictionary<int, PruningGroup>();
+            foreach (var root in Enumerable.Range(0, _parent.Count).Where(g => Find(g) == g && !_children.ContainsKey(g)))
             {
-                var slices = _slices.Where(s => Find(s.Group) == root).Select(s => s.Slice).Distinct().ToList();
-                if (slices.Count == 0) continue; // e.g. an input nobody with weights reads
+                if (!slicesByRoot.TryGetValue(root, out var slices)) continue; // e.g. an input nobody with weights reads
                 string? why = _blocked.TryGetValue(root, out var w) ? w : null;
                 if (why is null && !slices.Any(s => s.Role == SliceRole.Producer)) why = "no layer produces these channels";
                 // Residuals tie groups together, so a block constraint on any member holds for the whole.
-                long period = _size[root];
-                foreach (var (g, p) in _period)
-                    if (Find(g) == root) period = Gcd(period, p);
+                long period = periods.TryGetValue(root, out var p) ? Gcd(_size[root], p) : _size[root];
                 if (why is null && period == 1 && _size[root] > 1)
                     why = "every channel is a convolution group of its own (a channel multiplier): only all of them could go";
-                groups.Add(new PruningGroup(groups.Count, _size[root], period, slices, _values.GetValueOrDefault(root) ?? [], why));
+                var group = new PruningGroup(groups.Count, _size[root], period, slices, values.GetValueOrDefault(root) ?? [], why, Part(slices, _size[root]));
+                groups.Add(group);
+                byRoot[root] = group;
             }
-            return new DependencyGraph(graph, groups);
+            var channels = _layout.ToDictionary(kv => kv.Key, kv => new ValueChannels(kv.Value.Axis, kv.Value.Factor,
+                kv.Value.Segments.Select(s => (byRoot.GetValueOrDefault(Find(s.Group)), s.Length)).ToList()), StringComparer.Ordinal);
+            return new DependencyGraph(graph, groups, channels, _shapes);
+        }
+
+        /// <summary>The channel range of the first producer's tensor a group covers, when it is not the whole (a chunk): "[16:32]".</summary>
+        private string? Part(List<ChannelSlice> slices, long channels)
+        {
+            var s = slices.FirstOrDefault(x => x.Role == SliceRole.Producer);
+            if (s is null || !graph.Initializers.TryGetValue(s.Tensor, out var t)) return null;
+            return s.Offset == 0 && channels * s.Factor == t.Shape[s.Axis] ? null : $"[{s.Offset}:{s.Offset + channels}]";
         }
 
         // The op's definition says how channels flow; this applies it to the groups.
@@ -258,12 +373,17 @@ public sealed class DependencyGraph
                 case ChannelRule.PassThrough rule:
                     {
                         var l = LayoutOf(node.Inputs[0]);
+                        if (l.Axis != 1 && !rule.AnyAxis)
+                        {
+                            BlockInto(node, l, $"'{node.Name}' ({node.Op}) expects channels on axis 1, but a Transpose moved them to axis {l.Axis}");
+                            break;
+                        }
                         _layout[node.Output] = l;
-                        foreach (var t in rule.PerChannel) Slices(l.Layout, 1, node, t.Tensor, t.Axis, SliceRole.PerChannel);
+                        foreach (var t in rule.PerChannel) Slices(l.Segments, l.Factor, node, t.Tensor, t.Axis, SliceRole.PerChannel);
                         break;
                     }
                 case ChannelRule.SpatialOnly rule:
-                    PassUnless(node, rule.TouchesChannels is not null, rule.TouchesChannels ?? "");
+                    PassUnless(node, rule.TouchesChannels);
                     break;
                 case ChannelRule.Combine:
                     Combine(node);
@@ -273,18 +393,36 @@ public sealed class DependencyGraph
                     break;
                 case ChannelRule.Flatten rule:
                     {
-                        var (l, factor) = LayoutOf(node.Inputs[0]);
-                        _layout[node.Output] = (l, factor * rule.Factor);
+                        var l = LayoutOf(node.Inputs[0]);
+                        if (l.Axis != 1) BlockInto(node, l, $"'{node.Name}' ({node.Op}) flattens channels that a Transpose moved to axis {l.Axis}");
+                        else _layout[node.Output] = l with { Factor = l.Factor * rule.Factor };
                         break;
                     }
                 case ChannelRule.Layer rule:
                     Layer(node, rule);
                     break;
+                case ChannelRule.Permute rule:
+                    {
+                        var l = LayoutOf(node.Inputs[0]);
+                        if (l.Factor != 1) BlockInto(node, l, $"'{node.Name}' ({node.Op}) transposes a flattened value");
+                        else _layout[node.Output] = l with { Axis = rule.Perm.ToList().IndexOf(l.Axis) };
+                        break;
+                    }
+                case ChannelRule.Take rule:
+                    Take(node, rule);
+                    break;
+                case ChannelRule.Normalise rule:
+                    {
+                        var l = LayoutOf(node.Inputs[0]);
+                        if (l.Factor != 1 || l.Axis >= rule.FirstAxis) BlockInto(node, l, rule.AcrossChannels);
+                        else if (rule.OtherAxes is not null) BlockInto(node, l, rule.OtherAxes);
+                        else _layout[node.Output] = l;
+                        break;
+                    }
                 case ChannelRule.Block rule:
                     {
-                        foreach (var i in node.Inputs.Where(i => i.Length > 0 && !graph.IsInitializer(i))) Block(LayoutOf(i).Layout, rule.Why);
-                        var shape = _shapes[node.Output];
-                        _layout[node.Output] = Fresh(shape.Length > 1 ? shape[1] : 1, rule.OutputWhy ?? rule.Why);
+                        foreach (var i in node.Inputs.Where(i => i.Length > 0 && !graph.IsInitializer(i))) Block(LayoutOf(i).Segments, rule.Why);
+                        _layout[node.Output] = FreshOutput(node, rule.OutputWhy ?? rule.Why);
                         break;
                     }
                 default:
@@ -292,18 +430,32 @@ public sealed class DependencyGraph
             }
         }
 
+        /// <summary>
+        /// Blocks the groups of <paramref name="l"/> and gives the output fresh channels, both with <paramref name="why"/>; on
+        /// the input's channel axis when the output has the input's rank (a LayerNormalization channels last stays so).
+        /// </summary>
+        private void BlockInto(Node node, Layout l, string why)
+        {
+            Block(l.Segments, why);
+            bool sameRank = _shapes[node.Output].Length == _shapes[node.Inputs[0]].Length;
+            _layout[node.Output] = FreshOutput(node, why, sameRank && l.Factor == 1 ? l.Axis : 1);
+        }
+
         /// <summary>A weighted layer consumes its input's channels and produces fresh ones.</summary>
         private void Layer(Node node, ChannelRule.Layer rule)
         {
-            var (inLayout, inFactor) = LayoutOf(node.Inputs[0]);
-            if (inFactor != 1 && !rule.ReadsFlattened)
+            var l = LayoutOf(node.Inputs[0]);
+            var (inLayout, inFactor) = (l.Segments, l.Factor);
+            string? why = inFactor != 1 && !rule.ReadsFlattened ? $"'{node.Name}' reads a flattened value"
+                : l.Axis != rule.Axis ? $"'{node.Name}' ({node.Op}) reads axis {rule.Axis}, but the channels are on axis {l.Axis}"
+                : null;
+            if (why is not null)
             {
-                var why = $"'{node.Name}' reads a flattened value";
                 Block(inLayout, why);
-                _layout[node.Output] = Fresh(rule.OutChannels, why);
+                _layout[node.Output] = Fresh(rule.OutChannels, why, rule.Axis);
                 return;
             }
-            var fresh = Fresh(rule.OutChannels);
+            var fresh = Fresh(rule.OutChannels, axis: rule.Axis);
             if (rule.Groups > 1)
             {
                 // A grouped convolution: its input must be one group (a Concat's parts would have to be cut in step with
@@ -315,44 +467,75 @@ public sealed class DependencyGraph
                     Constrain(inLayout[0].Group, perGroup);
                 }
                 else Block(inLayout, $"grouped convolution '{node.Name}' (group {rule.Groups}) reads channels joined from several layers");
-                Constrain(fresh.Layout[0].Group, rule.OutChannels / rule.Groups);
+                Constrain(fresh.Segments[0].Group, rule.OutChannels / rule.Groups);
             }
             else Slices(inLayout, inFactor, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer);
             _layout[node.Output] = fresh;
-            foreach (var p in rule.Producers) Slices(fresh.Layout, 1, node, p.Tensor, p.Axis, SliceRole.Producer);
-            if (rule.OutputBlocked is not null) _blocked[fresh.Layout[0].Group] = rule.OutputBlocked;
+            foreach (var p in rule.Producers) Slices(fresh.Segments, 1, node, p.Tensor, p.Axis, SliceRole.Producer);
+            if (rule.OutputBlocked is not null) _blocked[fresh.Segments[0].Group] = rule.OutputBlocked;
         }
 
         /// <summary>Along the channel axis the output's layout is the inputs' laid end to end; along any other, channels are lost.</summary>
         private void Concat(Node node, long axis)
         {
             var layouts = node.Inputs.Where(i => i.Length > 0).Select(LayoutOf).ToList();
-            var output = _shapes[node.Output];
-            if (axis == 1 && layouts.All(l => l.Factor == 1))
+            int channelAxis = layouts[0].Axis;
+            if (axis == channelAxis && layouts.All(l => l.Factor == 1 && l.Axis == channelAxis))
             {
-                _layout[node.Output] = (layouts.SelectMany(l => l.Layout).ToArray(), 1);
+                _layout[node.Output] = new(layouts.SelectMany(l => l.Segments).ToArray(), 1, channelAxis);
                 return;
             }
-            foreach (var l in layouts) Block(l.Layout, $"'{node.Name}' concatenates along axis {axis}");
-            _layout[node.Output] = Fresh(output.Length > 1 ? output[1] : 1, $"'{node.Name}' concatenates along axis {axis}");
+            var why = $"'{node.Name}' concatenates along axis {axis}";
+            foreach (var l in layouts) Block(l.Segments, why);
+            _layout[node.Output] = FreshOutput(node, why);
         }
 
         /// <summary>
-        /// Channels pass through a spatial-only op unchanged, unless <paramref name="touchesChannels"/> (or the value is
-        /// flattened, so its axis 1 is not channels): then the groups it reads are blocked with <paramref name="why"/>.
+        /// A Slice: a step-1 range of the channel axis cuts the groups at its ends and takes the segments between them;
+        /// ranges of other axes leave the channels alone.
         /// </summary>
-        private void PassUnless(Node node, bool touchesChannels, string why)
+        private void Take(Node node, ChannelRule.Take rule)
         {
             var l = LayoutOf(node.Inputs[0]);
-            if (!touchesChannels && l.Factor == 1)
+            var dim = _shapes[node.Inputs[0]];
+            var r = rule.Ranges.Where(x => x.Axis == l.Axis).Select(x => (ChannelRule.TakenRange?)x).FirstOrDefault();
+            if (r is not { } range || (range.Start == 0 && range.Step == 1 && range.Count == dim[l.Axis]))
             {
                 _layout[node.Output] = l;
                 return;
             }
-            if (l.Factor != 1) why = $"'{node.Name}' ({node.Op}) reads a flattened value";
-            Block(l.Layout, why);
-            var shape = _shapes[node.Output];
-            _layout[node.Output] = Fresh(shape.Length > 1 ? shape[1] : 1, why);
+            string? why = l.Factor != 1 ? $"'{node.Name}' (Slice) slices a flattened value"
+                : range.Step != 1 ? $"'{node.Name}' (Slice) takes every {range.Step}th channel"
+                : range.Count == 0 ? $"'{node.Name}' (Slice) takes no channel"
+                : null;
+            if (why is not null)
+            {
+                BlockInto(node, l, why);
+                return;
+            }
+            l = CutAt(CutAt(l, range.Start), range.Start + range.Count);
+            var taken = new List<Segment>();
+            long offset = 0;
+            foreach (var s in l.Segments)
+            {
+                if (offset >= range.Start && offset + s.Length <= range.Start + range.Count) taken.Add(s);
+                offset += s.Length;
+            }
+            _layout[node.Output] = l with { Segments = [.. taken] };
+        }
+
+        /// <summary>
+        /// Channels pass through a spatial-only op unchanged, unless <paramref name="touchesChannels"/> says why not (or the
+        /// value is flattened, or its channels are not on axis 1): then the groups it reads are blocked.
+        /// </summary>
+        private void PassUnless(Node node, string? touchesChannels)
+        {
+            var l = LayoutOf(node.Inputs[0]);
+            string? why = l.Factor != 1 ? $"'{node.Name}' ({node.Op}) reads a flattened value"
+                : l.Axis != 1 ? $"'{node.Name}' ({node.Op}) expects channels on axis 1, but a Transpose moved them to axis {l.Axis}"
+                : touchesChannels;
+            if (why is null) _layout[node.Output] = l;
+            else BlockInto(node, l, why);
         }
 
         /// <summary>
@@ -393,32 +576,48 @@ public sealed class DependencyGraph
             {
                 var (value, constant) = aConst ? (b, a) : (a, b);
                 var l = LayoutOf(value);
-                _layout[output] = l;
                 var cShape = graph.Initializers[constant].Shape;
                 var vShape = _shapes[value];
+                // Broadcasting aligns axes from the right, so the channel axis keeps its distance from the last one.
+                _layout[output] = l with { Axis = outShape.Length - (vShape.Length - l.Axis) };
                 if (TensorData.ElementCount(cShape) == 1) return; // a scalar does not care about channels
-                // A per-channel constant (C,1,1) or (1,C,1,1) must lose the same channels.
-                int axis = cShape.Length - (vShape.Length - 1);
-                if (axis >= 0 && cShape[axis] == vShape[1] && cShape.Where((d, i) => i != axis).All(d => d == 1) && l.Factor == 1)
-                    Slices(l.Layout, 1, node, constant, axis, SliceRole.PerChannel);
-                else Block(l.Layout, $"'{node.Name}' combines the channels with a constant of shape {TensorData.FormatShape(cShape)}");
+                // A per-channel constant — (C,1,1) or (1,C,1,1) channels first, (C) channels last — must lose the same channels.
+                int axis = cShape.Length - (vShape.Length - l.Axis);
+                if (axis >= 0 && cShape[axis] == vShape[l.Axis] && cShape.Where((d, i) => i != axis).All(d => d == 1) && l.Factor == 1)
+                    Slices(l.Segments, 1, node, constant, axis, SliceRole.PerChannel);
+                else Block(l.Segments, $"'{node.Name}' combines the channels with a constant of shape {TensorData.FormatShape(cShape)}");
                 return;
             }
             var la = LayoutOf(a);
             var lb = LayoutOf(b);
             var sa = _shapes[a];
             var sb = _shapes[b];
-            if (sa.Length > 1 && sb.Length > 1 && sa[1] == sb[1] && la.Factor == lb.Factor && Aligned(la.Layout, lb.Layout))
+            if (sa.Length - la.Axis == sb.Length - lb.Axis && la.Axis < sa.Length && lb.Axis < sb.Length && sa[la.Axis] == sb[lb.Axis]
+                && la.Factor == lb.Factor)
             {
-                // Residual connections and gates: channel j of both operands is channel j of the result.
-                for (int i = 0; i < la.Layout.Length; i++) Union(la.Layout[i].Group, lb.Layout[i].Group);
-                _layout[output] = la;
-                return;
+                // Residual connections and gates: channel j of both operands is channel j of the result, so their groups are
+                // cut at each other's boundaries (a chunk added to a whole) and then tied part by part.
+                for (int round = 0; !Aligned(la.Segments, lb.Segments) && round <= sa[la.Axis]; round++)
+                {
+                    foreach (var p in Boundaries(Expand(lb)).ToList()) la = CutAt(la, p);
+                    foreach (var p in Boundaries(Expand(la)).ToList()) lb = CutAt(lb, p);
+                    (la, lb) = (Expand(la), Expand(lb));
+                }
+                if (Aligned(la.Segments, lb.Segments))
+                {
+                    for (int i = 0; i < la.Segments.Length; i++) Union(la.Segments[i].Group, lb.Segments[i].Group);
+                    _layout[output] = la with { Axis = outShape.Length - (sa.Length - la.Axis) };
+                    return;
+                }
             }
             var why = $"'{node.Name}' ({node.Op}) combines operands whose channels do not line up";
-            Block(la.Layout, why);
-            Block(lb.Layout, why);
-            _layout[output] = Fresh(outShape.Length > 1 ? outShape[1] : 1, why);
+            Block(la.Segments, why);
+            Block(lb.Segments, why);
+            // The result's channels, blocked, stay on the axis that carried the first operand's (a mean subtracted channels last).
+            int outAxis = outShape.Length - (sa.Length - la.Axis);
+            _layout[output] = outAxis >= 0 && outAxis < outShape.Length && la.Factor == 1
+                ? Fresh(outShape[outAxis], why, outAxis)
+                : Fresh(outShape.Length > 1 ? outShape[1] : 1, why);
         }
 
         private static bool Aligned(Segment[] a, Segment[] b) =>

@@ -54,6 +54,9 @@ public sealed class PlanCounter
         foreach (var n in g.Nodes)
         {
             if (n.Op == OpKind.Conv) _convs.Add((shapes[n.Output].Skip(2).Aggregate(1L, (a, b) => a * b), n.Inputs[1]));
+            // A MatMul by a constant (K, N) weight: every row of its output (all axes but the batch and the last) costs K·N.
+            else if (n.Op == OpKind.MatMul && g.Initializers.TryGetValue(n.Inputs[1], out var w) && w.Shape.Length == 2 && shapes[n.Output].Length >= 2)
+                _convs.Add((shapes[n.Output][1..^1].Aggregate(1L, (a, b) => a * b), n.Inputs[1]));
             else if (n.Op == OpKind.Gemm && n.Int("transA", 0) == 0) _gemms.Add(n.Inputs[1]);
             else other += ModelStats.NodeMacs(n, shapes);
         }

@@ -50,10 +50,44 @@ public static class StructuredPruner
             .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
         foreach (var (name, data) in graph.Initializers)
             result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
-        // Attributes that count channels (Conv's group) follow the smaller initializers.
-        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, result));
+        // Attributes that count channels (Conv's group) follow the smaller initializers, constants that do (a Slice's
+        // range of the channels) follow the removed channels.
+        var kept = new KeptChannels(dependencies, remove);
+        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, result, kept));
+        // Constants a rewrite replaced (the old ranges) are dropped when no node reads them any more.
+        var read = result.Nodes.SelectMany(n => n.Inputs).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in graph.Nodes.SelectMany(n => n.Inputs).Where(i => graph.IsInitializer(i) && !read.Contains(i)).Distinct().ToList())
+            result.Initializers.Remove(name);
         GraphValidator.Validate(result);
         return result;
+    }
+
+    /// <summary>Which indices of the original values a removal keeps, from the values' channel segments.</summary>
+    private sealed class KeptChannels(DependencyGraph dependencies, IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> remove) : IPrunedChannels
+    {
+        public long[] OriginalShape(string value) => dependencies.Shapes[value];
+
+        public long KeptBefore(string value, int axis, long position)
+        {
+            if (!dependencies.Values.TryGetValue(value, out var v) || v.Axis != axis) return position;
+            long kept = 0, offset = 0;
+            foreach (var (group, length) in v.Segments)
+            {
+                long width = length * v.Factor;
+                var removed = group is not null && remove.TryGetValue(group, out var r) ? r : [];
+                if (position >= offset + width)
+                {
+                    kept += width - removed.Distinct().Count() * v.Factor;
+                    offset += width;
+                    continue;
+                }
+                // Inside this segment: channel j covers [offset + j·Factor, offset + (j+1)·Factor).
+                long inside = position - offset;
+                kept += inside - removed.Distinct().Sum(j => Math.Clamp(inside - j * v.Factor, 0, v.Factor));
+                return kept;
+            }
+            return kept + (position - offset);
+        }
     }
 
     /// <summary>A copy of <paramref name="data"/> without the given indices along <paramref name="axis"/>.</summary>

@@ -16,11 +16,48 @@ public abstract record ChannelRule
 
     /// <summary>The output's channels are input 0's; each of <paramref name="PerChannel"/> (batch-norm parameters, depthwise filters) loses the same channels.</summary>
     /// <param name="PerChannel">Initializer axes indexed by the channel.</param>
-    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel) : ChannelRule
+    /// <param name="AnyAxis">
+    /// True for an elementwise op, which follows channels on whichever axis carries them (after a Transpose to channels
+    /// last, say); false for one that expects them on axis 1 (pooling, batch norm), which blocks them anywhere else.
+    /// </param>
+    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel, bool AnyAxis = false) : ChannelRule
     {
-        /// <summary>Pass-through with no parameters of its own (activations, pooling).</summary>
+        /// <summary>Pass-through with no parameters of its own that expects channels on axis 1 (pooling).</summary>
         public static PassThrough Plain { get; } = new([]);
+
+        /// <summary>Pass-through of an elementwise op (activations): channels stay on whichever axis carries them.</summary>
+        public static PassThrough Elementwise { get; } = new([], AnyAxis: true);
     }
+
+    /// <summary>A Transpose: the channels move with their axis, to position <c>k</c> where <c>Perm[k]</c> is the axis that carried them.</summary>
+    /// <param name="Perm">The permutation (output axis k is input axis Perm[k]).</param>
+    public sealed record Permute(IReadOnlyList<int> Perm) : ChannelRule;
+
+    /// <summary>One axis a Slice takes a range of: <paramref name="Count"/> indices from <paramref name="Start"/> in steps of <paramref name="Step"/>.</summary>
+    /// <param name="Axis">The non-negative axis.</param>
+    /// <param name="Start">The first index taken.</param>
+    /// <param name="Step">The step (negative: backwards).</param>
+    /// <param name="Count">How many indices are taken.</param>
+    public readonly record struct TakenRange(int Axis, long Start, long Step, long Count);
+
+    /// <summary>
+    /// A Slice: ranges of some axes are taken. Along the channel axis a range of step 1 is a sub-range of the channels
+    /// (a <c>chunk</c>), which the dependency graph follows by cutting the groups it reads at the range's ends, so that
+    /// each chunk loses channels only within itself; other axes do not concern channels.
+    /// </summary>
+    /// <param name="Ranges">The sliced axes.</param>
+    public sealed record Take(IReadOnlyList<TakenRange> Ranges) : ChannelRule;
+
+    /// <summary>
+    /// A normalisation whose statistics are taken over axes <paramref name="FirstAxis"/> to the last (LayerNormalization):
+    /// when those include the axis carrying channels, removing a channel changes the statistics of the others, so the
+    /// groups it reads are blocked with <paramref name="AcrossChannels"/>; otherwise each channel keeps its own statistics
+    /// and channels pass through, unless <paramref name="OtherAxes"/> says why not.
+    /// </summary>
+    /// <param name="FirstAxis">The first normalised axis, non-negative.</param>
+    /// <param name="AcrossChannels">The reason shown when the channels are among the normalised axes.</param>
+    /// <param name="OtherAxes">Why channels cannot pass when they are not among them (a bias), or null.</param>
+    public sealed record Normalise(int FirstAxis, string AcrossChannels, string? OtherAxes) : ChannelRule;
 
     /// <summary>
     /// A spatial op: the output's channels are input 0's while axis 1 of the input is channels (not a flattened value)
@@ -56,8 +93,12 @@ public abstract record ChannelRule
     /// Convolution groups (1 for a dense layer): input channel <c>j</c> is column <c>j mod (Cin/Groups)</c> of
     /// <paramref name="Consumer"/>, and inputs and outputs may only lose the same positions in every group.
     /// </param>
+    /// <param name="Axis">
+    /// The axis of input 0 the layer reads, and of its output where it writes the new channels: 1 for Conv and Gemm, the
+    /// last for a MatMul by a constant weight (a Linear applied channels last, as ConvNeXt does).
+    /// </param>
     public sealed record Layer(ChannelTensor Consumer, bool ReadsFlattened, long OutChannels, IReadOnlyList<ChannelTensor> Producers,
-        string? OutputBlocked = null, long Groups = 1) : ChannelRule;
+        string? OutputBlocked = null, long Groups = 1, int Axis = 1) : ChannelRule;
 
     /// <summary>Channels cannot be followed: every group the op reads is blocked, and so are the fresh channels it writes.</summary>
     /// <param name="Why">The reason shown for the groups read.</param>

@@ -9,5 +9,5 @@ internal abstract class ElementwiseUnaryOp(OpKind kind, int maxInputs = 1) : OpD
     public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant) => First(node, inputs);
 
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
-        ChannelRule.PassThrough.Plain;
+        ChannelRule.PassThrough.Elementwise;
 }

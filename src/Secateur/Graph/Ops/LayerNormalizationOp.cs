@@ -5,13 +5,15 @@ namespace Secateur.Graph.Ops;
 /// Scale and B broadcast to those axes. Only output Y is supported (the Mean and InvStdDev outputs are training aids).
 /// </summary>
 /// <remarks>
-/// Channel rule: when the normalised axes include the channel axis (axis ≤ 1: the channels-first form), every
-/// channel is divided by a mean and variance taken over all channels, so removing one changes all the others — the
-/// pruned model would not equal the zeroed one (zeros still count in the statistics). Secateur refuses to prune
-/// through it rather than change the model silently; the groups it reads are blocked, with that reason. ConvNeXt's
-/// Permute → LayerNorm(axis −1) → Permute is caught one step earlier: the Transpose moves the channel axis.
-/// Normalising only spatial axes keeps each channel's statistics its own, and channels pass through when there is
-/// no bias (a bias would turn a zeroed channel into B, not 0).
+/// Channel rule: when the normalised axes include the axis that carries the channels — axis ≤ 1 channels first, or
+/// ConvNeXt's Permute → LayerNorm(axis −1) → Permute, where a Transpose moved the channels last — every channel is
+/// divided by a mean and variance taken over all channels, so removing one changes all the others: the pruned model
+/// would not equal the zeroed one (zeros still count in the statistics), whichever channels go. There is no exact
+/// rule, so Secateur refuses to prune through it rather than change the model silently; the groups it reads (a
+/// ConvNeXt's whole residual stream) are blocked, with that reason. Layers between two normalisations that do not
+/// pass through one (ConvNeXt's MLP hidden width) stay prunable. Normalising only axes that do not carry channels
+/// keeps each channel's statistics its own, and channels pass through when there is no bias (a bias would turn a
+/// zeroed channel into B, not 0).
 /// </remarks>
 internal sealed class LayerNormalizationOp() : OpDefinition(OpKind.LayerNormalization, 2, 3)
 {
@@ -45,10 +47,9 @@ internal sealed class LayerNormalizationOp() : OpDefinition(OpKind.LayerNormaliz
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
     {
         int rank = shapes[node.Inputs[0]].Length;
-        int axis = FirstAxis(node, rank);
-        if (axis <= 1)
-            return new ChannelRule.Block($"'{node.Name}' (LayerNormalization) normalises across channels: removing one changes the mean and variance of the others");
-        return node.InputOrNull(2) is null ? ChannelRule.PassThrough.Plain
-            : new ChannelRule.Block($"'{node.Name}' (LayerNormalization) adds a bias over spatial axes, so a removed channel would not be 0");
+        return new ChannelRule.Normalise(FirstAxis(node, rank),
+            $"'{node.Name}' (LayerNormalization) normalises across channels: removing one changes the mean and variance of the others",
+            node.InputOrNull(2) is null ? null
+                : $"'{node.Name}' (LayerNormalization) adds a bias over spatial axes, so a removed channel would not be 0");
     }
 }

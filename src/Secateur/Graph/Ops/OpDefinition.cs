@@ -93,6 +93,13 @@ public abstract class OpDefinition
     public virtual Node RewriteAfterPruning(Node node, ModelGraph pruned) => node;
 
     /// <summary>
+    /// <paramref name="node"/> as it must read once its initializers have lost channels, for ops whose constants count
+    /// the channels of a value (a Slice's range): <paramref name="channels"/> says which indices of the original values
+    /// the prune kept. By default the rewrite that needs only the smaller initializers.
+    /// </summary>
+    public virtual Node RewriteAfterPruning(Node node, ModelGraph pruned, IPrunedChannels channels) => RewriteAfterPruning(node, pruned);
+
+    /// <summary>
     /// Multiply-accumulates of <paramref name="node"/> for a batch of one, by the convention ModelStats states (the
     /// analysis layer sums these; this layer does not know it): 0 for ops whose work it does not count, such as
     /// bias adds, normalisation, activations and pooling.

@@ -23,7 +23,7 @@ internal sealed class PReluOp() : OpDefinition(OpKind.PRelu, 2, 2)
     {
         var x = shapes[node.Inputs[0]];
         var slope = graph.Initializers[node.Inputs[1]].Shape;
-        if (TensorData.ElementCount(slope) == 1) return ChannelRule.PassThrough.Plain;
+        if (TensorData.ElementCount(slope) == 1) return ChannelRule.PassThrough.Elementwise;
         // Aligned from the right, the slope's channel axis is where X's axis 1 lands.
         int axis = slope.Length - (x.Length - 1);
         if (x.Length >= 2 && axis >= 0 && slope[axis] == x[1] && slope.Where((d, i) => i != axis).All(d => d == 1))

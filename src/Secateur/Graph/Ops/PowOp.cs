@@ -31,7 +31,7 @@ internal sealed class PowOp() : OpDefinition(OpKind.Pow, 2, 2)
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
     {
         float e = Exponent(node, graph.Initializers.GetValueOrDefault);
-        return e > 0 ? ChannelRule.PassThrough.Plain
+        return e > 0 ? ChannelRule.PassThrough.Elementwise
             : new ChannelRule.Block($"'{node.Name}' (Pow) raises to {e}, which does not map 0 to 0");
     }
 }

@@ -64,15 +64,21 @@ internal sealed class ReshapeOp() : OpDefinition(OpKind.Reshape, 2, 2)
                        && (target[0] == 0 && node.Int("allowzero", 0) == 0 || target[0] == x[0]);
         if (flatten) return new ChannelRule.Flatten(Product(x.Skip(2)));
         return new ChannelRule.Block($"'{node.Name}' (Reshape) regroups the channel axis"
-            + (ShuffleGroups(node, x, target) is { } g ? $": it starts a channel shuffle of {g} groups, {ShuffleLimit}" : ""));
+            + (ShuffleGroups(node, x, target) is { } g ? $": it starts a channel shuffle of {g} groups, {ShuffleLimit(g)}" : ""));
     }
 
-    // Why the shuffle stays blocked (issue 12): a group here is a whole layer's channels tied position by position; the
-    // shuffle interleaves the channels of the layers concatenated before it and the next block splits the result in
-    // halves, so each half holds part of every layer's channels — a layer would have to be cut into pieces that later
-    // layers prune independently, which needs channel groups over sub-ranges, not whole layers.
-    private const string ShuffleLimit =
-        "which interleaves the layers concatenated before it, and whose halves are split apart again: channel groups cover whole layers and cannot follow that";
+    // Why the shuffle stays blocked (issue 12). Reshape (N, g, C/g, H, W) → Transpose (0, 2, 1, 3, 4) → Reshape (N, C, H, W)
+    // sends channel a·C/g + p to p·g + a. Pruned, the same three nodes (with C'/g) interleave whatever is kept, so the
+    // pruned model equals the zeroed one only if every group keeps equal counts in interleaving order; the one rule of
+    // that kind channel groups can say is "the same positions in every group", a tie of channel p across the g groups.
+    // Its output then holds each tied channel g times in a row; at the next shuffle the other operand must be tied in
+    // those g-wide runs too, so the tie grows g-fold per shuffle, and a Slice of the channels (ShuffleNet's chunk of
+    // each unit's input) that falls inside a run cannot be followed: in shufflenet_v2_x1_0 (58 channels per half) the
+    // third unit of a stage splits the second's 4-wide runs at 58. An exact prune of any removal would need the shuffle
+    // rewritten as a Gather of the kept channels, a different graph than the one the user exported.
+    private static string ShuffleLimit(long g) =>
+        $"which a prune keeps exact only if every group loses the same positions: that ties channel p of all {g} groups, " +
+        $"every further shuffle widens the tie {g}-fold, and the next split of the channels (ShuffleNet's chunk) cuts through such ties, so Secateur does not prune through a shuffle";
 
     /// <summary>The group count of the first Reshape of a channel shuffle, (N, C, H, W) → (N, g, C/g, H, W), or null.</summary>
     private static long? ShuffleGroups(Node node, long[] x, long[]? target)

@@ -1,8 +1,10 @@
 namespace Secateur.Graph.Ops;
 
 /// <summary>
-/// ONNX Slice (opset 10+ form): data, starts, ends[, axes[, steps]], the ranges constant int64 initializers.
-/// Channels are followed while it slices only spatial axes.
+/// ONNX Slice (opset 10+ form): data, starts, ends[, axes[, steps]], the ranges constant int64 initializers (a Split
+/// imports as one Slice per output). A step-1 range of the channel axis — <c>chunk</c> in a YOLO C2f or CSP block — is a
+/// sub-range of the channels, which the dependency graph keeps as groups of their own; after a prune the range is
+/// rewritten to the channels of it that are kept.
 /// </summary>
 internal sealed class SliceOp() : OpDefinition(OpKind.Slice, 3, 5)
 {
@@ -19,9 +21,40 @@ internal sealed class SliceOp() : OpDefinition(OpKind.Slice, 3, 5)
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
     {
         var ranges = Ranges(node, shapes[node.Inputs[0]], v => graph.Initializers.GetValueOrDefault(v));
-        return new ChannelRule.SpatialOnly(ranges.Any(r => r.Axis <= 1)
-            ? $"'{node.Name}' (Slice) slices the {(ranges.Any(r => r.Axis == 1) ? "channel" : "batch")} axis"
-            : null);
+        return new ChannelRule.Take(ranges.Select(r => new ChannelRule.TakenRange(r.Axis, r.Range.Start, r.Range.Step, r.Range.Count)).ToList());
+    }
+
+    // The range of an axis that lost channels becomes the kept channels of it: [kept before start, kept before end).
+    public override Node RewriteAfterPruning(Node node, ModelGraph pruned, IPrunedChannels channels)
+    {
+        var input = node.Inputs[0];
+        var ranges = Ranges(node, channels.OriginalShape(input), v => pruned.Initializers.GetValueOrDefault(v));
+        var starts = (long[])pruned.Initializers[node.Inputs[1]].Longs.Clone();
+        var ends = (long[])pruned.Initializers[node.Inputs[2]].Longs.Clone();
+        bool changed = false;
+        for (int k = 0; k < ranges.Count; k++)
+        {
+            var (axis, r) = ranges[k];
+            long start = channels.KeptBefore(input, axis, r.Start), end = channels.KeptBefore(input, axis, r.Start + r.Count);
+            if (start == r.Start && end - start == r.Count) continue;
+            // The dependency graph follows only step-1 ranges of the channels; any other would have blocked them.
+            if (r.Step != 1) throw new InvalidOperationException($"'{node.Name}': channels were pruned along an axis sliced in steps of {r.Step}");
+            (starts[k], ends[k], changed) = (start, end, true);
+        }
+        if (!changed) return node;
+        var inputs = node.Inputs.ToList();
+        inputs[1] = AddConstant(pruned, node.Name + "/starts", TensorData.FromLongs(starts, [starts.Length]));
+        inputs[2] = AddConstant(pruned, node.Name + "/ends", TensorData.FromLongs(ends, [ends.Length]));
+        return node.With(inputs: inputs);
+    }
+
+    // A new initializer: the old range may be shared with other Slices, whose chunks are not this one's.
+    private static string AddConstant(ModelGraph graph, string name, TensorData value)
+    {
+        var unique = name;
+        for (int i = 1; graph.Initializers.ContainsKey(unique); i++) unique = $"{name}.{i}";
+        graph.Initializers.Add(unique, value);
+        return unique;
     }
 
     /// <summary>One sliced axis: the first index, the step, and how many elements are taken.</summary>

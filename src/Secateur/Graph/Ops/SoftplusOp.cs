@@ -10,7 +10,7 @@ internal sealed class SoftplusOp() : ElementwiseUnaryOp(OpKind.Softplus)
 {
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
         IsMishGate(node, graph)
-            ? ChannelRule.PassThrough.Plain
+            ? ChannelRule.PassThrough.Elementwise
             : new ChannelRule.Block($"'{node.Name}' (Softplus) maps 0 to ln 2, so a removed channel would change what the next layer reads");
 
     /// <summary>

@@ -1,6 +1,9 @@
 namespace Secateur.Graph.Ops;
 
-/// <summary>ONNX Transpose with attribute <c>perm</c> (reversed axes when absent). Channels are followed while batch and channel axes stay put.</summary>
+/// <summary>
+/// ONNX Transpose with attribute <c>perm</c> (reversed axes when absent). The channels move with their axis (ConvNeXt's
+/// Permute to channels last and back): the dependency graph tracks which axis carries them.
+/// </summary>
 internal sealed class TransposeOp() : OpDefinition(OpKind.Transpose)
 {
     public override long[] InferShape(Node node, long[][] inputs, Func<string, TensorData?> constant)
@@ -18,11 +21,6 @@ internal sealed class TransposeOp() : OpDefinition(OpKind.Transpose)
         return perm;
     }
 
-    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
-    {
-        var perm = Permutation(node, shapes[node.Inputs[0]].Length);
-        return new ChannelRule.SpatialOnly(perm.Length < 2 || perm[0] != 0 || perm[1] != 1
-            ? $"'{node.Name}' (Transpose) moves the channel axis (perm [{string.Join(",", perm)}])"
-            : null);
-    }
+    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
+        new ChannelRule.Permute(Permutation(node, shapes[node.Inputs[0]].Length));
 }

@@ -14,5 +14,5 @@ internal abstract class VariadicElementwiseOp(OpKind kind) : OpDefinition(kind, 
     }
 
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
-        node.Inputs.Count(i => i.Length > 0) == 1 ? ChannelRule.PassThrough.Plain : new ChannelRule.Combine();
+        node.Inputs.Count(i => i.Length > 0) == 1 ? ChannelRule.PassThrough.Elementwise : new ChannelRule.Combine();
 }

@@ -34,10 +34,13 @@ public sealed class ActivationImportance : IImportance
     internal static IReadOnlyList<FeaturePoint> Points(DependencyGraph dependencies, PruningGroup group)
     {
         var graph = dependencies.Graph;
+        FeaturePoint At(string value, ChannelSlice s, long factor) =>
+            new(value, s.Offset, factor, dependencies.Values.TryGetValue(value, out var c) ? c.Axis : 1);
         var points = group.Slices.Where(s => s.Role == SliceRole.Consumer)
-            .Select(s => new FeaturePoint(graph.FindNode(s.Node)!.Inputs[0], s.Offset, s.Factor)).Distinct().ToList();
+            .Select(s => At(graph.FindNode(s.Node)!.Inputs[0], s, s.Factor)).Distinct().ToList();
+        // A chunk's producer writes it at the chunk's offset.
         if (points.Count == 0)
-            points = group.Producers.Select(p => new FeaturePoint(graph.FindNode(p)!.Output, 0, 1)).Distinct().ToList();
+            points = group.Slices.Where(s => s.Role == SliceRole.Producer).Select(s => At(graph.FindNode(s.Node)!.Output, s, 1)).Distinct().ToList();
         return points;
     }
 

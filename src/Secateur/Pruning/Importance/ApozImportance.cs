@@ -31,7 +31,8 @@ public sealed class ApozImportance : IImportance
         {
             // A value with exactly the group's channel count holds the group alone (at offset 0).
             var relu = group.Values
-                .Where(v => graph.Producer(v) is { Op: OpKind.Relu or OpKind.Clip } && shapes.TryGetValue(v, out var s) && s.Length >= 2 && s[1] == group.Channels)
+                .Where(v => graph.Producer(v) is { Op: OpKind.Relu or OpKind.Clip } && shapes.TryGetValue(v, out var s) && s.Length >= 2 && s[1] == group.Channels
+                    && (!dependencies.Values.TryGetValue(v, out var c) || c.Axis == 1))
                 .Select(v => new FeaturePoint(v, 0, 1)).ToList();
             plan[group] = relu.Count > 0
                 ? (relu, rows => 1 - rows.eq(0).to_type(ScalarType.Float64).mean([1]))

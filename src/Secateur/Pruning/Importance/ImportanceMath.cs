@@ -7,8 +7,11 @@ using static TorchSharp.torch;
 
 namespace Secateur.Pruning;
 
-/// <summary>Where a feature-based criterion looks: channel <c>j</c> of a group is elements <c>[(Offset + j)·Factor, (Offset + j + 1)·Factor)</c> of axis 1 of <c>Value</c>.</summary>
-internal readonly record struct FeaturePoint(string Value, long Offset, long Factor);
+/// <summary>
+/// Where a feature-based criterion looks: channel <c>j</c> of a group is elements <c>[(Offset + j)·Factor, (Offset + j + 1)·Factor)</c>
+/// of axis <c>Axis</c> of <c>Value</c> (1, or the last where a Transpose moved the channels).
+/// </summary>
+internal readonly record struct FeaturePoint(string Value, long Offset, long Factor, int Axis = 1);
 
 /// <summary>Shared plumbing of the criteria: per-channel views of tensors, normalisation, calibration passes.</summary>
 internal static class ImportanceMath
@@ -24,6 +27,7 @@ internal static class ImportanceMath
     public static Tensor FeatureRows(Tensor t, FeaturePoint p, long channels)
     {
         // Flatten folds Factor spatial positions into each feature; conv inputs have Factor 1 and keep H·W behind the channel.
+        if (p.Axis != 1) t = t.movedim([p.Axis], [1L]);
         var v = t.reshape(t.shape[0], t.shape[1] / p.Factor, -1);
         return v.narrow(1, p.Offset, channels).transpose(0, 1).reshape(channels, -1);
     }
@@ -36,9 +40,9 @@ internal static class ImportanceMath
     public static bool IsBatchNormScale(ModelGraph graph, ChannelSlice s) =>
         graph.FindNode(s.Node) is { Op: OpKind.BatchNormalization } n && n.Inputs[1] == s.Tensor;
 
-    /// <summary>True for the filters of a conv or linear layer: producer weights and depthwise filters (not biases).</summary>
+    /// <summary>True for the filters of a conv or linear layer (a MatMul by a constant weight too): producer weights and depthwise filters (not biases).</summary>
     public static bool IsFilter(ModelGraph graph, ChannelSlice s) =>
-        s.Role != SliceRole.Consumer && graph.FindNode(s.Node) is { } n && OpRegistry.For(n).IsWeightedLayer && n.Inputs[1] == s.Tensor;
+        s.Role != SliceRole.Consumer && graph.FindNode(s.Node) is { } n && (OpRegistry.For(n).IsWeightedLayer || n.Op == OpKind.MatMul) && n.Inputs[1] == s.Tensor;
 
     /// <summary><paramref name="v"/> divided by its mean, so that every slice weighs the same; an all-zero vector stays zero.</summary>
     public static Tensor NormaliseByMean(Tensor v)

@@ -110,10 +110,12 @@ public sealed class ReconstructionImportance : IImportance
         return result;
     }
 
-    /// <summary>‖α · X[:, features of j] · W[features of j, :]‖² for each channel j of the slice.</summary>
+    /// <summary>‖α · X[:, features of j] · W[features of j, :]‖² for each channel j of the slice (Gemm, or MatMul by a constant weight).</summary>
     private static double[] GemmChange(Node node, Tensor x, Tensor w, ChannelSlice s, long channels)
     {
         using var scope = NewDisposeScope();
+        // A MatMul by a constant weight reads the last axis: every position of the other axes is a row, as in a Gemm.
+        if (node.Op == OpKind.MatMul) x = x.reshape(-1, x.shape[^1]);
         long n = x.shape[0];
         var wt = node.Int("transB", 0) != 0 ? w.t() : w; // (in features, out features)
         var xs = x.reshape(n, -1, s.Factor).narrow(1, s.Offset, channels);                 // (N, C, Factor)
