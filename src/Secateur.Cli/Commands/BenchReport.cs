@@ -9,13 +9,7 @@ namespace Secateur.Cli.Commands;
 internal static class BenchView
 {
     /// <summary>A speed-up with its spread over rounds, e.g. <c>1.00x (0.99-1.01)</c>; the spread is left out when there is none.</summary>
-    internal static string Spread(double speedup, double? low, double? high)
-    {
-        var text = speedup.ToString("0.00", CultureInfo.InvariantCulture) + "x";
-        return low is { } l && high is { } h && h > l
-            ? text + string.Create(CultureInfo.InvariantCulture, $" ({l:0.00}-{h:0.00})")
-            : text;
-    }
+    internal static string Spread(double speedup, double? low, double? high) => Wording.Spread(speedup, low, high);
 
     internal static void Render(CliContext context, BenchReport report)
     {

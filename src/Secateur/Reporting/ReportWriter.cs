@@ -26,8 +26,11 @@ public static class ReportWriter
     /// Writes the report chosen by <paramref name="path"/>'s extension and its companions beside it: <c>.html</c>
     /// writes the page, <c>.md</c> and <c>.json</c>; <c>.md</c> writes the Markdown and <c>.json</c>; <c>.json</c> only the JSON.
     /// </summary>
+    /// <param name="report">The report.</param>
+    /// <param name="path">The main file; its extension decides the format.</param>
+    /// <param name="json">False: leave the <c>.json</c> companion out (when that file is the one the report was read from).</param>
     /// <returns>The files written.</returns>
-    public static IReadOnlyList<string> Write(RunReport report, string path)
+    public static IReadOnlyList<string> Write(RunReport report, string path, bool json = true)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -47,7 +50,7 @@ public static class ReportWriter
             default:
                 throw new SecateurException(ErrorCode.BadArgument, $"report '{path}': the extension decides the format; use .html, .md or .json");
         }
-        files.Add((Path.ChangeExtension(path, ".json"), ToJson(report)));
+        if (json || ext == ".json") files.Add((Path.ChangeExtension(path, ".json"), ToJson(report)));
         foreach (var (file, text) in files)
         {
             var dir = Path.GetDirectoryName(Path.GetFullPath(file))!;

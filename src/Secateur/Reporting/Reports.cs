@@ -105,6 +105,11 @@ public static class Reports
             Accuracy = Stages(("fp32 (ONNX Runtime)", outcome.FloatAccuracy), ("int8 (ONNX Runtime)", outcome.Int8Accuracy), ("same prediction", outcome.Agreement)),
             Notes =
             [
+                .. outcome.Latency.Count == 0 ? Array.Empty<string>() :
+                [
+                    "Speed-up (fp32 ÷ int8 latency, the median over interleaved rounds with their interquartile range): "
+                        + string.Join(", ", outcome.Latency.Select(l => $"batch {l.Batch} {Wording.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh)} over {Wording.Count(l.Rounds, "round")}")) + ".",
+                ],
                 $"Calibration {outcome.Method} on {Wording.Count(outcome.CalibrationImages, "image")}; {Wording.Count(outcome.QuantizedNodes, "node")} quantized; accuracy on {Wording.Count(outcome.TestImages, "test image")} of {outcome.Data}; ONNX Runtime {outcome.OnnxRuntime}.",
                 $"Saved {outcome.Output}.",
             ],

@@ -140,7 +140,7 @@ internal static class VerbReports
         ReportTable table = against
             ? new ReportTable($"Latency against {Text(baseline, "name")} (ABBA rounds)", ["batch", "runs", "baseline p50 ms", "model p50 ms", "speed-up (median, IQR of rounds)"],
                 rows.Select(row => (IReadOnlyList<string>)[Count(row, "batch")!.Value.ToString(C), Runs(row), Ms(row, "baseline", "p50Ms"), Ms(row, "model", "p50Ms"),
-                    Spread(Number(row, "latencySpeedup") ?? Number(row, "speedup") ?? 0, Number(row, "speedupLow"), Number(row, "speedupHigh"))]).ToList())
+                    Wording.Spread(Number(row, "latencySpeedup") ?? Number(row, "speedup") ?? 0, Number(row, "speedupLow"), Number(row, "speedupHigh"))]).ToList())
             : new ReportTable("Latency", ["batch", "runs", "p50 ms", "p90 ms", "images/s"],
                 rows.Select(row => (IReadOnlyList<string>)[Count(row, "batch")!.Value.ToString(C), Runs(row), Ms(row, "model", "p50Ms"), Ms(row, "model", "p90Ms"),
                     (Number(row.GetProperty("model"), "imagesPerSecond") ?? 0).ToString("0.0", C)]).ToList());
@@ -164,9 +164,6 @@ internal static class VerbReports
     }
 
     private static bool IsObject(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object;
-
-    private static string Spread(double speedup, double? low, double? high) =>
-        speedup.ToString("0.00", C) + "×" + (low is { } l && high is { } h && h > l ? FormattableString.Invariant($" ({l:0.00}–{h:0.00})") : "");
 
     private static string[] Counts(JsonElement r) =>
         Count(r, "params") is { } p ? [FormattableString.Invariant($"Params {p:N0}, MACs {(Count(r, "macs") is { } m ? m.ToString("N0", C) : "unknown")}.")] : [];

@@ -31,6 +31,18 @@ public static class Wording
         return seconds.ToString("0", c) + " s";
     }
 
+    /// <summary>A speed-up with its spread over rounds, e.g. <c>1.00x (0.99-1.01)</c>; the spread is left out when there is none.</summary>
+    /// <param name="speedup">The ratio (median over rounds).</param>
+    /// <param name="low">Lower quartile of the rounds' ratios, if known.</param>
+    /// <param name="high">Upper quartile of the rounds' ratios, if known.</param>
+    public static string Spread(double speedup, double? low, double? high)
+    {
+        var text = speedup.ToString("0.00", CultureInfo.InvariantCulture) + "x";
+        return low is { } l && high is { } h && h > l
+            ? text + string.Create(CultureInfo.InvariantCulture, $" ({l:0.00}-{h:0.00})")
+            : text;
+    }
+
     /// <summary>
     /// One fixed-point format for every value of a column (so the column reads as one precision): enough decimals to
     /// show three significant digits of the smallest non-zero magnitude, at most three (<c>0.000</c> for 0.18 and 25,
