@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Secateur.Reporting;
 using Secateur.Training;
 using Spectre.Console;
 
@@ -52,8 +53,12 @@ public static class TrainingView
     /// <summary>One line per finished epoch.</summary>
     public static string EpochLine(EpochResult e, int epochs) =>
         FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} acc {e.Train.Top1:P2}") +
-        (e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2} top-5 {t.Top5:P2}") : "") +
-        FormattableString.Invariant($" | {e.ImagesPerSecond:0} img/s, {e.Seconds:0.0} s");
+        (e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2}{Top5(t)}") : "") +
+        FormattableString.Invariant($" | {e.ImagesPerSecond:0} img/s, {Wording.Duration(e.Seconds)}");
+
+    /// <summary><c>, top-5 91.20%</c> after a top-1, or nothing when top-5 says nothing (five or fewer classes).</summary>
+    public static string Top5(EvaluationResult result, string prefix = " top-5 ") =>
+        result.Top5 is { } t ? prefix + t.ToString("P2", CultureInfo.InvariantCulture) : "";
 
     private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} acc {p.Accuracy:P1} {p.ImagesPerSecond:0} img/s lr {p.LearningRate:0.####} ETA {p.Eta:hh\\:mm\\:ss}");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Secateur.Deployment;
+using Secateur.Reporting;
 using Spectre.Console;
 
 namespace Secateur.Cli.Commands;
@@ -8,19 +9,15 @@ namespace Secateur.Cli.Commands;
 internal static class BenchView
 {
     /// <summary>A speed-up with its spread over rounds, e.g. <c>1.00x (0.99-1.01)</c>; the spread is left out when there is none.</summary>
-    internal static string Spread(double speedup, double? low, double? high)
-    {
-        var text = speedup.ToString("0.00", CultureInfo.InvariantCulture) + "x";
-        return low is { } l && high is { } h && h > l
-            ? text + string.Create(CultureInfo.InvariantCulture, $" ({l:0.00}-{h:0.00})")
-            : text;
-    }
+    internal static string Spread(double speedup, double? low, double? high) => Wording.Spread(speedup, low, high);
 
     internal static void Render(CliContext context, BenchReport report)
     {
-        static string Ms(double v) => v.ToString(v < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture);
+        // One precision for every latency of the table, chosen by the smallest.
+        var msFormat = Wording.Format(report.Results.SelectMany(r => new[] { r.Model.P50Ms, r.Model.P90Ms, r.Baseline?.P50Ms ?? 0, r.Baseline?.P90Ms ?? 0 }));
+        string Ms(double v) => v.ToString(msFormat, CultureInfo.InvariantCulture);
         static string Count(long? v) => v is { } x ? InspectCommand.Human(x) : "unknown";
-        var threads = $"{report.Threads} thread{(report.Threads == 1 ? "" : "s")}, ONNX Runtime {report.OnnxRuntime}";
+        var threads = $"{Wording.Count(report.Threads, "thread")}, ONNX Runtime {report.OnnxRuntime}";
         var table = new Table().Border(TableBorder.Simple);
         if (report.Baseline is null)
         {
@@ -44,7 +41,7 @@ internal static class BenchView
                 $"{Ms(row.Baseline!.P50Ms)} / {Ms(row.Baseline.P90Ms)}", $"{Ms(row.Model.P50Ms)} / {Ms(row.Model.P90Ms)}",
                 Spread(row.Speedup!.Value, row.SpeedupLow, row.SpeedupHigh), macs);
         context.Console.Write(table);
-        context.Out.WriteLine($"input {report.Model.Input}; {threads}; MACs: baseline {Count(report.Baseline.Macs)}, model {Count(report.Model.Macs)}; speed-up = median over {report.Results[0].Rounds ?? 1} rounds of baseline / model latency, with the rounds' interquartile range (> 1: the model is faster)");
+        context.Out.WriteLine($"input {report.Model.Input}; {threads}; MACs: baseline {Count(report.Baseline.Macs)}, model {Count(report.Model.Macs)}; speed-up = median over {Wording.Count(report.Results[0].Rounds ?? 1, "round")} of baseline / model latency, with the rounds' interquartile range (> 1: the model is faster)");
         foreach (var note in new[] { report.Baseline.Note, report.Model.Note }.OfType<string>()) context.Out.WriteLine(note);
     }
 }
@@ -84,4 +81,9 @@ public sealed record BenchRow(int Batch, LatencyStats Model, LatencyStats? Basel
 /// <param name="MacsRatio">Baseline MACs ÷ model MACs, when both are known.</param>
 /// <param name="Results">One row per batch size.</param>
 public sealed record BenchReport(ModelInfo Model, ModelInfo? Baseline, int Threads, int Warmup, int? Runs, double? Seconds, string OnnxRuntime,
-    double? MacsRatio, IReadOnlyList<BenchRow> Results);
+    double? MacsRatio, IReadOnlyList<BenchRow> Results)
+{
+    /// <summary>What printed it (the schema of this object), for <c>secateur report</c>; first in the JSON.</summary>
+    [System.Text.Json.Serialization.JsonPropertyOrder(-1)]
+    public string Verb => "bench";
+}

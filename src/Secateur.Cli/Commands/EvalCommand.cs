@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Secateur.Analysis;
 using Secateur.Runtime;
+using Secateur.Reporting;
 using Secateur.Training;
 
 namespace Secateur.Cli.Commands;
@@ -30,13 +31,13 @@ public static class EvalCommand
             if (r.GetValue(limit) is { } n) set = set with { Test = set.Test.Take(Math.Max(1, n)) };
             TrainingCliOptions.CheckCompatible(graph, set, context.Error);
             using var module = new GraphModule(graph, Devices.Parse(r.GetValue(device)));
-            var result = Trainer.Evaluate(module, set.TestLoader(r.GetValue(batch)));
+            var result = Trainer.Evaluate(module, set.TestLoader(r.GetValue(batch))).ForClasses(set.Train.ClassCount);
             var stats = ModelStats.Compute(graph);
             if (r.GetValue(json))
-                context.WriteJson(new { model = graph.Name, data = set.Name, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
+                context.WriteJson(new { verb = "eval", model = graph.Name, data = set.Name, testImages = result.Samples, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
             else
                 context.Out.WriteLine(FormattableString.Invariant(
-                    $"{graph.Name} on {set.Name} test ({result.Samples:N0} images): accuracy {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
+                    $"{graph.Name} on {set.Name} test ({Wording.Count(result.Samples, "image")}): accuracy {result.Top1:P2}{TrainingView.Top5(result, ", top-5 ")}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
             return 0;
         });
         return cmd;

@@ -21,6 +21,8 @@ public sealed record EpochSummary(int Epoch, double TrainLoss, double TrainAccur
 /// </summary>
 public sealed class PruneSummary(PruneOutcome outcome, string output, string command) : ISummary
 {
+    /// <summary>What printed it (the schema of this object), for <c>secateur report</c>.</summary>
+    public string Verb => "prune";
     /// <summary>Model name.</summary>
     public string Model => outcome.Original.Name;
     /// <summary>Criterion name.</summary>
@@ -35,6 +37,8 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public string? Preprocessing => outcome.Request.Data?.Preprocessing.ToString();
     /// <summary>How the preprocessing was chosen for a model that records none (chosen, reason, candidates), else null.</summary>
     public object? PreprocessingChoice { get; init; }
+    /// <summary>Test images the accuracies are measured on, when data was given.</summary>
+    public int? TestImages => outcome.Request.Data?.Test.Count;
     /// <summary>Parameters before pruning.</summary>
     public long ParamsBefore => outcome.Before.Params;
     /// <summary>Parameters after pruning.</summary>

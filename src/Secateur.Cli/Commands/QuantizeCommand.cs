@@ -67,6 +67,7 @@ public static class QuantizeCommand
             {
                 // The library's report plus how the preprocessing was chosen, a CLI matter (added, nothing renamed).
                 var node = System.Text.Json.JsonSerializer.SerializeToNode(report, CliContext.Json)!.AsObject();
+                node.Insert(0, "verb", "quantize");
                 if (loaded.ChoiceJson is { } choice) node["preprocessingChoice"] = System.Text.Json.JsonSerializer.SerializeToNode(choice, CliContext.Json);
                 context.WriteJson(node);
             }
@@ -78,7 +79,8 @@ public static class QuantizeCommand
 
     private static void Render(CliContext context, QuantizeReport r)
     {
-        static string Ms(double v) => v.ToString(v < 10 ? "0.000" : "0.0", CultureInfo.InvariantCulture);
+        var msFormat = Wording.Format(r.Latency.SelectMany(l => new[] { l.FloatP50Ms, l.Int8P50Ms })); // one precision for every latency
+        string Ms(double v) => v.ToString(msFormat, CultureInfo.InvariantCulture);
         var table = new Table().Border(TableBorder.Simple).Title($"{Markup.Escape(r.Model)}: fp32 vs int8 (ONNX Runtime)");
         table.AddColumn("").AddColumn(new TableColumn("fp32").RightAligned()).AddColumn(new TableColumn("int8").RightAligned()).AddColumn(new TableColumn("change").RightAligned());
         table.AddRow("accuracy", r.FloatAccuracy.ToString("P2", CultureInfo.InvariantCulture), r.Int8Accuracy.ToString("P2", CultureInfo.InvariantCulture),
@@ -89,6 +91,6 @@ public static class QuantizeCommand
             table.AddRow($"p50 ms, batch {l.Batch}", Ms(l.FloatP50Ms), Ms(l.Int8P50Ms), BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh) + " speed-up");
         context.Console.Write(table);
         context.Out.WriteLine(FormattableString.Invariant(
-            $"wrote {r.Output}; {r.QuantizedNodes} nodes quantized, calibrated on {r.CalibrationImages} images ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test images; {r.Threads} thread{(r.Threads == 1 ? "" : "s")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50; preprocessing {(r.Preprocessing is { } p ? Secateur.Graph.InputPreprocessing.Parse(p).Describe() : "-")}"));
+            $"wrote {r.Output}; {Wording.Count(r.QuantizedNodes, "node")} quantized, calibrated on {Wording.Count(r.CalibrationImages, "image")} ({r.Method}); top-1 agreement {r.Agreement:P2} on {r.TestImages:N0} {r.Data} test {Wording.Noun(r.TestImages, "image")}; {Wording.Count(r.Threads, "thread")}, ONNX Runtime {r.OnnxRuntime}; speed-up = fp32 p50 / int8 p50; preprocessing {(r.Preprocessing is { } p ? Secateur.Graph.InputPreprocessing.Parse(p).Describe() : "-")}"));
     }
 }

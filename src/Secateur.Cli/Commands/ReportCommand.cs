@@ -19,8 +19,10 @@ public static class ReportCommand
             var to = CommonOptions.NotAnInput(r.GetValue(output) ?? Path.ChangeExtension(from, ".html"), from);
             if (Path.GetExtension(to).Equals(".json", StringComparison.OrdinalIgnoreCase))
                 throw new SecateurException(ErrorCode.BadArgument, "the report is already JSON; give an .html or .md output");
-            // The page's JSON companion is written too, so the page's "figures beside it" note holds wherever it goes.
-            foreach (var f in ReportWriter.Write(report, to)) context.Out.WriteLine($"wrote {f}");
+            // The page's JSON companion is written too, so the page's "figures beside it" note holds wherever it goes;
+            // but never over the JSON it was read from (a verb's --json output would be lost).
+            bool companion = !Path.GetFullPath(Path.ChangeExtension(to, ".json")).Equals(Path.GetFullPath(from), StringComparison.Ordinal);
+            foreach (var f in ReportWriter.Write(report, to, companion)) context.Out.WriteLine($"wrote {f}");
             return 0;
         });
         return cmd;

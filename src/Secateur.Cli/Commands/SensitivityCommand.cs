@@ -40,20 +40,11 @@ public static class SensitivityCommand
             var (baseline, points) = Sensitivity.Analyze(graph, importance, ctx, valSet.TestLoader(), list,
                 new Reporter(p => { if (!context.LiveProgress && p.Done % 10 == 0) context.Error.WriteLine($"  {p.Done}/{p.Total} measurements"); }));
             if (r.GetValue(report) is { } reportPath)
-                ReportWriter.Write(new RunReport
-                {
-                    Kind = "sensitivity",
-                    Recipe = context.Recipe,
-                    Model = graph.Name,
-                    Command = CommonOptions.CommandLine(r),
-                    SensitivityBaseline = baseline,
-                    Sensitivity = points.GroupBy(p => p.Group).Select(g => new SensitivityCurve(g.Key, g.First().Channels,
-                        g.Select(p => new RatioAccuracy(p.Ratio, p.Accuracy)).ToList())).ToList(),
-                    Notes = [$"Criterion {importance.Name}; accuracy on {valSet.Test.Count} held-out training images; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}; input preprocessing {set.Preprocessing.Describe()}" + (loaded.Choice is { } c ? $" ({c.Reason})." : ".")],
-                }, reportPath);
+                ReportWriter.Write(Reports.Sensitivity(graph.Name, importance.Name, baseline, points, valSet.Test.Count,
+                    set.Preprocessing.Describe() + (loaded.Choice is { } c ? $" ({c.Reason})" : ""), CommonOptions.CommandLine(r)) with { Recipe = context.Recipe }, reportPath);
             if (r.GetValue(json))
             {
-                context.WriteJson(new { model = graph.Name, criterion = importance.Name, baseline, validationImages = valSet.Test.Count, ratios = list, points, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
+                context.WriteJson(new { verb = "sensitivity", model = graph.Name, criterion = importance.Name, baseline, validationImages = valSet.Test.Count, ratios = list, points, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
                 return 0;
             }
             var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: accuracy drop (points) with one group pruned; baseline {baseline:P2} on {valSet.Test.Count} held-out training images; preprocessing {Markup.Escape(set.Preprocessing.Describe())}");

@@ -10,6 +10,8 @@ namespace Secateur.Cli.Commands;
 public sealed class SparsePruneSummary(SparsityOutcome outcome, string output, string command) : ISummary
 {
     private SparsityReport Report => outcome.Result.Report;
+    /// <summary>What printed it (the schema of this object), for <c>secateur report</c>: weight pruning, whichever verb ran it.</summary>
+    public string Verb => "sparsify";
     /// <summary>Model name.</summary>
     public string Model => outcome.Original.Name;
     /// <summary>Always <c>weight</c>.</summary>
@@ -30,6 +32,8 @@ public sealed class SparsePruneSummary(SparsityOutcome outcome, string output, s
     public string? Preprocessing => outcome.Request.Data?.Preprocessing.ToString();
     /// <summary>How the preprocessing was chosen for a model that records none (chosen, reason, candidates), else null.</summary>
     public object? PreprocessingChoice { get; init; }
+    /// <summary>Test images the accuracies are measured on, when data was given.</summary>
+    public int? TestImages => outcome.Request.Data?.Test.Count;
     /// <summary>All parameters.</summary>
     public long Params => Report.Params;
     /// <summary>Non-zero parameters before.</summary>

@@ -4,6 +4,7 @@ using Secateur.Analysis;
 using Secateur.Data;
 using Secateur.Graph;
 using Secateur.Runtime;
+using Secateur.Reporting;
 using Secateur.Training;
 
 namespace Secateur.Cli.Commands;
@@ -37,7 +38,7 @@ public static class TrainCommand
     }
 
     /// <summary>What a training run produced.</summary>
-    internal sealed record Outcome(ModelGraph Graph, IReadOnlyList<EpochResult> History, EvaluationResult Test, ModelStats Stats, string Data, double Seconds);
+    internal sealed record Outcome(ModelGraph Graph, IReadOnlyList<EpochResult> History, EvaluationResult Test, ModelStats Stats, string Data, double Seconds, int TrainImages);
 
     internal static Outcome Run(CliContext context, ModelGraph graph, DataSet data, TrainingOptions options, string device, int? threads)
     {
@@ -48,16 +49,16 @@ public static class TrainCommand
         var trainer = new Trainer(module, options);
         var train = data.TrainLoader(options.BatchSize, options.Seed, options.Augment);
         var test = data.TestLoader();
-        var title = $"training {graph.Name} on {data.Name} ({data.Train.Count:N0} images, {options.Epochs} epoch{(options.Epochs == 1 ? "" : "s")})";
+        var title = $"training {graph.Name} on {data.Name} ({Wording.Count(data.Train.Count, "image")}, {Wording.Count(options.Epochs, "epoch")})";
         var history = TrainingView.Run(context, title, options.Epochs * train.BatchesPerEpoch, (progress, refresh) =>
             trainer.Fit(train, test, progress, e =>
             {
                 context.Error.WriteLine(TrainingView.EpochLine(e, options.Epochs));
                 refresh(e);
             }));
-        var result = history.Count > 0 && history[^1].Test is { } last ? last : Trainer.Evaluate(module, test);
+        var result = (history.Count > 0 && history[^1].Test is { } last ? last : Trainer.Evaluate(module, test)).ForClasses(data.Train.ClassCount);
         var trained = module.ToGraph();
-        return new Outcome(trained, history, result, ModelStats.Compute(trained), data.Name, clock.Elapsed.TotalSeconds);
+        return new Outcome(trained, history, result, ModelStats.Compute(trained), data.Name, clock.Elapsed.TotalSeconds, data.Train.Count);
     }
 
     internal static void Report(CliContext context, bool json, Outcome outcome, string path)
@@ -66,8 +67,11 @@ public static class TrainCommand
         {
             context.WriteJson(new
             {
+                verb = "train",
                 model = outcome.Graph.Name,
                 data = outcome.Data,
+                trainImages = outcome.TrainImages,
+                testImages = outcome.Test.Samples,
                 @params = outcome.Stats.Params,
                 macs = outcome.Stats.Macs,
                 accuracy = outcome.Test.Top1,
@@ -84,6 +88,6 @@ public static class TrainCommand
             return;
         }
         context.Out.WriteLine(FormattableString.Invariant(
-            $"{outcome.Graph.Name} on {outcome.Data}: test accuracy {outcome.Test.Top1:P2} (top-5 {outcome.Test.Top5:P2}), params {outcome.Stats.Params:N0}, MACs {outcome.Stats.Macs:N0}, {outcome.Seconds:0} s; saved {path}"));
+            $"{outcome.Graph.Name} on {outcome.Data}: test accuracy {outcome.Test.Top1:P2}{(outcome.Test.Top5 is null ? "" : $" ({TrainingView.Top5(outcome.Test, "top-5 ")})")}, params {outcome.Stats.Params:N0}, MACs {outcome.Stats.Macs:N0}, {Wording.Duration(outcome.Seconds)}; saved {path}"));
     }
 }

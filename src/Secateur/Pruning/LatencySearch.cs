@@ -32,8 +32,11 @@ public sealed record LatencyBudget(double Milliseconds, int Batch = 1, int Threa
     }
 
     /// <summary>Human-readable form.</summary>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"p50 latency at most {Milliseconds:0.###} ms (batch {Batch}, {(Threads > 0 ? Threads : Environment.ProcessorCount)} threads)");
+    public override string ToString()
+    {
+        int threads = Threads > 0 ? Threads : Environment.ProcessorCount;
+        return string.Create(CultureInfo.InvariantCulture, $"p50 latency at most {Milliseconds:0.###} ms (batch {Batch}, {threads} thread{(threads == 1 ? "" : "s")})");
+    }
 }
 
 /// <summary>Times candidate models for <see cref="LatencySearch"/> (set through <see cref="LatencyBudget.Measurer"/>).</summary>

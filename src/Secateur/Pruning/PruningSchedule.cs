@@ -178,7 +178,8 @@ public static class PruningSchedule
             budgets.Enqueue((reached + budget) / 2);
             foreach (var b in rest) budgets.Enqueue(b);
         }
-        return new ScheduleResult(current, steps, true, $"target reached in {steps.Count(s => s.Accepted)} steps") { Groups = groups };
+        int accepted = steps.Count(s => s.Accepted);
+        return new ScheduleResult(current, steps, true, $"target reached in {accepted} step{(accepted == 1 ? "" : "s")}") { Groups = groups };
     }
 
     /// <summary>Folds one accepted step's changes into the running totals: the first step fixes "before", every step moves "after".</summary>

@@ -72,8 +72,11 @@ public sealed record QuantizeReport(string Model, string Output, string Data, st
     /// <summary>The input preprocessing (compact form) calibration and evaluation fed both models, which the int8 file records.</summary>
     public string? Preprocessing { get; init; }
 
-    /// <summary>fp32 − int8 top-1, in percentage points.</summary>
-    public double AccuracyDropPoints => (FloatAccuracy - Int8Accuracy) * 100;
+    /// <summary>fp32 − int8 top-1 as a fraction (0.004 = 0.4 points), the unit of every drop and accuracy in the JSON.</summary>
+    public double AccuracyDrop => FloatAccuracy - Int8Accuracy;
+
+    /// <summary>The same drop in percentage points: the older field, kept for existing consumers (prefer <see cref="AccuracyDrop"/>).</summary>
+    public double AccuracyDropPoints => AccuracyDrop * 100;
 
     /// <summary>fp32 bytes ÷ int8 bytes.</summary>
     public double SizeRatio => FloatBytes / (double)Int8Bytes;

@@ -17,6 +17,7 @@ public static class ReportWriter
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a verb's --json may hold NaN
         // The .json file is data, not HTML: strings read as typed (no \u002B for '+'); the HTML page escapes for itself.
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
@@ -25,8 +26,11 @@ public static class ReportWriter
     /// Writes the report chosen by <paramref name="path"/>'s extension and its companions beside it: <c>.html</c>
     /// writes the page, <c>.md</c> and <c>.json</c>; <c>.md</c> writes the Markdown and <c>.json</c>; <c>.json</c> only the JSON.
     /// </summary>
+    /// <param name="report">The report.</param>
+    /// <param name="path">The main file; its extension decides the format.</param>
+    /// <param name="json">False: leave the <c>.json</c> companion out (when that file is the one the report was read from).</param>
     /// <returns>The files written.</returns>
-    public static IReadOnlyList<string> Write(RunReport report, string path)
+    public static IReadOnlyList<string> Write(RunReport report, string path, bool json = true)
     {
         ArgumentNullException.ThrowIfNull(report);
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -46,7 +50,7 @@ public static class ReportWriter
             default:
                 throw new SecateurException(ErrorCode.BadArgument, $"report '{path}': the extension decides the format; use .html, .md or .json");
         }
-        files.Add((Path.ChangeExtension(path, ".json"), ToJson(report)));
+        if (json || ext == ".json") files.Add((Path.ChangeExtension(path, ".json"), ToJson(report)));
         foreach (var (file, text) in files)
         {
             var dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
@@ -59,18 +63,23 @@ public static class ReportWriter
     /// <summary>The report as JSON (camelCase, indented).</summary>
     public static string ToJson(RunReport report) => JsonSerializer.Serialize(report, Json);
 
-    /// <summary>Reads a report JSON written by <see cref="Write"/>.</summary>
+    /// <summary>
+    /// Reads a report JSON written by <see cref="Write"/>, or what any verb printed with <c>--json</c> (prune, sparsify,
+    /// quantize, sensitivity, eval, bench, train), turned into the report that verb's run would show.
+    /// </summary>
     public static RunReport Load(string path)
     {
         if (!File.Exists(path)) throw new SecateurException(ErrorCode.BadFile, $"'{path}' does not exist");
         try
         {
-            return JsonSerializer.Deserialize<RunReport>(File.ReadAllText(path), Json)
-                ?? throw new SecateurException(ErrorCode.BadFile, $"'{path}' is empty");
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            if (VerbReports.Recognise(doc.RootElement) is { } verb) return VerbReports.From(verb, doc.RootElement, Json);
+            return doc.RootElement.Deserialize<RunReport>(Json) ?? throw new SecateurException(ErrorCode.BadFile, $"'{path}' is empty");
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new SecateurException(ErrorCode.BadFile, $"'{path}' is not a Secateur report JSON: {e.Message}");
+            throw new SecateurException(ErrorCode.BadFile,
+                $"'{path}' is neither a Secateur report JSON nor the JSON printed by {string.Join(", ", VerbReports.Verbs)}: {e.Message}");
         }
     }
 
@@ -100,7 +109,7 @@ public static class ReportWriter
         {
             h.AppendLine("<h2>Summary</h2><table id=\"summary\"><tr><th></th><th>before</th><th>after</th><th>before ÷ after</th></tr>");
             foreach (var m in r.Summary)
-                h.AppendLine(CultureInfo.InvariantCulture, $"<tr><td>{E(m.Name)}</td><td>{E(Number(m.Before, m.Unit))}</td><td>{E(Number(m.After, m.Unit))}</td><td class=\"ratio\">{(m.Ratio is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "–")}</td></tr>");
+                h.AppendLine(CultureInfo.InvariantCulture, $"<tr><td>{E(m.Name)}</td><td>{E(Number(m, m.Before))}</td><td>{E(Number(m, m.After))}</td><td class=\"ratio\">{(m.Ratio is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "–")}</td></tr>");
             h.AppendLine("</table>");
         }
         if (r.Accuracy.Count > 0)
@@ -121,6 +130,12 @@ public static class ReportWriter
         if (r.Layers.Count > 0) Chart("layers", $"Where the {r.LayerUnit} went", Charts.Layers(r.Layers, r.LayerUnit));
         if (r.Sensitivity.Count > 0) Chart("sensitivity", "Sensitivity per group", Charts.Sensitivity(r.Sensitivity, r.SensitivityBaseline));
         if (r.Training.Count > 0) Chart("training", "Training", Charts.Training(r.Training));
+        foreach (var t in r.Tables)
+        {
+            h.AppendLine(CultureInfo.InvariantCulture, $"<h2>{E(t.Title)}</h2><table><tr>{string.Concat(t.Columns.Select(c => $"<th>{E(c)}</th>"))}</tr>");
+            foreach (var row in t.Rows) h.AppendLine(CultureInfo.InvariantCulture, $"<tr>{string.Concat(row.Select(c => $"<td>{E(c)}</td>"))}</tr>");
+            h.AppendLine("</table>");
+        }
         if (r.Layers.Count > 0)
         {
             h.AppendLine(CultureInfo.InvariantCulture, $"<h2>Layers</h2><table id=\"layer-table\"><tr><th>layer</th><th>{E(r.LayerUnit)} before</th><th>after</th></tr>");
@@ -145,7 +160,7 @@ public static class ReportWriter
         {
             md.AppendLine("| | before | after | ratio |").AppendLine("|---|---|---|---|");
             foreach (var m in r.Summary)
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {m.Name} | {Number(m.Before, m.Unit)} | {Number(m.After, m.Unit)} | {(m.Ratio is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) + "x" : "-")} |");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {m.Name} | {Number(m, m.Before)} | {Number(m, m.After)} | {(m.Ratio is { } x ? x.ToString("0.00", CultureInfo.InvariantCulture) + "x" : "-")} |");
             md.AppendLine();
         }
         foreach (var n in r.Notes) md.AppendLine(n).AppendLine();
@@ -153,6 +168,13 @@ public static class ReportWriter
         {
             md.AppendLine("| accuracy | |").AppendLine("|---|---|");
             foreach (var a in r.Accuracy) md.AppendLine(CultureInfo.InvariantCulture, $"| {a.Stage} | {a.Value:P2} |");
+            md.AppendLine();
+        }
+        foreach (var t in r.Tables)
+        {
+            md.AppendLine(t.Title + ":").AppendLine();
+            md.AppendLine("| " + string.Join(" | ", t.Columns) + " |").AppendLine("|" + string.Concat(t.Columns.Select(_ => "---|")));
+            foreach (var row in t.Rows) md.AppendLine("| " + string.Join(" | ", row) + " |");
             md.AppendLine();
         }
         if (r.TradeOff.Count > 2)
@@ -189,10 +211,14 @@ public static class ReportWriter
         return md.ToString();
     }
 
-    private static string Number(double v, string unit)
+    /// <summary>One of a measure's two values, both with one precision: counts as integers, anything else as <see cref="Wording.Format"/> of the pair.</summary>
+    private static string Number(Measure m, double v)
     {
-        var text = v == Math.Floor(v) && Math.Abs(v) < 1e15 ? v.ToString("N0", CultureInfo.InvariantCulture) : v.ToString("0.###", CultureInfo.InvariantCulture);
-        return unit.Length > 0 ? $"{text} {unit}" : text;
+        static bool Whole(double x) => x == Math.Floor(x) && Math.Abs(x) < 1e15;
+        var text = Whole(m.Before) && Whole(m.After)
+            ? v.ToString("N0", CultureInfo.InvariantCulture)
+            : v.ToString(Wording.Format([m.Before, m.After]), CultureInfo.InvariantCulture);
+        return m.Unit.Length > 0 ? $"{text} {m.Unit}" : text;
     }
 
     private static string StripXmlDeclaration(string svg)

@@ -2,7 +2,6 @@ using System.Globalization;
 using Secateur.Pruning;
 using Secateur.Pruning.Unstructured;
 using Secateur.Quantization;
-using Secateur.Training;
 
 namespace Secateur.Reporting;
 
@@ -25,13 +24,6 @@ public static class Reports
         var r = outcome.Request;
         var a = outcome.Stages;
         bool multi = outcome.Steps.Count > 1;
-        // With several steps, "right after pruning" is measured after the first one.
-        string first = multi ? " (step 1)" : "";
-        var tradeOff = new List<TradeOffPoint>();
-        if (a.Before is { } dense) tradeOff.Add(new TradeOffPoint("dense", outcome.Before.Macs, dense, Baseline: true));
-        if (multi) tradeOff.AddRange(outcome.Steps.Where(s => s.Accuracy is not null).Select(s => new TradeOffPoint($"step {s.Step}", s.Macs, s.Accuracy!.Value)));
-        if ((a.FineTuned ?? a.Recalibrated ?? a.Pruned) is { } final && !tradeOff.Any(p => !p.Baseline && p.Macs == outcome.After.Macs && p.Accuracy == final))
-            tradeOff.Add(new TradeOffPoint("result", outcome.After.Macs, final));
         var latency = outcome.Latency is { } l
             ? new[]
             {
@@ -51,15 +43,15 @@ public static class Reports
                 .. FileSize("ONNX file size", files),
                 .. latency,
             ],
-            Accuracy = Stages(("before pruning", a.Before), ("right after pruning" + first, a.Pruned), ("after BN recalibration" + first, a.Recalibrated),
-                ("after fine-tuning", a.FineTuned)),
+            Accuracy = PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned),
             Layers = outcome.Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
-            TradeOff = tradeOff,
-            Training = Curves(outcome.History, multi),
+            TradeOff = PruneTradeOff(outcome.Before.Macs, a.Before, multi ? outcome.Steps.Select(s => ((long)s.Step, s.Macs, s.Accuracy)).ToList() : [], outcome.After.Macs,
+                a.FineTuned ?? a.Recalibrated ?? a.Pruned),
+            Training = Curves(outcome.History.Select(e => ((long)e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)), multi),
             Notes =
             [
                 $"Criterion {r.Importance.Name}, {r.Allocation.Kind.ToString().ToLowerInvariant()} allocation, target {r.Target}; data: {r.Data?.Name ?? "none"}.",
-                FormattableString.Invariant($"Time: pruning (scoring, allocation, removal; every step) {outcome.PruneSeconds:0.000} s, total {outcome.TotalSeconds:0.0} s. Schedule: {outcome.Stop}."),
+                PruneTime(outcome.PruneSeconds, outcome.TotalSeconds, outcome.Stop),
             ],
         };
     }
@@ -85,11 +77,11 @@ public static class Reports
             Accuracy = Stages(("before pruning", outcome.AccuracyBefore), ("right after pruning", outcome.AccuracyPruned), ("after fine-tuning", outcome.AccuracyFineTuned)),
             LayerUnit = "non-zero weights",
             Layers = outcome.Layers.Select(l => new LayerChange(l.Layer, l.Count, l.NonZero)).ToList(),
-            Training = outcome.History.Select((e, i) => new EpochPoint(i + 1, $"epoch {e.Epoch}", e.Train.Loss, e.Train.Top1, e.Test?.Top1)).ToList(),
+            Training = Curves(outcome.History.Select(e => ((long)e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)), false),
             Notes =
             [
                 FormattableString.Invariant($"Criterion {outcome.Request.CriterionName}, scope {outcome.Request.ScopeName}{Nm(outcome)}, schedule {outcome.Request.ScheduleName}; sparsity {report.Sparsity:P2} overall, {outcome.Result.Steps[^1].Sparsity:P2} of the pruned layers' weights; data: {outcome.Request.Data?.Name ?? "none"}."),
-                FormattableString.Invariant($"Time: {outcome.TotalSeconds:0.0} s."),
+                $"Time: {Wording.Duration(outcome.TotalSeconds)}.",
             ],
         };
     }
@@ -108,14 +100,44 @@ public static class Reports
             Summary =
             [
                 new Measure("ONNX file size", outcome.FloatBytes, outcome.Int8Bytes, "bytes"),
-                .. outcome.Latency.Select(l => new Measure($"ORT p50 latency, batch {l.Batch} ({outcome.Threads} threads)", l.FloatP50Ms, l.Int8P50Ms, "ms")),
+                .. outcome.Latency.Select(l => new Measure($"ORT p50 latency, batch {l.Batch} ({Wording.Count(outcome.Threads, "thread")})", l.FloatP50Ms, l.Int8P50Ms, "ms")),
             ],
             Accuracy = Stages(("fp32 (ONNX Runtime)", outcome.FloatAccuracy), ("int8 (ONNX Runtime)", outcome.Int8Accuracy), ("same prediction", outcome.Agreement)),
             Notes =
             [
-                FormattableString.Invariant($"Calibration {outcome.Method} on {outcome.CalibrationImages} images; {outcome.QuantizedNodes} nodes quantized; accuracy on {outcome.TestImages} test images of {outcome.Data}; ONNX Runtime {outcome.OnnxRuntime}."),
+                .. outcome.Latency.Count == 0 ? Array.Empty<string>() :
+                [
+                    "Speed-up (fp32 ÷ int8 latency, the median over interleaved rounds with their interquartile range): "
+                        + string.Join(", ", outcome.Latency.Select(l => $"batch {l.Batch} {Wording.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh)} over {Wording.Count(l.Rounds, "round")}")) + ".",
+                ],
+                $"Calibration {outcome.Method} on {Wording.Count(outcome.CalibrationImages, "image")}; {Wording.Count(outcome.QuantizedNodes, "node")} quantized; accuracy on {Wording.Count(outcome.TestImages, "test image")} of {outcome.Data}; ONNX Runtime {outcome.OnnxRuntime}.",
                 $"Saved {outcome.Output}.",
             ],
+        };
+    }
+
+    /// <summary>The sensitivity report: each group's accuracy with only it pruned, at each ratio, against the unpruned model's.</summary>
+    /// <param name="model">The model's name.</param>
+    /// <param name="criterion">The importance criterion that chose the channels.</param>
+    /// <param name="baseline">Accuracy of the unpruned model on the same images.</param>
+    /// <param name="points">Every measurement.</param>
+    /// <param name="validationImages">How many held-out training images the accuracies are measured on.</param>
+    /// <param name="preprocessing">How the images were fed, in words (null: not known).</param>
+    /// <param name="command">The command (or call) that ran it, quoted in the report.</param>
+    public static RunReport Sensitivity(string model, string criterion, double baseline, IReadOnlyList<SensitivityPoint> points, long validationImages,
+        string? preprocessing = null, string? command = null)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        return new RunReport
+        {
+            Kind = "sensitivity",
+            Model = model,
+            Command = command,
+            SensitivityBaseline = baseline,
+            Sensitivity = points.GroupBy(p => p.Group).Select(g => new SensitivityCurve(g.Key, g.First().Channels,
+                g.Select(p => new RatioAccuracy(p.Ratio, p.Accuracy)).ToList())).ToList(),
+            Notes = [$"Criterion {criterion}; accuracy on {Wording.Count(validationImages, "held-out training image")}; baseline {baseline.ToString("P2", CultureInfo.InvariantCulture)}"
+                + (preprocessing is null ? "." : $"; input preprocessing {preprocessing}.")],
         };
     }
 
@@ -123,19 +145,42 @@ public static class Reports
         files is null ? [] : [new Measure(name, files.BytesBefore, files.BytesAfter, "bytes")];
 
     /// <summary>The stages that were measured, in order (a stage without a value was not run).</summary>
-    private static List<AccuracyStage> Stages(params (string Name, double? Value)[] stages) =>
+    internal static List<AccuracyStage> Stages(params (string Name, double? Value)[] stages) =>
         stages.Where(s => s.Value is not null).Select(s => new AccuracyStage(s.Name, s.Value!.Value)).ToList();
 
-    /// <summary>Training curves; epoch numbers restart with every fine-tuning step of a schedule, which labels them.</summary>
-    private static List<EpochPoint> Curves(IReadOnlyList<EpochResult> history, bool multiStep)
+    /// <summary>A structured prune's accuracy stages; with several steps, "right after pruning" is measured after the first one.</summary>
+    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned)
     {
-        int step = 1, index = 0, previous = int.MaxValue;
+        string first = multiStep ? " (step 1)" : "";
+        return Stages(("before pruning", before), ("right after pruning" + first, pruned), ("after BN recalibration" + first, recalibrated), ("after fine-tuning", fineTuned));
+    }
+
+    /// <summary>The dense model, every evaluated step (of a multi-step schedule) and the result, unless the last step is the result.</summary>
+    internal static List<TradeOffPoint> PruneTradeOff(long macsBefore, double? dense, IReadOnlyList<(long Step, long Macs, double? Accuracy)> steps, long macsAfter, double? final)
+    {
+        var points = new List<TradeOffPoint>();
+        if (dense is { } d) points.Add(new TradeOffPoint("dense", macsBefore, d, Baseline: true));
+        points.AddRange(steps.Where(s => s.Accuracy is not null).Select(s => new TradeOffPoint($"step {s.Step}", s.Macs, s.Accuracy!.Value)));
+        if (final is { } f && !points.Any(p => !p.Baseline && p.Macs == macsAfter && p.Accuracy == f))
+            points.Add(new TradeOffPoint("result", macsAfter, f));
+        return points;
+    }
+
+    /// <summary>A structured prune's time note.</summary>
+    internal static string PruneTime(double pruneSeconds, double totalSeconds, string? stop) =>
+        $"Time: pruning (scoring, allocation, removal; every step) {Wording.Duration(pruneSeconds)}, total {Wording.Duration(totalSeconds)}. Schedule: {stop}.";
+
+    /// <summary>Training curves; epoch numbers restart with every fine-tuning step of a schedule, which labels them.</summary>
+    internal static List<EpochPoint> Curves(IEnumerable<(long Epoch, double Loss, double Accuracy, double? Test)> epochs, bool multiStep)
+    {
+        int step = 1, index = 0;
+        long previous = long.MaxValue;
         var points = new List<EpochPoint>();
-        foreach (var e in history)
+        foreach (var e in epochs)
         {
             if (e.Epoch <= previous && index > 0) step++;
             previous = e.Epoch;
-            points.Add(new EpochPoint(++index, multiStep ? $"step {step}, epoch {e.Epoch}" : $"epoch {e.Epoch}", e.Train.Loss, e.Train.Top1, e.Test?.Top1));
+            points.Add(new EpochPoint(++index, multiStep ? $"step {step}, epoch {e.Epoch}" : $"epoch {e.Epoch}", e.Loss, e.Accuracy, e.Test));
         }
         return points;
     }

@@ -46,9 +46,18 @@ public sealed record RunReport
     /// <summary>Training or fine-tuning epochs, in the order they ran (several steps follow one another).</summary>
     public IReadOnlyList<EpochPoint> Training { get; init; } = [];
 
+    /// <summary>Tables that fit none of the sections above, e.g. <c>bench</c>'s latency per batch size.</summary>
+    public IReadOnlyList<ReportTable> Tables { get; init; } = [];
+
     /// <summary>Free-form facts worth a line: criterion, allocation, schedule outcome, time spent.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 }
+
+/// <summary>A table of already formatted cells (each column written with one precision by whoever made it).</summary>
+/// <param name="Title">Its heading.</param>
+/// <param name="Columns">Column headings.</param>
+/// <param name="Rows">The rows, each as many cells as <paramref name="Columns"/>.</param>
+public sealed record ReportTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows);
 
 /// <summary>A figure before and after, e.g. parameters 272,186 → 136,009.</summary>
 /// <param name="Name">What is measured, e.g. <c>params</c>, <c>MACs</c>, <c>file size</c>, <c>ORT p50 latency, batch 1</c>.</param>

@@ -3,9 +3,19 @@ namespace Secateur.Training;
 /// <summary>Loss and accuracy over a dataset or an epoch.</summary>
 /// <param name="Loss">Mean cross-entropy per sample.</param>
 /// <param name="Top1">Fraction of samples whose top class is right.</param>
-/// <param name="Top5">Fraction of samples whose label is among the five highest scores.</param>
+/// <param name="Top5">
+/// Fraction of samples whose label is among the five highest scores; null when it says nothing: with five or fewer
+/// classes (every label is always among the top five) and for training epochs (not measured).
+/// </param>
 /// <param name="Samples">Number of samples seen.</param>
-public sealed record EvaluationResult(double Loss, double Top1, double Top5, long Samples);
+public sealed record EvaluationResult(double Loss, double Top1, double? Top5, long Samples)
+{
+    /// <summary>The top-k accuracy reported as top-5 only above this many classes: at or below it, it is always 100 %.</summary>
+    public const int Top5MinClasses = 6;
+
+    /// <summary>This result for data with <paramref name="classes"/> classes: top-5 is dropped when it cannot be below 100 %.</summary>
+    public EvaluationResult ForClasses(int classes) => classes < Top5MinClasses ? this with { Top5 = null } : this;
+}
 
 /// <summary>What the trainer is doing now, for progress bars and logs.</summary>
 /// <param name="Epoch">1-based epoch.</param>

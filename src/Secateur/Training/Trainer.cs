@@ -106,7 +106,7 @@ public sealed class Trainer
                 }
             }
             double seconds = epochClock.Elapsed.TotalSeconds;
-            var trainResult = new EvaluationResult(lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, seen), double.NaN, seen);
+            var trainResult = new EvaluationResult(lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, seen), null, seen);
             var testResult = test is null ? null : Evaluate(_module, test);
             var result = new EpochResult(epoch + 1, trainResult, testResult, seen / Math.Max(1e-9, seconds), seconds);
             history.Add(result);
@@ -169,7 +169,7 @@ public sealed class Trainer
         bool wasTraining = module.training;
         module.eval();
         double lossSum = 0; long top1 = 0, top5 = 0, seen = 0;
-        int index = 0;
+        int index = 0, classes = int.MaxValue;
         using (no_grad())
         {
             foreach (var batch in data.Epoch(0))
@@ -178,7 +178,8 @@ public sealed class Trainer
                 var (x, y) = ToTensors(batch, module.Device);
                 var logits = module.forward(x); // (N, classes)
                 lossSum += F.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-                int k = (int)Math.Min(5, logits.shape[1]);
+                classes = (int)logits.shape[1];
+                int k = Math.Min(5, classes);
                 var (_, indices) = logits.topk(k, 1);
                 var hits = indices.eq(y.unsqueeze(1)); // (N, k)
                 top1 += hits[.., 0].sum().item<long>();
@@ -189,6 +190,7 @@ public sealed class Trainer
         }
         if (wasTraining) module.train();
         if (seen == 0) throw new SecateurException(ErrorCode.BadArgument, "the evaluation set is empty");
-        return new EvaluationResult(lossSum / seen, (double)top1 / seen, (double)top5 / seen, seen);
+        // With five or fewer outputs every label is in the top five: no top-5 to report.
+        return new EvaluationResult(lossSum / seen, (double)top1 / seen, (double)top5 / seen, seen).ForClasses(classes);
     }
 }

@@ -61,7 +61,7 @@ public sealed class ReportTests
     {
         var md = ReportWriter.Markdown(Full());
         md.ShouldContain("| params | 1,000 | 400 | 2.50x |");
-        md.ShouldContain("| ORT p50 latency, batch 1 | 2.5 ms | 1.25 ms | 2.00x |");
+        md.ShouldContain("| ORT p50 latency, batch 1 | 2.50 ms | 1.25 ms | 2.00x |");
         md.ShouldContain("| layer1.0.conv1 | 32 | 20 |");
         md.ShouldContain("| right after pruning | 81.00 % |");
         md.ShouldContain("| conv1 | 16 | 91.00 % | 85.00 % |");

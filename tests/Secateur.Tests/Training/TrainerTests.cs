@@ -53,7 +53,7 @@ public sealed class TrainerTests
         history[^1].Train.Loss.ShouldBeLessThan(history[0].Train.Loss);
         history[^1].Test!.Top1.ShouldBeGreaterThan(0.6); // chance is 0.1
         history[^1].Test!.Top1.ShouldBeGreaterThan(before.Top1 + 0.3);
-        history[^1].Test!.Top5.ShouldBeGreaterThanOrEqualTo(history[^1].Test!.Top1);
+        history[^1].Test!.Top5!.Value.ShouldBeGreaterThanOrEqualTo(history[^1].Test!.Top1);
     }
 
     [Fact]
