@@ -13,6 +13,7 @@ public sealed class CliContext
         Out = output;
         Error = error;
         bool terminal = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected;
+        _terminal = terminal;
         Console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(output),
@@ -48,6 +49,14 @@ public sealed class CliContext
 
     /// <summary>Spectre console over <see cref="Error"/>, for progress bars.</summary>
     public IAnsiConsole ProgressConsole { get; }
+
+    /// <summary>
+    /// The width tables are fitted to when standard output is a terminal (its width, 80 when unknown); null when it is
+    /// not (a pipe, a file, a test), where tables are plain aligned text with every value whole.
+    /// </summary>
+    public int? TableWidth => _terminal ? Math.Max(40, Console.Profile.Width) : null;
+
+    private readonly bool _terminal;
 
     /// <summary>True when progress can be drawn as a live bar (stderr is a terminal).</summary>
     public bool LiveProgress => ProgressConsole.Profile.Capabilities.Interactive;

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Secateur.Analysis;
 using Secateur.Graph;
-using Spectre.Console;
 
 namespace Secateur.Cli.Commands;
 
@@ -42,13 +41,12 @@ public static class InspectCommand
                 });
                 return 0;
             }
-            var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}  {Signature(graph)}  preprocessing {Markup.Escape(preprocessing)}");
-            table.AddColumn("layer").AddColumn("op").AddColumn("output").AddColumn(new TableColumn("params").RightAligned()).AddColumn(new TableColumn("MACs").RightAligned());
+            var table = new TextTable($"{graph.Name}  {Signature(graph)}  preprocessing {preprocessing}",
+                new("layer", Shrink: true), new("op"), new("output"), new("params", Right: true), new("MACs", Right: true));
             foreach (var l in stats.Layers)
-                table.AddRow(Markup.Escape(l.Name), l.Op.ToString(), TensorData.FormatShape(l.OutputShape), Num(l.Params), Num(l.Macs));
-            table.AddEmptyRow();
-            table.AddRow("[bold]total[/]", "", "", $"[bold]{Num(stats.Params)}[/]", $"[bold]{Num(stats.Macs)}[/]");
-            context.Console.Write(table);
+                table.Add(l.Name, l.Op.ToString(), TensorData.FormatShape(l.OutputShape), Num(l.Params), Num(l.Macs));
+            table.AddBlank().Add("total", "", "", Num(stats.Params), Num(stats.Macs));
+            table.Write(context);
             context.Out.WriteLine($"params {stats.Params:N0} ({Human(stats.Params)}), MACs {stats.Macs:N0} ({Human(stats.Macs)}) — {ModelStats.Convention}");
             return 0;
         });
@@ -58,8 +56,8 @@ public static class InspectCommand
     /// <summary>"input 1x3x8x8" for one input and one output; every input and output by name when there are more.</summary>
     private static string Signature(ModelGraph graph)
     {
-        if (graph.Inputs.Count == 1 && graph.Outputs.Count == 1) return $"input {Markup.Escape(graph.Inputs[0].ShapeText)}";
-        static string List(IEnumerable<ValueInfo> values) => string.Join(", ", values.Select(v => Markup.Escape($"{v.Name} {v.ShapeText}")));
+        if (graph.Inputs.Count == 1 && graph.Outputs.Count == 1) return $"input {graph.Inputs[0].ShapeText}";
+        static string List(IEnumerable<ValueInfo> values) => string.Join(", ", values.Select(v => $"{v.Name} {v.ShapeText}"));
         return $"inputs {List(graph.Inputs)}  outputs {List(graph.Outputs)}";
     }
 
@@ -67,9 +65,9 @@ public static class InspectCommand
     {
         var rows = Models.ModelZoo.Entries.Select(e => new { name = e.Name, input = $"{e.Defaults.Channels}x{e.Defaults.Height}x{e.Defaults.Width}", classes = e.Defaults.Classes, description = e.Description }).ToList();
         if (json) { context.WriteJson(new { models = rows }); return 0; }
-        var table = new Table().Border(TableBorder.Simple).AddColumn("model").AddColumn("default input").AddColumn("classes").AddColumn("description");
-        foreach (var r in rows) table.AddRow(r.name, r.input, r.classes.ToString(CultureInfo.InvariantCulture), Markup.Escape(r.description));
-        context.Console.Write(table);
+        var table = new TextTable(null, new("model"), new("default input"), new("classes", Right: true), new("description"));
+        foreach (var r in rows) table.Add(r.name, r.input, r.classes.ToString(CultureInfo.InvariantCulture), r.description);
+        table.Write(context);
         return 0;
     }
 

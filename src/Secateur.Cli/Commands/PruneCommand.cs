@@ -4,7 +4,6 @@ using Secateur.Analysis;
 using Secateur.Graph;
 using Secateur.Pruning;
 using Secateur.Reporting;
-using Spectre.Console;
 
 namespace Secateur.Cli.Commands;
 
@@ -89,12 +88,14 @@ public static class PruneCommand
             context.WriteJson(new { model = graph.Name, @params = stats.Params, macs = stats.Macs, prunable = entries.Count(e => e.Prunable), blocked = entries.Count(e => !e.Prunable), groups = entries });
             return 0;
         }
-        var table = new Table().Border(TableBorder.Simple).Title($"{graph.Name}: {entries.Count(e => e.Prunable)} prunable groups, {entries.Count(e => !e.Prunable)} blocked");
-        table.AddColumn("group").AddColumn(new TableColumn("channels").RightAligned()).AddColumn("layers").AddColumn("status");
+        var table = new TextTable($"{graph.Name}: {entries.Count(e => e.Prunable)} prunable groups, {entries.Count(e => !e.Prunable)} blocked",
+            new("group", Shrink: true), new("channels", Right: true), new("layers", Shrink: true), new("status"));
         foreach (var e in entries)
-            table.AddRow(Markup.Escape(e.Group), e.Channels.ToString(CultureInfo.InvariantCulture), Markup.Escape(string.Join(", ", e.Layers)),
-                e.Prunable ? "[green]prunable[/]" : "[red]blocked[/]: " + Markup.Escape(e.Reason ?? ""));
-        context.Console.Write(table);
+            table.Add(e.Group, e.Channels.ToString(CultureInfo.InvariantCulture),
+                // On a terminal the first layer and a count; in plain text (pipes, logs) every layer.
+                context.TableWidth is null || e.Layers.Count <= 1 ? string.Join(", ", e.Layers) : $"{e.Layers[0]} +{e.Layers.Count - 1}",
+                e.Prunable ? "prunable" : "blocked: " + (e.Reason ?? ""));
+        table.Write(context);
         return 0;
     }
 }
