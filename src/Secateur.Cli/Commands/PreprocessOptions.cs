@@ -49,9 +49,30 @@ internal sealed class PreprocessOptions
         if (r.GetValue(GrayToRgb)) overrides.Add("color=gray-to-rgb");
         if (r.GetValue(Layout) is { } layout) overrides.Add("layout=" + layout);
         if ((text is null || fromData) && overrides.Count == 0) return null;
-        // The overrides go through the compact form so that one parser (and its one-line errors) checks every value.
-        var baseline = text is not null && !fromData ? InputPreprocessing.Parse(text) : recorded ?? InputPreprocessing.Unit;
-        return overrides.Count == 0 ? baseline : InputPreprocessing.Parse(baseline + ";" + string.Join(';', overrides));
+        // A failure in the --preprocess text is the text's, whatever its field.
+        InputPreprocessing baseline;
+        try
+        {
+            baseline = text is not null && !fromData ? InputPreprocessing.Parse(text) : recorded ?? InputPreprocessing.Unit;
+        }
+        catch (SecateurException e) when (e.Parameter != ParameterNames.Preprocessing)
+        {
+            throw new SecateurException(e.Code, e.Message, ParameterNames.Preprocessing);
+        }
+        if (overrides.Count == 0) return baseline;
+        // The overrides go through the compact form so that one parser (and its one-line errors) checks every value;
+        // a failure of the statistics points at the flag the user typed (--mean or --std), else at --preprocess.
+        try
+        {
+            return InputPreprocessing.Parse(baseline + ";" + string.Join(';', overrides));
+        }
+        catch (SecateurException e) when (e.Parameter is nameof(InputPreprocessing.Mean) or nameof(InputPreprocessing.Std))
+        {
+            bool gaveMean = r.GetValue(Mean) is not null, gaveStd = r.GetValue(Std) is not null;
+            var parameter = e.Parameter == nameof(InputPreprocessing.Mean) ? (gaveMean ? e.Parameter : gaveStd ? nameof(InputPreprocessing.Std) : ParameterNames.Preprocessing)
+                : gaveStd ? e.Parameter : gaveMean ? nameof(InputPreprocessing.Mean) : ParameterNames.Preprocessing;
+            throw new SecateurException(e.Code, e.Message, parameter);
+        }
     }
 
     /// <summary>

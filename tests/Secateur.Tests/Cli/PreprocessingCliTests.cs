@@ -107,7 +107,9 @@ public sealed class PreprocessingCliTests
         var chosen = Secateur.Graph.InputPreprocessing.Parse(eval.GetProperty("preprocessing").GetString()!);
         chosen.ShouldBe(Secateur.Graph.InputPreprocessing.Unit with { Layout = kind == "nhwc" ? Secateur.Graph.InputLayout.Nhwc : Secateur.Graph.InputLayout.Nchw });
         eval.GetProperty("preprocessingChoice").GetProperty("candidates").GetArrayLength().ShouldBeGreaterThan(1);
-        error.ShouldContain("preprocessing: "); // the reason, one line on stderr
+        // The reason, one line on stderr, naming the choice in its short form (not seven key=value fields).
+        error.ShouldContain(kind == "nhwc" ? "preprocessing: unit;layout=nhwc (the model records no input preprocessing; unit;layout=nhwc scored "
+            : "preprocessing: unit (the model records no input preprocessing; unit scored ");
         eval.GetProperty("accuracy").GetDouble().ShouldBe(ort, 1.0 / gray.Length + 1e-9);
 
         var pruned = dir.File("pruned.onnx");
@@ -153,6 +155,43 @@ public sealed class PreprocessingCliTests
         prune.GetProperty("accuracyBefore").GetDouble().ShouldBe(ort, 1.0 / gray.Length + 1e-9);
         OrtAccuracy(pruned, "bgr", gray, labels).ShouldBe(prune.GetProperty("accuracyFinetuned").GetDouble(), 1.0 / gray.Length + 1e-9);
         Secateur.Onnx.OnnxSerializer.Load(pruned).Preprocessing!.Order.ShouldBe(Secateur.Graph.ChannelOrder.Bgr);
+    }
+
+    [Fact]
+    public void A_bgr_model_without_a_recorded_preprocessing_is_found_to_be_bgr_on_colour_images()
+    {
+        using var dir = new TempDir();
+        var folder = dir.File("tinted");
+        WriteTintedFolder(folder, 50, 400);
+        var model = Fixture("bgr.onnx");
+        var (gray, labels) = Embedded(false, 400);
+        double ort = OrtAccuracy(model, "bgr", gray, labels);
+
+        var (code, output, error) = CliTests.Run("eval", model, "--data", $"folder:{folder}", "--json");
+        code.ShouldBe(0, error);
+        var eval = Json(output);
+        Secateur.Graph.InputPreprocessing.Parse(eval.GetProperty("preprocessing").GetString()!)
+            .ShouldBe(Secateur.Graph.InputPreprocessing.Unit with { Order = Secateur.Graph.ChannelOrder.Bgr });
+        error.ShouldContain("preprocessing: unit;order=bgr (");
+        eval.GetProperty("preprocessingChoice").GetProperty("candidates").EnumerateArray()
+            .ShouldContain(c => c.GetProperty("name").GetString() == "unit"); // RGB was tried, and lost
+        eval.GetProperty("accuracy").GetDouble().ShouldBe(ort, 1.0 / gray.Length + 1e-9);
+    }
+
+    [Theory]
+    [InlineData("--mean", "abc", "(--mean)")]
+    [InlineData("--std", "0", "(--std)")]
+    [InlineData("--mean", "0.5,0.5,0.5", "(--mean)")] // three means and no std
+    [InlineData("--preprocess", "mean=abc;std=1", "(--preprocess)")]
+    public void A_bad_statistic_names_the_flag_it_was_typed_in(string flag, string value, string tag)
+    {
+        var args = new List<string> { "eval", Fixture("unit.onnx"), "--data", "embedded", flag, value, "--test-limit", "10" };
+        if (flag == "--std") args.AddRange(["--mean", "0.5"]);
+        var (code, _, error) = CliTests.Run([.. args]);
+        code.ShouldNotBe(0);
+        error.Trim().Split('\n').Length.ShouldBe(1, error);
+        error.Trim().ShouldStartWith("error: ");
+        error.Trim().ShouldEndWith(tag);
     }
 
     [Fact]
