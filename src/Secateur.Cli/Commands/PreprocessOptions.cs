@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.CompilerServices;
 using Secateur.Data;
 using Secateur.Graph;
 
@@ -22,11 +23,33 @@ internal sealed class PreprocessOptions
     public Option<bool> GrayToRgb { get; } = new("--gray-to-rgb") { Description = "replicate grayscale images into three channels for an RGB model" };
     public Option<string?> Layout { get; } = new Option<string?>("--layout") { Description = "the model's input layout: nchw or nhwc" }.AcceptOnlyFromAmong("nchw", "nhwc");
 
+    // Which instance a verb's options belong to, so that secateur run can check a step's preprocessing before step 1.
+    private static readonly ConditionalWeakTable<Command, PreprocessOptions> Registered = new();
+
     /// <summary>Adds every option to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout })
             cmd.Options.Add(o);
+        Registered.AddOrUpdate(cmd, this);
+    }
+
+    /// <summary>The preprocessing options of <paramref name="cmd"/>, or null when it takes none.</summary>
+    public static PreprocessOptions? Of(Command cmd) => Registered.TryGetValue(cmd, out var o) ? o : null;
+
+    /// <summary>
+    /// Checks the given preprocessing without loading data, as <see cref="Explicit"/> would build it: against what the
+    /// model records when <paramref name="recordedKnown"/>, else (a model an earlier step writes) the single-field
+    /// options among themselves, so that <c>--mean</c> alone is not held against a base it will not have.
+    /// </summary>
+    public void Check(ParseResult r, InputPreprocessing? recorded, bool recordedKnown)
+    {
+        if (!recordedKnown && (r.GetValue(Mean) is null) != (r.GetValue(Std) is null))
+        {
+            int n = (r.GetValue(Mean) ?? r.GetValue(Std))!.Split(',').Length;
+            recorded = InputPreprocessing.Unit with { Mean = new float[n], Std = Enumerable.Repeat(1f, n).ToArray() };
+        }
+        Explicit(r, recorded);
     }
 
     /// <summary>True for <c>--preprocess from-data</c>.</summary>
