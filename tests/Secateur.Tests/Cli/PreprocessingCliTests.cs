@@ -194,6 +194,44 @@ public sealed class PreprocessingCliTests
         error.Trim().ShouldEndWith(tag);
     }
 
+    [Theory]
+    [InlineData("unit")]
+    [InlineData("nhwc")]
+    [InlineData("bgr")]
+    public void Its_quantized_and_exported_files_expect_the_inputs_the_original_expected(string kind)
+    {
+        using var dir = new TempDir();
+        var model = Fixture($"{kind}.onnx");
+        string data = "embedded";
+        string[] given = kind switch { "bgr" => ["--preprocess", "unit", "--bgr"], "nhwc" => ["--preprocess", "unit", "--layout", "nhwc"], _ => ["--preprocess", "unit"] };
+        if (kind == "bgr")
+        {
+            WriteTintedFolder(dir.File("tinted"), 200, 400);
+            data = $"folder:{dir.File("tinted")}";
+        }
+        var (gray, labels) = Embedded(false, kind == "bgr" ? 400 : int.MaxValue);
+        double original = OrtAccuracy(model, kind, gray, labels);
+
+        // int8: the unit and NHWC models choose their preprocessing themselves, the BGR one is told.
+        var int8 = dir.File("q.onnx");
+        var (code, output, error) = CliTests.Run(["quantize", model, "--data", data, .. kind == "bgr" ? given : [], "--calibration-images", "64",
+            "--runs", "1", "--batch", "1", "-o", int8, "--json"]);
+        code.ShouldBe(0, error);
+        var quantize = Json(output);
+        quantize.GetProperty("floatAccuracy").GetDouble().ShouldBe(original, 1.0 / gray.Length + 1e-9);
+        OrtAccuracy(int8, kind, gray, labels).ShouldBe(quantize.GetProperty("int8Accuracy").GetDouble(), 1.0 / gray.Length + 1e-9);
+
+        // Re-exported with the description given: the same inputs, and the file now says which.
+        var exported = dir.File("e.onnx");
+        (code, _, error) = CliTests.Run(["export", model, .. given, "-o", exported]);
+        code.ShouldBe(0, error);
+        OrtAccuracy(exported, kind, gray, labels).ShouldBe(original);
+        (code, output, error) = CliTests.Run("eval", exported, "--data", data, "--json");
+        code.ShouldBe(0, error);
+        Json(output).TryGetProperty("preprocessingChoice", out _).ShouldBeFalse(); // recorded, so nothing chosen
+        Json(output).GetProperty("accuracy").GetDouble().ShouldBe(original, 1.0 / gray.Length + 1e-9);
+    }
+
     [Fact]
     public void Without_labels_or_a_recorded_preprocessing_the_cli_asks_for_preprocess()
     {

@@ -71,3 +71,23 @@ public sealed class RecipePreflightAcceptsTests
         stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length.ShouldBe(4);
     }
 }
+
+/// <summary>Every preprocessing flag is a recipe field of the same name (issue 17).</summary>
+[Trait("Category", TestCategories.Cli)]
+public sealed class RecipePreprocessingFieldTests
+{
+    [Fact]
+    public void Each_preprocessing_flag_is_a_recipe_field()
+    {
+        using var dir = new TempDir();
+        var recipe = Path.Combine(dir.Path, "p.yaml");
+        File.WriteAllText(recipe, "model: lenet5\ndata: embedded\neval:\n  preprocess: unit\n  input-range: 0-255\n  mean: 0.5\n  std: 0.25\n"
+            + "  bgr: true\n  gray-to-rgb: true\n  layout: nhwc\n");
+        var (code, stdout, stderr) = CliTests.Run("run", recipe, "--dry-run");
+        code.ShouldBe(0, stderr);
+        var line = stdout.Trim();
+        line.ShouldStartWith("secateur eval ");
+        foreach (var flag in new[] { "--preprocess unit", "--input-range 0-255", "--mean 0.5", "--std 0.25", "--bgr", "--gray-to-rgb", "--layout nhwc" })
+            line.ShouldContain(flag);
+    }
+}
