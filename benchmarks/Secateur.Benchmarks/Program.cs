@@ -1,5 +1,6 @@
 // Secateur's side of the benchmarks. Prints one JSON line per measurement.
 //   throughput MODEL BATCHES [--threads N] [--warmup W] [--data embedded|fashion-mnist]
+//   ort-accuracy FILE.onnx IDX_DIR   (top-1 of a classifier in ONNX Runtime on [0, 1] Fashion-MNIST test pixels)
 using System.Diagnostics;
 using System.Text.Json;
 using Secateur.Data;
@@ -10,10 +11,11 @@ using Secateur.Training;
 var argsList = args.ToList();
 string Opt(string name, string fallback) { int i = argsList.IndexOf(name); return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback; }
 if (argsList.Count == 2 && argsList[0] == "onnx-speed") return OnnxSpeed.Run(argsList[1]);
+if (argsList.Count == 3 && argsList[0] == "ort-accuracy") return OrtAccuracy.Run(argsList[1], argsList[2]);
 if (argsList.Count >= 1 && argsList[0] == "prune-speed") return PruneSpeed.Run(argsList.Count > 1 ? argsList[1] : "resnet50");
 if (argsList.Count < 3 || argsList[0] != "throughput")
 {
-    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]\n       prune-speed [MODEL]\n       onnx-speed FILE.onnx");
+    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]\n       prune-speed [MODEL]\n       onnx-speed FILE.onnx\n       ort-accuracy FILE.onnx IDX_DIR");
     return 2;
 }
 string model = argsList[1];
@@ -118,4 +120,56 @@ static class OnnxSpeed
 sealed class Sink(Action<TrainingProgress> report) : IProgress<TrainingProgress>
 {
     public void Report(TrainingProgress value) => report(value);
+}
+
+// What a user's application does with the file: ONNX Runtime alone, fed the test images as ToTensor() makes them
+// (uint8 pixels / 255, N x 1 x 28 x 28, no normalisation), read straight from the IDX files -- none of Secateur's data
+// or preprocessing code is involved, so the figure checks what Secateur reported rather than repeating it.
+static class OrtAccuracy
+{
+    public static int Run(string file, string idxDir)
+    {
+        var images = Idx(Path.Combine(idxDir, "t10k-images-idx3-ubyte.gz"), out var dims);
+        var labels = Idx(Path.Combine(idxDir, "t10k-labels-idx1-ubyte.gz"), out _);
+        int count = dims[0], pixels = dims[1] * dims[2];
+        var version = Secateur.Deployment.OnnxRuntimeSession.RuntimeVersion; // (also loads the native runtime)
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(file);
+        var input = session.InputMetadata.Keys.Single();
+        int correct = 0;
+        for (int start = 0; start < count; start += 500)
+        {
+            int n = Math.Min(500, count - start);
+            var data = new float[n * pixels];
+            for (int i = 0; i < data.Length; i++) data[i] = images[start * pixels + i] / 255f;
+            var tensor = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(data, [n, 1, dims[1], dims[2]]);
+            using var results = session.Run([Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(input, tensor)]);
+            var logits = results[0].AsTensor<float>();
+            int classes = (int)logits.Dimensions[1];
+            for (int i = 0; i < n; i++)
+            {
+                int best = 0;
+                for (int c = 1; c < classes; c++) if (logits[i, c] > logits[i, best]) best = c;
+                if (best == labels[start + i]) correct++;
+            }
+        }
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            runtime = $"onnxruntime {version}", file = Path.GetFileName(file),
+            feeding = "pixels / 255, Nx1x28x28, no normalisation", testImages = count, correct, accuracy = correct / (double)count,
+        }));
+        return 0;
+    }
+
+    // IDX: big-endian magic (type, rank), the dimensions, then the bytes.
+    private static byte[] Idx(string path, out int[] dims)
+    {
+        using var gz = new System.IO.Compression.GZipStream(File.OpenRead(path), System.IO.Compression.CompressionMode.Decompress);
+        using var memory = new MemoryStream();
+        gz.CopyTo(memory);
+        var bytes = memory.ToArray();
+        int rank = bytes[3];
+        dims = new int[rank];
+        for (int d = 0; d < rank; d++) dims[d] = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 + 4 * d));
+        return bytes[(4 + 4 * rank)..];
+    }
 }

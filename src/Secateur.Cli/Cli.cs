@@ -145,6 +145,8 @@ public static class Cli
         { ParameterNames.Data, "--data" },
         { ParameterNames.DataDirectory, "--data-dir" },
         { ParameterNames.Preprocessing, "--preprocess" },
+        { nameof(Graph.InputPreprocessing.Mean), "--mean" },
+        { nameof(Graph.InputPreprocessing.Std), "--std" },
     };
 
     /// <summary>

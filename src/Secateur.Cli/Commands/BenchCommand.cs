@@ -26,16 +26,19 @@ public static class BenchCommand
         {
             model, batch, threads, warmup, runs, seconds, against, inputShape, json, input, classes,
         };
+        LatencyOptions Options(ParseResult r) => new LatencyOptions
+        {
+            BatchSizes = CommonOptions.ParseList(r.GetValue(batch)!, "--batch"),
+            Warmup = r.GetValue(warmup),
+            Runs = r.GetValue(runs),
+            Seconds = r.GetValue(seconds),
+            InputShape = r.GetValue(inputShape) is { } s ? ParseDims(s) : null,
+        }.Validated();
+        // What a recipe step is checked with before any step runs (secateur run); secateur run checks --against's file.
+        context.Checks[cmd.Name] = r => Options(r);
         cmd.SetAction(r =>
         {
-            var options = new LatencyOptions
-            {
-                BatchSizes = CommonOptions.ParseList(r.GetValue(batch)!, "--batch"),
-                Warmup = r.GetValue(warmup),
-                Runs = r.GetValue(runs),
-                Seconds = r.GetValue(seconds),
-                InputShape = r.GetValue(inputShape) is { } s ? ParseDims(s) : null,
-            }.Validated();
+            var options = Options(r);
             var settings = CommonOptions.Sessions(CommonOptions.ThreadCount(r, threads));
             var subject = Load(r.GetValue(model)!, r.GetValue(input), r.GetValue(classes));
             var baseline = r.GetValue(against) is { } b ? Load(b, r.GetValue(input), r.GetValue(classes)) : null;

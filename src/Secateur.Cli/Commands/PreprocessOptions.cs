@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.CompilerServices;
 using Secateur.Data;
 using Secateur.Graph;
 
@@ -22,11 +23,33 @@ internal sealed class PreprocessOptions
     public Option<bool> GrayToRgb { get; } = new("--gray-to-rgb") { Description = "replicate grayscale images into three channels for an RGB model" };
     public Option<string?> Layout { get; } = new Option<string?>("--layout") { Description = "the model's input layout: nchw or nhwc" }.AcceptOnlyFromAmong("nchw", "nhwc");
 
+    // Which instance a verb's options belong to, so that secateur run can check a step's preprocessing before step 1.
+    private static readonly ConditionalWeakTable<Command, PreprocessOptions> Registered = new();
+
     /// <summary>Adds every option to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout })
             cmd.Options.Add(o);
+        Registered.AddOrUpdate(cmd, this);
+    }
+
+    /// <summary>The preprocessing options of <paramref name="cmd"/>, or null when it takes none.</summary>
+    public static PreprocessOptions? Of(Command cmd) => Registered.TryGetValue(cmd, out var o) ? o : null;
+
+    /// <summary>
+    /// Checks the given preprocessing without loading data, as <see cref="Explicit"/> would build it: against what the
+    /// model records when <paramref name="recordedKnown"/>, else (a model an earlier step writes) the single-field
+    /// options among themselves, so that <c>--mean</c> alone is not held against a base it will not have.
+    /// </summary>
+    public void Check(ParseResult r, InputPreprocessing? recorded, bool recordedKnown)
+    {
+        if (!recordedKnown && (r.GetValue(Mean) is null) != (r.GetValue(Std) is null))
+        {
+            int n = (r.GetValue(Mean) ?? r.GetValue(Std))!.Split(',').Length;
+            recorded = InputPreprocessing.Unit with { Mean = new float[n], Std = Enumerable.Repeat(1f, n).ToArray() };
+        }
+        Explicit(r, recorded);
     }
 
     /// <summary>True for <c>--preprocess from-data</c>.</summary>
@@ -49,9 +72,30 @@ internal sealed class PreprocessOptions
         if (r.GetValue(GrayToRgb)) overrides.Add("color=gray-to-rgb");
         if (r.GetValue(Layout) is { } layout) overrides.Add("layout=" + layout);
         if ((text is null || fromData) && overrides.Count == 0) return null;
-        // The overrides go through the compact form so that one parser (and its one-line errors) checks every value.
-        var baseline = text is not null && !fromData ? InputPreprocessing.Parse(text) : recorded ?? InputPreprocessing.Unit;
-        return overrides.Count == 0 ? baseline : InputPreprocessing.Parse(baseline + ";" + string.Join(';', overrides));
+        // A failure in the --preprocess text is the text's, whatever its field.
+        InputPreprocessing baseline;
+        try
+        {
+            baseline = text is not null && !fromData ? InputPreprocessing.Parse(text) : recorded ?? InputPreprocessing.Unit;
+        }
+        catch (SecateurException e) when (e.Parameter != ParameterNames.Preprocessing)
+        {
+            throw new SecateurException(e.Code, e.Message, ParameterNames.Preprocessing);
+        }
+        if (overrides.Count == 0) return baseline;
+        // The overrides go through the compact form so that one parser (and its one-line errors) checks every value;
+        // a failure of the statistics points at the flag the user typed (--mean or --std), else at --preprocess.
+        try
+        {
+            return InputPreprocessing.Parse(baseline + ";" + string.Join(';', overrides));
+        }
+        catch (SecateurException e) when (e.Parameter is nameof(InputPreprocessing.Mean) or nameof(InputPreprocessing.Std))
+        {
+            bool gaveMean = r.GetValue(Mean) is not null, gaveStd = r.GetValue(Std) is not null;
+            var parameter = e.Parameter == nameof(InputPreprocessing.Mean) ? (gaveMean ? e.Parameter : gaveStd ? nameof(InputPreprocessing.Std) : ParameterNames.Preprocessing)
+                : gaveStd ? e.Parameter : gaveMean ? nameof(InputPreprocessing.Mean) : ParameterNames.Preprocessing;
+            throw new SecateurException(e.Code, e.Message, parameter);
+        }
     }
 
     /// <summary>

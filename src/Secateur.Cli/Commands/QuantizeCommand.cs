@@ -35,22 +35,28 @@ public static class QuantizeCommand
             model, data, dataDir, images, method, percentile, output, testLimit, batch, threads, runs, seconds, fullRange, json, reportFile,
         };
         preprocess.AddTo(cmd);
+        QuantizationRequest Request(ParseResult r, int? n) => new QuantizationRequest
+        {
+            Options = new QuantizationOptions
+            {
+                Method = QuantizationOptions.ParseMethod(r.GetValue(method)!), Percentile = r.GetValue(percentile),
+                CalibrationImages = r.GetValue(images), ReduceRange = !r.GetValue(fullRange),
+            },
+            Latency = new LatencyOptions { BatchSizes = CommonOptions.ParseList(r.GetValue(batch)!, "--batch"), Runs = r.GetValue(runs), Seconds = r.GetValue(seconds) },
+            Session = CommonOptions.Sessions(n),
+        }.Validated();
+        // What a recipe step is checked with before any step runs (secateur run): the request, and that there is data.
+        context.Checks[cmd.Name] = r =>
+        {
+            Request(r, CommonOptions.ThreadCount(r, threads));
+            if (r.GetValue(data) is null) throw NoData();
+        };
         cmd.SetAction(r =>
         {
             var n = CommonOptions.ThreadCount(r, threads);
             CommonOptions.ApplyTorchThreads(n); // calibration runs the float model in libtorch
-            var request = new QuantizationRequest
-            {
-                Options = new QuantizationOptions
-                {
-                    Method = QuantizationOptions.ParseMethod(r.GetValue(method)!), Percentile = r.GetValue(percentile),
-                    CalibrationImages = r.GetValue(images), ReduceRange = !r.GetValue(fullRange),
-                },
-                Latency = new LatencyOptions { BatchSizes = CommonOptions.ParseList(r.GetValue(batch)!, "--batch"), Runs = r.GetValue(runs), Seconds = r.GetValue(seconds) },
-                Session = CommonOptions.Sessions(n),
-            }.Validated();
-            var spec = r.GetValue(data) ?? throw new SecateurException(ErrorCode.BadArgument,
-                "quantize needs data to calibrate on and to test with: give --data (e.g. --data fashion-mnist)");
+            var request = Request(r, n);
+            var spec = r.GetValue(data) ?? throw NoData();
             var source = r.GetValue(model)!;
             var loaded = preprocess.Load(r, source, spec, r.GetValue(dataDir), null, null, 0, choose: true);
             loaded.Tell(context);
@@ -76,6 +82,9 @@ public static class QuantizeCommand
         });
         return cmd;
     }
+
+    private static SecateurException NoData() => new(ErrorCode.BadArgument,
+        "quantize needs data to calibrate on and to test with: give --data (e.g. --data fashion-mnist)");
 
     private static void Render(CliContext context, QuantizeReport r)
     {

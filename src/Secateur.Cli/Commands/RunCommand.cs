@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Secateur.Cli.Recipes;
 using Secateur.Data;
+using Secateur.Graph;
 
 namespace Secateur.Cli.Commands;
 
@@ -61,19 +62,51 @@ public static class RunCommand
             var command = parse.CommandResult.Command;
             try
             {
-                if (command.Arguments.FirstOrDefault(a => a.Name == "model") is Argument<string> model && parse.GetValue(model) is { } spec && !produced.Contains(spec))
-                    CheckModel(spec);
+                string? modelSpec = command.Arguments.FirstOrDefault(a => a.Name == "model") is Argument<string> model ? parse.GetValue(model) : null;
+                if (modelSpec is not null && !produced.Contains(modelSpec)) CheckModel(modelSpec);
+                // The other files a step reads: a baseline to time against, an archive, a report to render.
+                if (command.Options.FirstOrDefault(o => o.Name == "--against") is Option<string?> against && parse.GetValue(against) is { } baseline && !produced.Contains(baseline))
+                    CheckModel(baseline);
+                foreach (var name in new[] { "archive", "report" })
+                    if (command.Arguments.FirstOrDefault(a => a.Name == name) is Argument<string> file && parse.GetValue(file) is { } path && !produced.Contains(path) && !File.Exists(path))
+                        throw new SecateurException(ErrorCode.BadFile, $"{name} file '{path}' does not exist");
                 if (command.Options.FirstOrDefault(o => o.Name == "--data") is Option<string?> data && parse.GetValue(data) is { } set)
                     CheckData(set, command.Options.FirstOrDefault(o => o.Name == "--data-dir") is Option<string?> dir ? parse.GetValue(dir) : null);
+                if (PreprocessOptions.Of(command) is { } preprocess)
+                {
+                    // What the model records is known for a file that exists now or a zoo model (nothing); a model an
+                    // earlier step writes records what that step decides.
+                    bool known = modelSpec is not null && !produced.Contains(modelSpec) && !modelSpec.EndsWith(".sct", StringComparison.OrdinalIgnoreCase);
+                    preprocess.Check(parse, known ? Recorded(modelSpec!) : null, known);
+                }
                 if (context.Checks.TryGetValue(command.Name, out var check)) check(parse);
             }
             catch (SecateurException e)
             {
                 throw new SecateurException(e.Code, $"{recipe.Source}:{step.Line}: step '{step.Verb}': {Cli.Describe(e)}; nothing was run");
             }
-            // Models written by this step do not exist yet: later steps may name them.
-            if (command.Options.FirstOrDefault(o => o.Name == "--output") is Option<string?> output && parse.GetValue(output) is { } written)
-                produced.Add(written);
+            // Files written by this step (its model, its report) do not exist yet: later steps may name them.
+            foreach (var name in new[] { "--output", "--report" })
+                if (command.Options.FirstOrDefault(o => o.Name == name) is Option<string?> output && parse.GetValue(output) is { } written)
+                {
+                    produced.Add(written);
+                    // A .html or .md report is written with its .json beside it, which 'report' renders.
+                    if (name == "--report") produced.Add(Path.ChangeExtension(written, ".json"));
+                }
+        }
+    }
+
+    // The description an existing .onnx file records (null for a zoo model, or a file that does not import: its step says why).
+    private static InputPreprocessing? Recorded(string spec)
+    {
+        if (!File.Exists(spec) || !spec.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return null;
+        try
+        {
+            return Secateur.Onnx.OnnxSerializer.Load(spec).Preprocessing;
+        }
+        catch (SecateurException)
+        {
+            return null;
         }
     }
 

@@ -26,6 +26,12 @@ public static class SensitivityCommand
         var cmd = new Command("sensitivity", "measure how much accuracy each group loses when pruned alone (per-group table or JSON)")
         { model, data, dataDir, criterion, ratios, validation, json, seed, device, report };
         preprocess.AddTo(cmd);
+        // What a recipe step is checked with before any step runs (secateur run): the criterion and the ratios.
+        context.Checks[cmd.Name] = r =>
+        {
+            Importances.Create(r.GetValue(criterion)!);
+            Sensitivity.CheckRatios(CommonOptions.ParseRatios(r.GetValue(ratios)!, "--ratios"));
+        };
         cmd.SetAction(r =>
         {
             var loaded = preprocess.Load(r, r.GetValue(model)!, r.GetValue(data)!, r.GetValue(dataDir), null, null, r.GetValue(seed), choose: true);

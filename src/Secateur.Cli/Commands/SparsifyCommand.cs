@@ -22,6 +22,14 @@ public static class SparsifyCommand
         };
         common.AddTo(cmd);
         weights.AddTo(cmd);
+        // What a recipe step is checked with before any step runs (secateur run): the request without its data.
+        context.Checks[cmd.Name] = r =>
+        {
+            weights.Sparsity(r, r.GetValue(criterion)!, r.GetResult(criterion) is { Implicit: false }, CommonOptions.Exclude(r, common.Exclude));
+            new SparsityScheduleOptions(WeightOptions.Schedule(r.GetValue(schedule)!), r.GetValue(common.Steps), r.GetValue(weights.RewindEpoch)).Validated();
+            common.FineTuning(r).Validated();
+            common.Distillation(r)?.Validated();
+        };
         cmd.SetAction(r => Execute(context, r, common, weights, r.GetValue(criterion)!, r.GetValue(schedule)!, r.GetResult(criterion) is { Implicit: false }));
         return cmd;
     }

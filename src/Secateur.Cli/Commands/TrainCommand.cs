@@ -22,6 +22,8 @@ public static class TrainCommand
         var opset = CommonOptions.Opset();
         var cmd = new Command("train", "train a model on a dataset (the benchmark protocol's recipe by default) and save it as ONNX") { model, output, json, opset };
         o.AddTo(cmd);
+        // What a recipe step is checked with before any step runs (secateur run): the training options.
+        context.Checks[cmd.Name] = r => o.Training(r);
         cmd.SetAction(r =>
         {
             var spec = r.GetValue(model)!;

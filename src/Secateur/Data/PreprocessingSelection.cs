@@ -114,7 +114,8 @@ public static class PreprocessingSelection
 
     /// <summary>
     /// Every preset that fits <paramref name="model"/>'s input and images of <paramref name="images"/> shape, once per
-    /// layout the input's dimensions allow, with the colour conversion the images need.
+    /// layout the input's dimensions allow, with the colour conversion the images need; for colour images into a
+    /// three-channel input, once in RGB and once in BGR order (RGB first, so that it wins a tie).
     /// </summary>
     /// <exception cref="SecateurException">BadArgument when no layout of the model's input matches the images.</exception>
     public static IReadOnlyList<InputPreprocessing> DefaultCandidates(ModelGraph model, ImageShape images)
@@ -139,12 +140,16 @@ public static class PreprocessingSelection
                 (3, 1) => ColorConversion.RgbToGray,
                 _ => ColorConversion.None,
             };
-            foreach (var (_, preset) in InputPreprocessing.Presets)
-            {
-                if (preset.Mean.Count > 1 && preset.Mean.Count != channels) continue; // per-channel statistics of another channel count
-                var candidate = preset with { Layout = layout, Color = color };
-                if (!result.Contains(candidate)) result.Add(candidate);
-            }
+            // Colour images into a colour model: RGB or BGR (OpenCV and Caffe pipelines) is the model's, so both are
+            // tried. Gray images replicated into three channels look the same in either order, so RGB alone.
+            ChannelOrder[] orders = channels == 3 && images.Channels == 3 ? [ChannelOrder.Rgb, ChannelOrder.Bgr] : [ChannelOrder.Rgb];
+            foreach (var order in orders)
+                foreach (var (_, preset) in InputPreprocessing.Presets)
+                {
+                    if (preset.Mean.Count > 1 && preset.Mean.Count != channels) continue; // per-channel statistics of another channel count
+                    var candidate = preset with { Layout = layout, Color = color, Order = order };
+                    if (!result.Contains(candidate)) result.Add(candidate);
+                }
         }
         return result;
     }

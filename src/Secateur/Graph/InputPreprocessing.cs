@@ -201,7 +201,10 @@ public sealed record InputPreprocessing
         _ => (0f, 1f),
     };
 
-    /// <summary>Throws <see cref="SecateurException"/> (BadArgument, parameter "Preprocessing") unless the values are consistent.</summary>
+    /// <summary>
+    /// Throws <see cref="SecateurException"/> (BadArgument) unless the values are consistent; the parameter is
+    /// <c>Mean</c> or <c>Std</c> for a failure of those statistics, else "Preprocessing".
+    /// </summary>
     public InputPreprocessing Validated()
     {
         if (!Enum.IsDefined(Range)) throw Bad($"unknown input range {(int)Range}");
@@ -210,11 +213,11 @@ public sealed record InputPreprocessing
         if (!Enum.IsDefined(Layout)) throw Bad($"unknown input layout {(int)Layout}");
         Resize.Validated();
         if (_mean.Count != _std.Count)
-            throw Bad($"the normalisation needs as many means as standard deviations (got {_mean.Count} and {_std.Count})");
+            throw Bad($"the normalisation needs as many means as standard deviations (got {_mean.Count} and {_std.Count})", nameof(Std));
         if (_mean.Count is not (0 or 1 or 3))
-            throw Bad($"the normalisation takes one value for every channel or one per channel of a 1- or 3-channel input (got {_mean.Count})");
-        if (_mean.Any(m => !float.IsFinite(m))) throw Bad("the normalisation means must be finite numbers");
-        if (_std.Any(s => !(s > 0) || !float.IsFinite(s))) throw Bad("the normalisation standard deviations must be positive numbers");
+            throw Bad($"the normalisation takes one value for every channel or one per channel of a 1- or 3-channel input (got {_mean.Count})", nameof(Mean));
+        if (_mean.Any(m => !float.IsFinite(m))) throw Bad("the normalisation means must be finite numbers", nameof(Mean));
+        if (_std.Any(s => !(s > 0) || !float.IsFinite(s))) throw Bad("the normalisation standard deviations must be positive numbers", nameof(Std));
         return this;
     }
 
@@ -255,7 +258,10 @@ public sealed record InputPreprocessing
     /// Parses the compact form (see the remarks of <see cref="InputPreprocessing"/>): a preset name, <c>key=value</c>
     /// pairs, or a preset name followed by pairs that override it, all separated by <c>;</c>. The result is validated.
     /// </summary>
-    /// <exception cref="SecateurException">BadArgument, parameter "Preprocessing", naming what is wrong.</exception>
+    /// <exception cref="SecateurException">
+    /// BadArgument naming what is wrong; its parameter is <c>Mean</c> or <c>Std</c> when those values are at fault, else
+    /// "Preprocessing".
+    /// </exception>
     public static InputPreprocessing Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -289,8 +295,8 @@ public sealed record InputPreprocessing
                         _ => throw Bad($"unknown input range '{value}'; use 0..1, 0..255 or -1..1"),
                     },
                 },
-                "mean" => result with { Mean = Floats(value, "mean") },
-                "std" => result with { Std = Floats(value, "std") },
+                "mean" => result with { Mean = Floats(value, "mean", nameof(Mean)) },
+                "std" => result with { Std = Floats(value, "std", nameof(Std)) },
                 "order" => result with
                 {
                     Order = lower switch
@@ -343,8 +349,23 @@ public sealed record InputPreprocessing
         return s.ToString();
     }
 
-    /// <summary>A short human description for reports: the preset name when it is one, else the compact form.</summary>
-    public string Describe() => PresetName ?? ToString();
+    /// <summary>
+    /// A short description for reports and messages, itself a compact form <see cref="Parse"/> reads back: the preset
+    /// name when it is one; a preset with the fields that differ from it (<c>unit;layout=nhwc</c>) when the values
+    /// are a preset's; otherwise only the fields that differ from <see cref="Unit"/>.
+    /// </summary>
+    public string Describe()
+    {
+        if (PresetName is { } name) return name;
+        // The preset with the same values and the fewest other differences (imagenet's crop, say).
+        var basis = Presets.Where(p => p.Preprocessing.Range == Range && p.Preprocessing._mean.SequenceEqual(_mean) && p.Preprocessing._std.SequenceEqual(_std))
+            .Select(p => (p.Name, Fields: Differences(p.Preprocessing))).OrderBy(p => p.Fields.Count).FirstOrDefault();
+        return basis.Name is not null ? string.Join(';', basis.Fields.Prepend(basis.Name)) : string.Join(';', Differences(Unit));
+    }
+
+    // The key=value items of the compact form that differ from those of the description of `basis`.
+    private List<string> Differences(InputPreprocessing basis) =>
+        ToString().Split(';').Zip(basis.ToString().Split(';')).Where(x => x.First != x.Second).Select(x => x.First).ToList();
 
     /// <inheritdoc/>
     public bool Equals(InputPreprocessing? other) =>
@@ -365,7 +386,9 @@ public sealed record InputPreprocessing
         return h.ToHashCode();
     }
 
-    internal static SecateurException Bad(string message) => new(ErrorCode.BadArgument, message, ParameterNames.Preprocessing);
+    // Failures of the statistics name their property (Mean, Std), so that a front end can point at its own option for
+    // it; every other failure names the description as a whole.
+    internal static SecateurException Bad(string message, string parameter = ParameterNames.Preprocessing) => new(ErrorCode.BadArgument, message, parameter);
 
     private static string PresetList => string.Join(", ", Presets.Select(p => p.Name));
 
@@ -374,14 +397,14 @@ public sealed record InputPreprocessing
 
     private static string Format(float value) => value.ToString("R", CultureInfo.InvariantCulture);
 
-    private static float[] Floats(string value, string key)
+    private static float[] Floats(string value, string key, string parameter)
     {
         if (value.Length == 0) return [];
         var items = value.Split(',', StringSplitOptions.TrimEntries);
         var result = new float[items.Length];
         for (int i = 0; i < items.Length; i++)
             if (!float.TryParse(items[i], NumberStyles.Float, CultureInfo.InvariantCulture, out result[i]))
-                throw Bad($"'{items[i]}' in {key}={value} is not a number");
+                throw Bad($"'{items[i]}' in {key}={value} is not a number", parameter);
         return result;
     }
 

@@ -20,6 +20,14 @@ public sealed record SensitivityPoint(string Group, long Channels, double Ratio,
 /// </summary>
 public static class Sensitivity
 {
+    /// <summary>Throws <see cref="SecateurException"/> (BadArgument) unless there is at least one ratio and each is in (0, 1).</summary>
+    public static void CheckRatios(IReadOnlyList<double> ratios)
+    {
+        ArgumentNullException.ThrowIfNull(ratios);
+        if (ratios.Count == 0 || ratios.Any(r => !(r > 0 && r < 1)))
+            throw new SecateurException(ErrorCode.BadArgument, "sensitivity ratios must be in (0, 1), e.g. 0.25,0.5,0.75");
+    }
+
     /// <summary>Baseline accuracy and one point per prunable group and ratio.</summary>
     public static (double Baseline, IReadOnlyList<SensitivityPoint> Points) Analyze(ModelGraph graph, IImportance importance, ImportanceContext context,
         IBatchSource validation, IReadOnlyList<double> ratios, IProgress<(int Done, int Total)>? progress = null)
@@ -28,9 +36,7 @@ public static class Sensitivity
         ArgumentNullException.ThrowIfNull(importance);
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(validation);
-        ArgumentNullException.ThrowIfNull(ratios);
-        if (ratios.Count == 0 || ratios.Any(r => r is <= 0 or >= 1))
-            throw new SecateurException(ErrorCode.BadArgument, "sensitivity ratios must be in (0, 1), e.g. 0.25,0.5,0.75");
+        CheckRatios(ratios);
         var device = Devices.Parse(context.Device);
         double Accuracy(ModelGraph g) => Trainer.Accuracy(g, validation, device);
         var deps = DependencyGraph.Build(graph);

@@ -107,7 +107,9 @@ public sealed class PreprocessingCliTests
         var chosen = Secateur.Graph.InputPreprocessing.Parse(eval.GetProperty("preprocessing").GetString()!);
         chosen.ShouldBe(Secateur.Graph.InputPreprocessing.Unit with { Layout = kind == "nhwc" ? Secateur.Graph.InputLayout.Nhwc : Secateur.Graph.InputLayout.Nchw });
         eval.GetProperty("preprocessingChoice").GetProperty("candidates").GetArrayLength().ShouldBeGreaterThan(1);
-        error.ShouldContain("preprocessing: "); // the reason, one line on stderr
+        // The reason, one line on stderr, naming the choice in its short form (not seven key=value fields).
+        error.ShouldContain(kind == "nhwc" ? "preprocessing: unit;layout=nhwc (the model records no input preprocessing; unit;layout=nhwc scored "
+            : "preprocessing: unit (the model records no input preprocessing; unit scored ");
         eval.GetProperty("accuracy").GetDouble().ShouldBe(ort, 1.0 / gray.Length + 1e-9);
 
         var pruned = dir.File("pruned.onnx");
@@ -153,6 +155,81 @@ public sealed class PreprocessingCliTests
         prune.GetProperty("accuracyBefore").GetDouble().ShouldBe(ort, 1.0 / gray.Length + 1e-9);
         OrtAccuracy(pruned, "bgr", gray, labels).ShouldBe(prune.GetProperty("accuracyFinetuned").GetDouble(), 1.0 / gray.Length + 1e-9);
         Secateur.Onnx.OnnxSerializer.Load(pruned).Preprocessing!.Order.ShouldBe(Secateur.Graph.ChannelOrder.Bgr);
+    }
+
+    [Fact]
+    public void A_bgr_model_without_a_recorded_preprocessing_is_found_to_be_bgr_on_colour_images()
+    {
+        using var dir = new TempDir();
+        var folder = dir.File("tinted");
+        WriteTintedFolder(folder, 50, 400);
+        var model = Fixture("bgr.onnx");
+        var (gray, labels) = Embedded(false, 400);
+        double ort = OrtAccuracy(model, "bgr", gray, labels);
+
+        var (code, output, error) = CliTests.Run("eval", model, "--data", $"folder:{folder}", "--json");
+        code.ShouldBe(0, error);
+        var eval = Json(output);
+        Secateur.Graph.InputPreprocessing.Parse(eval.GetProperty("preprocessing").GetString()!)
+            .ShouldBe(Secateur.Graph.InputPreprocessing.Unit with { Order = Secateur.Graph.ChannelOrder.Bgr });
+        error.ShouldContain("preprocessing: unit;order=bgr (");
+        eval.GetProperty("preprocessingChoice").GetProperty("candidates").EnumerateArray()
+            .ShouldContain(c => c.GetProperty("name").GetString() == "unit"); // RGB was tried, and lost
+        eval.GetProperty("accuracy").GetDouble().ShouldBe(ort, 1.0 / gray.Length + 1e-9);
+    }
+
+    [Theory]
+    [InlineData("--mean", "abc", "(--mean)")]
+    [InlineData("--std", "0", "(--std)")]
+    [InlineData("--mean", "0.5,0.5,0.5", "(--mean)")] // three means and no std
+    [InlineData("--preprocess", "mean=abc;std=1", "(--preprocess)")]
+    public void A_bad_statistic_names_the_flag_it_was_typed_in(string flag, string value, string tag)
+    {
+        var args = new List<string> { "eval", Fixture("unit.onnx"), "--data", "embedded", flag, value, "--test-limit", "10" };
+        if (flag == "--std") args.AddRange(["--mean", "0.5"]);
+        var (code, _, error) = CliTests.Run([.. args]);
+        code.ShouldNotBe(0);
+        error.Trim().Split('\n').Length.ShouldBe(1, error);
+        error.Trim().ShouldStartWith("error: ");
+        error.Trim().ShouldEndWith(tag);
+    }
+
+    [Theory]
+    [InlineData("unit")]
+    [InlineData("nhwc")]
+    [InlineData("bgr")]
+    public void Its_quantized_and_exported_files_expect_the_inputs_the_original_expected(string kind)
+    {
+        using var dir = new TempDir();
+        var model = Fixture($"{kind}.onnx");
+        string data = "embedded";
+        string[] given = kind switch { "bgr" => ["--preprocess", "unit", "--bgr"], "nhwc" => ["--preprocess", "unit", "--layout", "nhwc"], _ => ["--preprocess", "unit"] };
+        if (kind == "bgr")
+        {
+            WriteTintedFolder(dir.File("tinted"), 200, 400);
+            data = $"folder:{dir.File("tinted")}";
+        }
+        var (gray, labels) = Embedded(false, kind == "bgr" ? 400 : int.MaxValue);
+        double original = OrtAccuracy(model, kind, gray, labels);
+
+        // int8: the unit and NHWC models choose their preprocessing themselves, the BGR one is told.
+        var int8 = dir.File("q.onnx");
+        var (code, output, error) = CliTests.Run(["quantize", model, "--data", data, .. kind == "bgr" ? given : [], "--calibration-images", "64",
+            "--runs", "1", "--batch", "1", "-o", int8, "--json"]);
+        code.ShouldBe(0, error);
+        var quantize = Json(output);
+        quantize.GetProperty("floatAccuracy").GetDouble().ShouldBe(original, 1.0 / gray.Length + 1e-9);
+        OrtAccuracy(int8, kind, gray, labels).ShouldBe(quantize.GetProperty("int8Accuracy").GetDouble(), 1.0 / gray.Length + 1e-9);
+
+        // Re-exported with the description given: the same inputs, and the file now says which.
+        var exported = dir.File("e.onnx");
+        (code, _, error) = CliTests.Run(["export", model, .. given, "-o", exported]);
+        code.ShouldBe(0, error);
+        OrtAccuracy(exported, kind, gray, labels).ShouldBe(original);
+        (code, output, error) = CliTests.Run("eval", exported, "--data", data, "--json");
+        code.ShouldBe(0, error);
+        Json(output).TryGetProperty("preprocessingChoice", out _).ShouldBeFalse(); // recorded, so nothing chosen
+        Json(output).GetProperty("accuracy").GetDouble().ShouldBe(original, 1.0 / gray.Length + 1e-9);
     }
 
     [Fact]

@@ -102,6 +102,13 @@ public sealed class PreprocessingSelectionTests
         nhwc.Inputs.Add(ValueInfo.Batched("x", 28, 28, 3));
         PreprocessingSelection.DefaultCandidates(nhwc, new ImageShape(3, 28, 28)).ShouldAllBe(c => c.Layout == InputLayout.Nhwc);
 
+        // Colour images into a colour model: every preset in RGB order, then in BGR order (OpenCV, Caffe).
+        var colour = PreprocessingSelection.DefaultCandidates(rgb, new ImageShape(3, 28, 28));
+        colour.Count.ShouldBe(2 * InputPreprocessing.Presets.Count);
+        colour.Take(InputPreprocessing.Presets.Count).ShouldAllBe(c => c.Order == ChannelOrder.Rgb && c.Color == ColorConversion.None);
+        colour.Skip(InputPreprocessing.Presets.Count).ShouldAllBe(c => c.Order == ChannelOrder.Bgr);
+        colour.ShouldContain(InputPreprocessing.Unit with { Order = ChannelOrder.Bgr });
+
         var e = Should.Throw<SecateurException>(() => PreprocessingSelection.DefaultCandidates(rgb, new ImageShape(1, 32, 32)));
         e.Parameter.ShouldBe(ParameterNames.Preprocessing);
     }

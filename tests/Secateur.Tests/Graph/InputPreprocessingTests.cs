@@ -67,6 +67,30 @@ public sealed class InputPreprocessingTests
     }
 
     [Fact]
+    public void The_short_description_is_a_preset_with_what_differs_and_reads_back()
+    {
+        // The NHWC choice used to print all seven fields; a preset's values with another layout name the preset.
+        (InputPreprocessing.Unit with { Layout = InputLayout.Nhwc }).Describe().ShouldBe("unit;layout=nhwc");
+        (InputPreprocessing.Unit with { Order = ChannelOrder.Bgr }).Describe().ShouldBe("unit;order=bgr");
+        (InputPreprocessing.ImageNet with { Order = ChannelOrder.Bgr }).Describe().ShouldBe("imagenet;order=bgr");
+        (InputPreprocessing.Cifar10 with { Resize = new ResizePolicy(ResizeMode.CenterCrop, 0.875f) }).Describe().ShouldBe("cifar10;resize=crop:0.875");
+        // Statistics of no preset: only the fields that differ from the defaults.
+        var half = new InputPreprocessing { Mean = [0.5f], Std = [0.5f] };
+        half.Describe().ShouldBe("mean=0.5;std=0.5");
+        foreach (var p in new[] { half, InputPreprocessing.Unit with { Layout = InputLayout.Nhwc }, InputPreprocessing.ImageNet with { Order = ChannelOrder.Bgr, Layout = InputLayout.Nhwc } })
+            InputPreprocessing.Parse(p.Describe()).ShouldBe(p);
+    }
+
+    [Fact]
+    public void A_bad_mean_or_std_names_its_property_and_everything_else_the_description()
+    {
+        Should.Throw<SecateurException>(() => InputPreprocessing.Parse("mean=abc;std=1")).Parameter.ShouldBe(nameof(InputPreprocessing.Mean));
+        Should.Throw<SecateurException>(() => InputPreprocessing.Parse("mean=0.5;std=0")).Parameter.ShouldBe(nameof(InputPreprocessing.Std));
+        Should.Throw<SecateurException>(() => InputPreprocessing.Parse("mean=0.5,0.5,0.5;std=1")).Parameter.ShouldBe(nameof(InputPreprocessing.Std));
+        Should.Throw<SecateurException>(() => InputPreprocessing.Parse("layout=nchwc")).Parameter.ShouldBe(ParameterNames.Preprocessing);
+    }
+
+    [Fact]
     public void A_preset_can_be_overridden_key_by_key()
     {
         var p = InputPreprocessing.Parse(" imagenet ; layout=NHWC; order=bgr ");
@@ -88,20 +112,20 @@ public sealed class InputPreprocessingTests
     [InlineData("unit;imagenet", "only the first item may be a preset name")]
     [InlineData("gamma=2", "unknown preprocessing key 'gamma'")]
     [InlineData("range=0..2", "unknown input range '0..2'")]
-    [InlineData("mean=0.5", "as many means as standard deviations")]
-    [InlineData("mean=0.5,x;std=1,1", "'x' in mean=0.5,x is not a number")]
-    [InlineData("mean=0.5;std=0", "standard deviations must be positive")]
-    [InlineData("mean=1,2;std=1,1", "one value for every channel or one per channel")]
+    [InlineData("mean=0.5", "as many means as standard deviations", nameof(InputPreprocessing.Std))]
+    [InlineData("mean=0.5,x;std=1,1", "'x' in mean=0.5,x is not a number", nameof(InputPreprocessing.Mean))]
+    [InlineData("mean=0.5;std=0", "standard deviations must be positive", nameof(InputPreprocessing.Std))]
+    [InlineData("mean=1,2;std=1,1", "one value for every channel or one per channel", nameof(InputPreprocessing.Mean))]
     [InlineData("order=grb", "unknown channel order")]
     [InlineData("color=sepia", "unknown colour conversion")]
     [InlineData("resize=crop:1.5", "must be in (0, 1]")]
     [InlineData("resize=fill", "unknown resize policy")]
     [InlineData("layout=chwn", "unknown input layout")]
-    public void Bad_descriptions_fail_with_a_neutral_message_naming_the_parameter(string text, string expected)
+    public void Bad_descriptions_fail_with_a_neutral_message_naming_the_parameter(string text, string expected, string parameter = ParameterNames.Preprocessing)
     {
         var e = Should.Throw<SecateurException>(() => InputPreprocessing.Parse(text));
         e.Code.ShouldBe(ErrorCode.BadArgument);
-        e.Parameter.ShouldBe(ParameterNames.Preprocessing);
+        e.Parameter.ShouldBe(parameter); // the statistics name their property, so a front end can point at its own option
         e.Message.ShouldContain(expected);
         e.Message.ShouldNotContain("--");
         e.Message.ShouldNotContain("\n");
@@ -111,7 +135,7 @@ public sealed class InputPreprocessingTests
     public void Validated_rejects_what_the_compact_form_cannot_say()
     {
         Should.Throw<SecateurException>(() => (InputPreprocessing.Unit with { Mean = [0.5f], Std = [-1f] }).Validated())
-            .Parameter.ShouldBe(ParameterNames.Preprocessing);
+            .Parameter.ShouldBe(nameof(InputPreprocessing.Std));
         Should.Throw<SecateurException>(() => (InputPreprocessing.Unit with { Resize = new ResizePolicy(ResizeMode.Stretch, 0.5f) }).Validated())
             .Message.ShouldContain("direct resize takes no crop fraction");
         Should.Throw<SecateurException>(() => (InputPreprocessing.Unit with { Range = (InputRange)7 }).Validated());
