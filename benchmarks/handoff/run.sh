@@ -32,12 +32,12 @@ if [[ $what == torch || $what == all ]]; then
   pkg="$work/package"
   secateur export "$pruned" --pytorch "$pkg" > /dev/null
   { stamp; echo "# secateur export resnet20-full-l1-2x-pruned.onnx --pytorch package"
-    echo "# OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 package/finetune.py --data /usr/share/datasets/fashion-mnist --epochs 10 --lr 0.01 --schedule cosine --batch-size 128 --seed 0 --backend gloo --checkpoint torch.ckpt --resume"; } > "$out/torch.meta"
+    echo "# OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 --redirects 1 --tee 1 package/finetune.py --data /usr/share/datasets/fashion-mnist --epochs 10 --lr 0.01 --schedule cosine --batch-size 128 --seed 0 --backend gloo --checkpoint torch.ckpt --resume"; } > "$out/torch.meta"
   start=$(date +%s)
-  OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --standalone --nproc_per_node 2 "$pkg/finetune.py" \
+  OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --standalone --nproc_per_node 2 --redirects 1 --tee 1 --log_dir "$work/torchrun-logs" "$pkg/finetune.py" \
     --data /usr/share/datasets/fashion-mnist --epochs 10 --lr 0.01 --schedule cosine --batch-size 128 --seed 0 --backend gloo \
     --checkpoint "$work/torch.ckpt" --resume --log "$out/torch-epochs.jsonl" --output "$work/tuned.safetensors"
   { echo "# wall seconds (this invocation, torchrun): $(( $(date +%s) - start ))"; stamp; } >> "$out/torch.meta"
   secateur import-weights "$pruned" "$work/tuned.safetensors" -o "$work/torch-tuned.onnx"
-  secateur eval "$work/torch-tuned.onnx" --data fashion-mnist --threads "${THREADS:-1}" --json > "$out/torch-eval.json"
+  secateur eval "$work/torch-tuned.onnx" --data fashion-mnist --json > "$out/torch-eval.json"
 fi

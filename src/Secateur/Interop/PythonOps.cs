@@ -45,7 +45,7 @@ internal static class PythonOps
     {
         [OpKind.Conv] = Conv,
         // ONNX momentum weighs the old statistic; PyTorch's weighs the new one.
-        [OpKind.BatchNormalization] = c => $"F.batch_norm({c.In(0)}, {c.In(3)}, {c.In(4)}, {c.In(1)}, {c.In(2)}, self.training, {Num(1.0 - Decimal(c.Node.Float("momentum", 0.9f)))}, {Exact(c.Node.Float("epsilon", 1e-5f))})",
+        [OpKind.BatchNormalization] = c => $"F.batch_norm({c.In(0)}, {c.In(3)}, {c.In(4)}, {c.In(1)}, {c.In(2)}, self.training, {Num((double)(1m - (decimal)Decimal(c.Node.Float("momentum", 0.9f))))}, {Exact(c.Node.Float("epsilon", 1e-5f))})",
         [OpKind.Relu] = c => $"F.relu({c.In(0)})",
         [OpKind.Clip] = Clip,
         [OpKind.Sigmoid] = c => $"torch.sigmoid({c.In(0)})",
