@@ -98,7 +98,7 @@ public sealed class HandOffTests : IDisposable
     }
 
     [SkippableFact]
-    public void Finetune_without_torchrun_checkpoints_and_resumes()
+    public void Finetune_without_torchrun_checkpoints_resumes_and_distils()
     {
         Skip.IfNot(TorchPython.Available, TorchPython.Missing);
         var package = Export();
@@ -108,11 +108,13 @@ public sealed class HandOffTests : IDisposable
             "--train-limit", "256", "--test-limit", "200", "--batch-size", "64", "--log", log, "--checkpoint", PathOf("ckpt.pt"), "--resume", "--output", PathOf("tuned.safetensors")];
         var first = TorchPython.Run(Args(1));
         first.Code.ShouldBe(0, first.Output);
-        var second = TorchPython.Run(Args(2));
+        // The second run resumes after epoch 1 and distils from a teacher package (here the exported model itself).
+        var second = TorchPython.Run([.. Args(2), "--teacher", package, "--distill-alpha", "0.7"]);
         second.Code.ShouldBe(0, second.Output);
         var lines = Lines(log);
         lines.Where(l => l.TryGetProperty("epoch", out _) && l.TryGetProperty("train_loss", out _)).Select(l => l.GetProperty("epoch").GetInt32()).ShouldBe([1, 2]);
         lines.Single(l => l.TryGetProperty("resumed", out _)).GetProperty("epoch").GetInt32().ShouldBe(1);
+        lines.Last(l => l.TryGetProperty("train_loss", out _)).GetProperty("teacher").GetString().ShouldBe(package);
         var steps = lines.First(l => l.TryGetProperty("steps", out _)).GetProperty("steps").GetInt32();
         steps.ShouldBe(4);
         // What the second run wrote imports cleanly into the exported model.

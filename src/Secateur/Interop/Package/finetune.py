@@ -233,6 +233,7 @@ def main():
     a.add_argument("--checkpoint", default=None, help="checkpoint written by rank 0 after every epoch")
     a.add_argument("--resume", action="store_true", help="continue from --checkpoint when it exists")
     a.add_argument("--log", default=None, help="rank 0 appends one JSON line per epoch (and a final one) here")
+    a.add_argument("--print-every", type=int, default=50, help="rank 0 prints progress every N steps (0: never)")
     args = a.parse_args()
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -351,12 +352,19 @@ def main():
             loss_sum += float(loss) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
+            if lead and args.print_every and (i + 1) % args.print_every == 0:
+                done = epoch * len(loader) + i + 1 - start * len(loader)
+                rate = done / max(1e-9, time.time() - clock)
+                print("epoch %d/%d step %d/%d loss %.4f acc %.2f %% lr %.4g %.0f img/s ETA %.0f min" % (
+                    epoch + 1, args.epochs, i + 1, len(loader), loss_sum / seen, 100.0 * correct / seen, lr,
+                    rate * args.batch_size, (total - epoch * len(loader) - i - 1) / max(1e-9, rate) / 60), flush=True)
         settle_statistics()
         loss_sum, correct, seen = reduce(loss_sum, correct, seen)
         test_correct, test_seen = evaluate()
         record = {"epoch": epoch + 1, "epochs": args.epochs, "steps": len(loader), "lr": lr, "train_loss": loss_sum / max(1, seen),
                   "train_accuracy": correct / max(1, seen), "test_accuracy": test_correct / max(1, test_seen),
-                  "test_correct": test_correct, "test_count": test_seen, "seconds": time.time() - began, "processes": world}
+                  "test_correct": test_correct, "test_count": test_seen, "seconds": time.time() - began, "processes": world,
+                  "teacher": args.teacher}
         history.append(record)
         log(record)
         if lead and args.checkpoint:
