@@ -46,6 +46,13 @@ public sealed class HandOffTests : IDisposable
     private static List<JsonElement> Lines(string log) =>
         File.ReadAllLines(log).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
+    /// <summary>Skips without PyTorch; else the exported LeNet-5 package, the data directory and the log path.</summary>
+    private (string Package, string Data, string Log) Prepare()
+    {
+        Skip.IfNot(TorchPython.Available, TorchPython.Missing);
+        return (Export(), EmbeddedData(), PathOf("epochs.jsonl"));
+    }
+
     private string Export()
     {
         var (code, _, err) = CliTests.Run("export", "lenet5", "--preprocess", "fashion-mnist", "--pytorch", PathOf("package"), "-o", PathOf("model.onnx"));
@@ -56,10 +63,7 @@ public sealed class HandOffTests : IDisposable
     [SkippableFact]
     public void Torchrun_on_two_processes_fine_tunes_identically_and_the_weights_come_back_with_pytorchs_accuracy()
     {
-        Skip.IfNot(TorchPython.Available, TorchPython.Missing);
-        var package = Export();
-        var data = EmbeddedData();
-        var log = PathOf("epochs.jsonl");
+        var (package, data, log) = Prepare();
         // Static rendezvous on a free loopback port (torchrun's --standalone always takes 29400, which may be busy).
         // --redirects/--tee: torch < 2.0 on Python 3.11 mis-parses their default "0"; 1 works everywhere.
         var (code, output) = TorchPython.Run(
@@ -100,10 +104,7 @@ public sealed class HandOffTests : IDisposable
     [SkippableFact]
     public void Finetune_without_torchrun_checkpoints_resumes_and_distils()
     {
-        Skip.IfNot(TorchPython.Available, TorchPython.Missing);
-        var package = Export();
-        var data = EmbeddedData();
-        var log = PathOf("epochs.jsonl");
+        var (package, data, log) = Prepare();
         string[] Args(int epochs) => [Path.Combine(package, PyTorchExporter.FineTuneFile), "--data", data, "--epochs", epochs.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--train-limit", "256", "--test-limit", "200", "--batch-size", "64", "--log", log, "--checkpoint", PathOf("ckpt.pt"), "--resume", "--output", PathOf("tuned.safetensors")];
         var first = TorchPython.Run(Args(1));
