@@ -188,5 +188,5 @@ public static class PyTorchExporter
 
     private static string Readme(ModelGraph graph) => Resource("README.md")
         .Replace("{{name}}", graph.Name, StringComparison.Ordinal)
-        .Replace("{{preprocessing}}", graph.Preprocessing?.ToString() ?? "none recorded: finetune.py then feeds [0, 1] pixels unless told otherwise (python3 finetune.py --help)", StringComparison.Ordinal);
+        .Replace("{{preprocessing}}", graph.Preprocessing?.ToString() ?? "none recorded: finetune.py then feeds [0, 1] pixels unless given a description (see its help)", StringComparison.Ordinal);
 }
