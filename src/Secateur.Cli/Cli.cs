@@ -89,6 +89,7 @@ public static class Cli
             SparsifyCommand.Create(context),
             SensitivityCommand.Create(context),
             ExportCommand.Create(context),
+            ImportWeightsCommand.Create(context),
             BenchCommand.Create(context),
             QuantizeCommand.Create(context),
             ReportCommand.Create(context),
