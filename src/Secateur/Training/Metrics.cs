@@ -1,11 +1,18 @@
 namespace Secateur.Training;
 
 /// <summary>Loss and accuracy over a dataset or an epoch.</summary>
-/// <param name="Loss">Mean cross-entropy per sample.</param>
-/// <param name="Top1">Fraction of samples whose top class is right.</param>
-/// <param name="Top5">Fraction of samples whose label is among the five highest scores.</param>
+/// <param name="Loss">Mean cross-entropy per sample (per counted pixel for segmentation).</param>
+/// <param name="Top1">Fraction of samples whose top class is right (of counted pixels, for segmentation).</param>
+/// <param name="Top5">Fraction of samples whose label is among the five highest scores (NaN for segmentation).</param>
 /// <param name="Samples">Number of samples seen.</param>
-public sealed record EvaluationResult(double Loss, double Top1, double Top5, long Samples);
+public sealed record EvaluationResult(double Loss, double Top1, double Top5, long Samples)
+{
+    /// <summary>Mean IoU, pixel accuracy and per-class IoU, for a segmentation evaluation; null for classification.</summary>
+    public SegmentationScores? Segmentation { get; init; }
+
+    /// <summary>The figure a workflow judges a model by: mean IoU for segmentation, top-1 accuracy for classification.</summary>
+    public double Score => Segmentation?.MeanIoU ?? Top1;
+}
 
 /// <summary>What the trainer is doing now, for progress bars and logs.</summary>
 /// <param name="Epoch">1-based epoch.</param>
