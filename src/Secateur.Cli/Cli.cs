@@ -85,6 +85,7 @@ public static class Cli
             TrainCommand.Create(context),
             EvalCommand.Create(context),
             DemoCommand.Create(context),
+            MakeDatasetCommand.Create(context),
             PruneCommand.Create(context),
             SparsifyCommand.Create(context),
             SensitivityCommand.Create(context),
@@ -145,6 +146,12 @@ public static class Cli
         { ParameterNames.Data, "--data" },
         { ParameterNames.DataDirectory, "--data-dir" },
         { ParameterNames.Preprocessing, "--preprocess" },
+        { ParameterNames.Task, "--task" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.TrainCanvases), "--train" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.TestCanvases), "--test" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.CanvasSize), "--size" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.MaxGarments), "--garments" },
+        { nameof(Secateur.Data.DataSourceOptions.IgnoreIndex), "--ignore-index" }, // also ImageDataset.IgnoreIndex
     };
 
     /// <summary>

@@ -21,11 +21,13 @@ internal sealed class PreprocessOptions
     public Option<bool> Bgr { get; } = new("--bgr") { Description = "the model takes its colour channels in BGR order (OpenCV, Caffe)" };
     public Option<bool> GrayToRgb { get; } = new("--gray-to-rgb") { Description = "replicate grayscale images into three channels for an RGB model" };
     public Option<string?> Layout { get; } = new Option<string?>("--layout") { Description = "the model's input layout: nchw or nhwc" }.AcceptOnlyFromAmong("nchw", "nhwc");
+    public Option<string?> Task { get; } = CommonOptions.Task();
+    public Option<int> IgnoreIndex { get; } = CommonOptions.IgnoreIndex();
 
     /// <summary>Adds every option to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout })
+        foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout, Task, IgnoreIndex })
             cmd.Options.Add(o);
     }
 
@@ -70,6 +72,8 @@ internal sealed class PreprocessOptions
             var feed = given ?? graph.Preprocessing;
             var options = DataSourceOptions.ForModel(graph) with
             {
+                Task = CommonOptions.TaskKind(r, Task),
+                IgnoreIndex = r.GetValue(IgnoreIndex),
                 DataDirectory = dataDir,
                 Preprocessing = feed,
                 StatisticsFromData = FromData(r),
@@ -77,7 +81,8 @@ internal sealed class PreprocessOptions
             };
             var set = DataSource.Resolve(dataSpec, options);
             PreprocessingChoice? choice = null;
-            if (choose && feed is null && !FromData(r))
+            // The choice scores presets by classification accuracy: a segmentation set is fed [0, 1] unless told.
+            if (choose && feed is null && !FromData(r) && !set.Train.HasMasks)
             {
                 choice = PreprocessingSelection.Choose(graph, set.Test, new PreprocessingSelectionOptions { Seed = seed });
                 // The chosen resize policy decides how image folders are decoded, so reload when it differs.
@@ -92,6 +97,9 @@ internal sealed class PreprocessOptions
             var shape = input is { } s ? ModelSource.ParseShape(s) : null;
             var set = DataSource.Resolve(dataSpec, new DataSourceOptions
             {
+                Task = CommonOptions.TaskKind(r, Task),
+                IgnoreIndex = r.GetValue(IgnoreIndex),
+                ClassCount = classes is { } k ? (int)Math.Clamp(k, 2, 255) : null,
                 DataDirectory = dataDir,
                 ImageShape = shape is null ? null : new ImageShape((int)shape[0], (int)shape[1], (int)shape[2]),
                 Preprocessing = Explicit(r, null),
