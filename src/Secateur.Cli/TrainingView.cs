@@ -52,7 +52,8 @@ public static class TrainingView
     /// <summary>One line per finished epoch.</summary>
     public static string EpochLine(EpochResult e, int epochs) =>
         FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} acc {e.Train.Top1:P2}") +
-        (e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2} top-5 {t.Top5:P2}") : "") +
+        (e.Test is { Segmentation: { } seg } st ? FormattableString.Invariant($" | test loss {st.Loss:0.0000} mIoU {seg.MeanIoU:P2} pixel acc {seg.PixelAccuracy:P2}")
+            : e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2} top-5 {t.Top5:P2}") : "") +
         FormattableString.Invariant($" | {e.ImagesPerSecond:0} img/s, {e.Seconds:0.0} s");
 
     private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,

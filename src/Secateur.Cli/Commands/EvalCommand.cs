@@ -33,10 +33,10 @@ public static class EvalCommand
             var result = Trainer.Evaluate(module, set.TestLoader(r.GetValue(batch)));
             var stats = ModelStats.Compute(graph);
             if (r.GetValue(json))
-                context.WriteJson(new { model = graph.Name, data = set.Name, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
+                context.WriteJson(new { model = graph.Name, data = set.Name, task = result.Segmentation is null ? "classification" : "segmentation", samples = result.Samples, accuracy = result.Top1, top5 = result.Segmentation is null ? result.Top5 : (double?)null, miou = result.Segmentation?.MeanIoU, pixelAccuracy = result.Segmentation?.PixelAccuracy, classIoU = result.Segmentation?.ClassIoU.Select(v => double.IsNaN(v) ? (double?)null : v), loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
             else
                 context.Out.WriteLine(FormattableString.Invariant(
-                    $"{graph.Name} on {set.Name} test ({result.Samples:N0} images): accuracy {result.Top1:P2}, top-5 {result.Top5:P2}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
+                    $"{graph.Name} on {set.Name} test ({result.Samples:N0} images): {TrainCommand.Scores(result)}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
             return 0;
         });
         return cmd;

@@ -47,7 +47,9 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public double Speedup => outcome.Speedup;
     /// <summary>MACs before ÷ after: a count ratio, never a measured time (that is <c>latency.latencySpeedup</c>).</summary>
     public double MacsSpeedup => outcome.Speedup;
-    /// <summary>Test accuracy before pruning.</summary>
+    /// <summary>What the accuracy stages measure: <c>accuracy</c> (top-1) for classification, <c>mIoU</c> for segmentation.</summary>
+    public string Metric => outcome.Request.Data?.Train.HasMasks == true ? "mIoU" : "accuracy";
+    /// <summary>Test accuracy (mean IoU for segmentation, see <see cref="Metric"/>) before pruning.</summary>
     public double? AccuracyBefore => outcome.Stages.Before;
     /// <summary>Test accuracy right after (the first step of) pruning.</summary>
     public double? AccuracyPruned => outcome.Stages.Pruned;
@@ -90,7 +92,7 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
-            $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}" +
+            $"{Metric} before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}" +
             (Preprocessing is null ? "" : $"; preprocessing {Secateur.Graph.InputPreprocessing.Parse(Preprocessing).Describe()}");
     }
 }
