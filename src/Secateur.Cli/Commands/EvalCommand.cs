@@ -18,7 +18,7 @@ public static class EvalCommand
         var device = CommonOptions.Device();
         var limit = new Option<int?>("--test-limit") { Description = "evaluate only the first N test images" };
         var json = CommonOptions.Json();
-        var preprocess = new PreprocessOptions();
+        var preprocess = new PreprocessOptions(task: true);
         var cmd = new Command("eval", "evaluate a model on a dataset's test split") { model, data, dataDir, batch, device, limit, json };
         preprocess.AddTo(cmd);
         cmd.SetAction(r =>

@@ -19,7 +19,12 @@ public static class MakeDatasetCommand
         var threshold = new Option<int>("--threshold") { Description = "grey level above which a garment pixel takes its class", DefaultValueFactory = _ => defaults.Threshold };
         var seed = CommonOptions.Seed();
         var dataDir = CommonOptions.DataDir();
-        var cmd = new Command("make-dataset", "write a generated dataset (fashion-seg: a segmentation set from Fashion-MNIST, seeded and reproducible)") { kind, output, train, test, size, garments, threshold, seed, dataDir };
+        var from = new Option<string>("--from")
+        {
+            Description = "garments from fashion-mnist (the full set: /usr/share/datasets/fashion-mnist or --data-dir) or embedded (the built-in 3,000 + 1,000 subset, no download)",
+            DefaultValueFactory = _ => "fashion-mnist",
+        }.AcceptOnlyFromAmong("fashion-mnist", "embedded");
+        var cmd = new Command("make-dataset", "write a generated dataset (fashion-seg: a segmentation set from Fashion-MNIST, seeded and reproducible)") { kind, output, train, test, size, garments, threshold, seed, dataDir, from };
         cmd.SetAction(r =>
         {
             var range = r.GetValue(garments)!.Split('-');
@@ -32,7 +37,9 @@ public static class MakeDatasetCommand
             }.Validated();
             var dir = r.GetValue(output)!;
             var sourceDir = r.GetValue(dataDir);
-            FashionSegmentation.Write(dir, FashionMnist.Load(sourceDir, true), FashionMnist.Load(sourceDir, false), options,
+            bool embedded = r.GetValue(from) == "embedded";
+            FashionSegmentation.Write(dir, embedded ? EmbeddedFashionMnist.Load(true) : FashionMnist.Load(sourceDir, true),
+                embedded ? EmbeddedFashionMnist.Load(false) : FashionMnist.Load(sourceDir, false), options,
                 new Lines(context.Error));
             context.Out.WriteLine($"wrote {options.TrainCanvases} training and {options.TestCanvases} test canvases of {options.CanvasSize}x{options.CanvasSize} ({FashionSegmentation.ClassNames.Count} classes) to {dir}; use --data segfolder:{dir}");
             return 0;

@@ -9,7 +9,8 @@ namespace Secateur.Cli.Commands;
 /// <c>--std</c>, <c>--input-range</c>, <c>--bgr</c>, <c>--gray-to-rgb</c>, <c>--layout</c>), and the one way those
 /// verbs load a model with its data, so that a model is fed what it expects in every verb.
 /// </summary>
-internal sealed class PreprocessOptions
+/// <param name="task">Also take <c>--task</c> and <c>--ignore-index</c> (the verbs that train or score: train, eval, prune, sparsify).</param>
+internal sealed class PreprocessOptions(bool task = false)
 {
     public Option<string?> Preprocess { get; } = new("--preprocess")
     {
@@ -27,8 +28,11 @@ internal sealed class PreprocessOptions
     /// <summary>Adds every option to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout, Task, IgnoreIndex })
+        foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout })
             cmd.Options.Add(o);
+        if (!task) return;
+        cmd.Options.Add(Task);
+        cmd.Options.Add(IgnoreIndex);
     }
 
     /// <summary>True for <c>--preprocess from-data</c>.</summary>
@@ -72,8 +76,8 @@ internal sealed class PreprocessOptions
             var feed = given ?? graph.Preprocessing;
             var options = DataSourceOptions.ForModel(graph) with
             {
-                Task = CommonOptions.TaskKind(r, Task),
-                IgnoreIndex = r.GetValue(IgnoreIndex),
+                Task = task ? CommonOptions.TaskKind(r, Task) : null,
+                IgnoreIndex = task ? r.GetValue(IgnoreIndex) : ImageDataset.DefaultIgnoreIndex,
                 DataDirectory = dataDir,
                 Preprocessing = feed,
                 StatisticsFromData = FromData(r),
@@ -97,8 +101,8 @@ internal sealed class PreprocessOptions
             var shape = input is { } s ? ModelSource.ParseShape(s) : null;
             var set = DataSource.Resolve(dataSpec, new DataSourceOptions
             {
-                Task = CommonOptions.TaskKind(r, Task),
-                IgnoreIndex = r.GetValue(IgnoreIndex),
+                Task = task ? CommonOptions.TaskKind(r, Task) : null,
+                IgnoreIndex = task ? r.GetValue(IgnoreIndex) : ImageDataset.DefaultIgnoreIndex,
                 ClassCount = classes is { } k ? (int)Math.Clamp(k, 2, 255) : null,
                 DataDirectory = dataDir,
                 ImageShape = shape is null ? null : new ImageShape((int)shape[0], (int)shape[1], (int)shape[2]),

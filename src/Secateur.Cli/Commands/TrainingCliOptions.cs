@@ -29,7 +29,7 @@ internal sealed class TrainingCliOptions
     private readonly Option<int> _seed = CommonOptions.Seed();
     private readonly Option<string> _device = CommonOptions.Device();
     private readonly Option<int?> _threads = CommonOptions.Threads();
-    private readonly PreprocessOptions _preprocess = new();
+    private readonly PreprocessOptions _preprocess = new(task: true);
 
     public void AddTo(Command cmd)
     {
