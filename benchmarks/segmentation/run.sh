@@ -7,7 +7,8 @@
 #           name the result files (e.g. `run.sh prune --refit` -> prune-2x-refit.json; `run.sh prune --label-free`):
 #           the refit and label-free rows come from other branches and run with the same data and dense model.
 #   table:  results/summary.md from every results/*.json
-# Usage: benchmarks/segmentation/run.sh [data|dense|prune [FLAGS...]|table|all]   (env THREADS=2, WORK=dir for data and checkpoints)
+# Usage: benchmarks/segmentation/run.sh [data|dense|prune [FLAGS...]|table|all]
+#   env: THREADS=2, WORK=dir for data and checkpoints, FACTORS="2 4" (e.g. FACTORS=4 to run one factor beside another)
 # Every step resumes: the training and fine-tuning write a checkpoint after every epoch (--checkpoint/--resume),
 # and a step whose result file exists is skipped (delete it to rerun).
 set -euo pipefail
@@ -48,7 +49,7 @@ if [[ $what == dense || $what == all ]]; then
 fi
 if [[ $what == prune || $what == all ]]; then
   tag=$(printf '%s' "$*" | tr -s ' =' '--' | tr -cd 'a-zA-Z0-9.-' | sed 's/^-*//'); tag=${tag:+-$tag}
-  for f in 2 4; do
+  for f in ${FACTORS:-2 4}; do
     step "prune-${f}x$tag" prune "$work/unet-dense.onnx" --data "segfolder:$data" --speedup "$f" --round-to 1 --criterion l1 \
       --finetune-epochs "$FT_EPOCHS" --batch-size 32 --seed 0 --threads "$THREADS" --checkpoint "$work/prune-${f}x$tag.ckpt" --resume \
       -o "$work/unet-${f}x$tag.onnx" "$@"

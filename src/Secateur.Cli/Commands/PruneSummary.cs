@@ -8,11 +8,11 @@ namespace Secateur.Cli.Commands;
 /// <param name="Epoch">1-based epoch (restarting with every schedule step).</param>
 /// <param name="TrainLoss">Mean training loss.</param>
 /// <param name="TrainAccuracy">Training top-1.</param>
-/// <param name="TestAccuracy">Test top-1 after the epoch, when measured.</param>
+/// <param name="TestAccuracy">Test top-1 (mean IoU for segmentation) after the epoch, when measured.</param>
 public sealed record EpochSummary(int Epoch, double TrainLoss, double TrainAccuracy, double? TestAccuracy)
 {
     /// <summary>The summary of one library epoch result.</summary>
-    public static EpochSummary From(EpochResult e) => new(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1);
+    public static EpochSummary From(EpochResult e) => new(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Score); // mIoU for segmentation, as the stages
 }
 
 /// <summary>

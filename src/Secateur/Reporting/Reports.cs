@@ -60,6 +60,7 @@ public static class Reports
             [
                 $"Criterion {r.Importance.Name}, {r.Allocation.Kind.ToString().ToLowerInvariant()} allocation, target {r.Target}; data: {r.Data?.Name ?? "none"}.",
                 FormattableString.Invariant($"Time: pruning (scoring, allocation, removal; every step) {outcome.PruneSeconds:0.000} s, total {outcome.TotalSeconds:0.0} s. Schedule: {outcome.Stop}."),
+                .. r.Data?.Train.HasMasks == true ? (string[])["Segmentation: every accuracy figure is the mean IoU over the classes present on the test masks (the fine-tuning curves' training accuracy is pixel accuracy)."] : [],
             ],
         };
     }
@@ -135,7 +136,7 @@ public static class Reports
         {
             if (e.Epoch <= previous && index > 0) step++;
             previous = e.Epoch;
-            points.Add(new EpochPoint(++index, multiStep ? $"step {step}, epoch {e.Epoch}" : $"epoch {e.Epoch}", e.Train.Loss, e.Train.Top1, e.Test?.Top1));
+            points.Add(new EpochPoint(++index, multiStep ? $"step {step}, epoch {e.Epoch}" : $"epoch {e.Epoch}", e.Train.Loss, e.Train.Top1, e.Test?.Score));
         }
         return points;
     }
