@@ -85,6 +85,7 @@ public static class Cli
             TrainCommand.Create(context),
             EvalCommand.Create(context),
             DemoCommand.Create(context),
+            MakeDatasetCommand.Create(context),
             PruneCommand.Create(context),
             SparsifyCommand.Create(context),
             SensitivityCommand.Create(context),
@@ -148,6 +149,12 @@ public static class Cli
         { ParameterNames.Preprocessing, "--preprocess" },
         { nameof(Graph.InputPreprocessing.Mean), "--mean" },
         { nameof(Graph.InputPreprocessing.Std), "--std" },
+        { ParameterNames.Task, "--task" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.TrainCanvases), "--train" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.TestCanvases), "--test" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.CanvasSize), "--size" },
+        { nameof(Secateur.Data.FashionSegmentationOptions.MaxGarments), "--garments" },
+        { nameof(Secateur.Data.DataSourceOptions.IgnoreIndex), "--ignore-index" }, // also ImageDataset.IgnoreIndex
     };
 
     /// <summary>

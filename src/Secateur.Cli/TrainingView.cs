@@ -53,7 +53,8 @@ public static class TrainingView
     /// <summary>One line per finished epoch.</summary>
     public static string EpochLine(EpochResult e, int epochs) =>
         FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} acc {e.Train.Top1:P2}") +
-        (e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2}{Top5(t)}") : "") +
+        (e.Test is { Segmentation: { } seg } st ? FormattableString.Invariant($" | test loss {st.Loss:0.0000} mIoU {seg.MeanIoU:P2} pixel acc {seg.PixelAccuracy:P2}")
+            : e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2}{Top5(t)}") : "") +
         FormattableString.Invariant($" | {e.ImagesPerSecond:0} img/s, {Wording.Duration(e.Seconds)}");
 
     /// <summary><c>, top-5 91.20%</c> after a top-1, or nothing when top-5 says nothing (five or fewer classes).</summary>

@@ -29,4 +29,7 @@ public static class ParameterNames
     /// the data, or a model that records none where one is needed (<see cref="Data.PreprocessingSelection.Choose"/>).
     /// </summary>
     public const string Preprocessing = "Preprocessing";
+
+    /// <summary>The task a workflow serves (<see cref="Data.DataSourceOptions.Task"/>): data that does not fit it (labels for segmentation, masks for classification).</summary>
+    public const string Task = "Task";
 }

@@ -18,8 +18,29 @@ public static class CommonOptions
     /// <summary><c>--data SPEC</c>.</summary>
     public static Option<string> Data(string fallback = "fashion-mnist") => new("--data")
     {
-        Description = "dataset: fashion-mnist (full, found in /usr/share/datasets/fashion-mnist or --data-dir), embedded (the small built-in subset), cifar10:DIR, cifar100:DIR, folder:DIR, or a directory",
+        Description = "dataset: fashion-mnist (full, found in /usr/share/datasets/fashion-mnist or --data-dir), embedded (the small built-in subset), cifar10:DIR, cifar100:DIR, folder:DIR, segfolder:DIR (segmentation: images/ and masks/, optionally in train/ and test/), or a directory",
         DefaultValueFactory = _ => fallback,
+    };
+
+    /// <summary><c>--task classification|segmentation</c>.</summary>
+    public static Option<string?> Task() => new Option<string?>("--task")
+    {
+        Description = "classification (labels, top-1 accuracy) or segmentation (masks, output NxKxHxW, mIoU and pixel accuracy; needs --data segfolder:DIR); default: the data's",
+    }.AcceptOnlyFromAmong("classification", "segmentation");
+
+    /// <summary><c>--ignore-index N</c>.</summary>
+    public static Option<int> IgnoreIndex() => new("--ignore-index")
+    {
+        Description = "segmentation: mask value that counts for no class (no loss, no metric)",
+        DefaultValueFactory = _ => Secateur.Data.ImageDataset.DefaultIgnoreIndex,
+    };
+
+    /// <summary>The <c>--task</c> value as the library's kind (null: the data's own).</summary>
+    public static Secateur.Data.TaskKind? TaskKind(ParseResult r, Option<string?> task) => r.GetValue(task) switch
+    {
+        "classification" => Secateur.Data.TaskKind.Classification,
+        "segmentation" => Secateur.Data.TaskKind.Segmentation,
+        _ => null,
     };
 
     /// <summary><c>--data-dir DIR</c>.</summary>

@@ -19,7 +19,7 @@ public static class EvalCommand
         var device = CommonOptions.Device();
         var limit = new Option<int?>("--test-limit") { Description = "evaluate only the first N test images" };
         var json = CommonOptions.Json();
-        var preprocess = new PreprocessOptions();
+        var preprocess = new PreprocessOptions(task: true);
         var cmd = new Command("eval", "evaluate a model on a dataset's test split") { model, data, dataDir, batch, device, limit, json };
         preprocess.AddTo(cmd);
         cmd.SetAction(r =>
@@ -34,10 +34,10 @@ public static class EvalCommand
             var result = Trainer.Evaluate(module, set.TestLoader(r.GetValue(batch))).ForClasses(set.Train.ClassCount);
             var stats = ModelStats.Compute(graph);
             if (r.GetValue(json))
-                context.WriteJson(new { verb = "eval", model = graph.Name, data = set.Name, testImages = result.Samples, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
+                context.WriteJson(new { verb = "eval", model = graph.Name, data = set.Name, task = result.Segmentation is null ? "classification" : "segmentation", testImages = result.Samples, samples = result.Samples, accuracy = result.Top1, top5 = result.Top5, miou = result.Segmentation?.MeanIoU, pixelAccuracy = result.Segmentation?.PixelAccuracy, classIoU = result.Segmentation?.ClassIoU.Select(v => double.IsNaN(v) ? (double?)null : v), loss = result.Loss, @params = stats.Params, macs = stats.Macs, preprocessing = loaded.Preprocessing, preprocessingChoice = loaded.ChoiceJson });
             else
                 context.Out.WriteLine(FormattableString.Invariant(
-                    $"{graph.Name} on {set.Name} test ({Wording.Count(result.Samples, "image")}): accuracy {result.Top1:P2}{TrainingView.Top5(result, ", top-5 ")}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
+                    $"{graph.Name} on {set.Name} test ({Wording.Count(result.Samples, "image")}): {TrainCommand.Scores(result)}, loss {result.Loss:0.0000}; params {stats.Params:N0}, MACs {stats.Macs:N0}; preprocessing {set.Preprocessing.Describe()}"));
             return 0;
         });
         return cmd;

@@ -10,7 +10,8 @@ namespace Secateur.Cli.Commands;
 /// <c>--std</c>, <c>--input-range</c>, <c>--bgr</c>, <c>--gray-to-rgb</c>, <c>--layout</c>), and the one way those
 /// verbs load a model with its data, so that a model is fed what it expects in every verb.
 /// </summary>
-internal sealed class PreprocessOptions
+/// <param name="task">Also take <c>--task</c> and <c>--ignore-index</c> (the verbs that train or score: train, eval, prune, sparsify).</param>
+internal sealed class PreprocessOptions(bool task = false)
 {
     public Option<string?> Preprocess { get; } = new("--preprocess")
     {
@@ -22,6 +23,8 @@ internal sealed class PreprocessOptions
     public Option<bool> Bgr { get; } = new("--bgr") { Description = "the model takes its colour channels in BGR order (OpenCV, Caffe)" };
     public Option<bool> GrayToRgb { get; } = new("--gray-to-rgb") { Description = "replicate grayscale images into three channels for an RGB model" };
     public Option<string?> Layout { get; } = new Option<string?>("--layout") { Description = "the model's input layout: nchw or nhwc" }.AcceptOnlyFromAmong("nchw", "nhwc");
+    public Option<string?> Task { get; } = CommonOptions.Task();
+    public Option<int> IgnoreIndex { get; } = CommonOptions.IgnoreIndex();
 
     // Which instance a verb's options belong to, so that secateur run can check a step's preprocessing before step 1.
     private static readonly ConditionalWeakTable<Command, PreprocessOptions> Registered = new();
@@ -32,6 +35,9 @@ internal sealed class PreprocessOptions
         foreach (var o in new Option[] { Preprocess, Mean, Std, Range, Bgr, GrayToRgb, Layout })
             cmd.Options.Add(o);
         Registered.AddOrUpdate(cmd, this);
+        if (!task) return;
+        cmd.Options.Add(Task);
+        cmd.Options.Add(IgnoreIndex);
     }
 
     /// <summary>The preprocessing options of <paramref name="cmd"/>, or null when it takes none.</summary>
@@ -114,6 +120,8 @@ internal sealed class PreprocessOptions
             var feed = given ?? graph.Preprocessing;
             var options = DataSourceOptions.ForModel(graph) with
             {
+                Task = task ? CommonOptions.TaskKind(r, Task) : null,
+                IgnoreIndex = task ? r.GetValue(IgnoreIndex) : ImageDataset.DefaultIgnoreIndex,
                 DataDirectory = dataDir,
                 Preprocessing = feed,
                 StatisticsFromData = FromData(r),
@@ -121,7 +129,8 @@ internal sealed class PreprocessOptions
             };
             var set = DataSource.Resolve(dataSpec, options);
             PreprocessingChoice? choice = null;
-            if (choose && feed is null && !FromData(r))
+            // The choice scores presets by classification accuracy: a segmentation set is fed [0, 1] unless told.
+            if (choose && feed is null && !FromData(r) && !set.Train.HasMasks)
             {
                 choice = PreprocessingSelection.Choose(graph, set.Test, new PreprocessingSelectionOptions { Seed = seed });
                 // The chosen resize policy decides how image folders are decoded, so reload when it differs.
@@ -136,6 +145,9 @@ internal sealed class PreprocessOptions
             var shape = input is { } s ? ModelSource.ParseShape(s) : null;
             var set = DataSource.Resolve(dataSpec, new DataSourceOptions
             {
+                Task = task ? CommonOptions.TaskKind(r, Task) : null,
+                IgnoreIndex = task ? r.GetValue(IgnoreIndex) : ImageDataset.DefaultIgnoreIndex,
+                ClassCount = classes is { } k ? (int)Math.Clamp(k, 2, 255) : null,
                 DataDirectory = dataDir,
                 ImageShape = shape is null ? null : new ImageShape((int)shape[0], (int)shape[1], (int)shape[2]),
                 Preprocessing = Explicit(r, null),

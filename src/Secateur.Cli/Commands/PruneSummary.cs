@@ -8,11 +8,11 @@ namespace Secateur.Cli.Commands;
 /// <param name="Epoch">1-based epoch (restarting with every schedule step).</param>
 /// <param name="TrainLoss">Mean training loss.</param>
 /// <param name="TrainAccuracy">Training top-1.</param>
-/// <param name="TestAccuracy">Test top-1 after the epoch, when measured.</param>
+/// <param name="TestAccuracy">Test top-1 (mean IoU for segmentation) after the epoch, when measured.</param>
 public sealed record EpochSummary(int Epoch, double TrainLoss, double TrainAccuracy, double? TestAccuracy)
 {
     /// <summary>The summary of one library epoch result.</summary>
-    public static EpochSummary From(EpochResult e) => new(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1);
+    public static EpochSummary From(EpochResult e) => new(e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Score); // mIoU for segmentation, as the stages
 }
 
 /// <summary>
@@ -51,7 +51,9 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public double Speedup => outcome.Speedup;
     /// <summary>MACs before ÷ after: a count ratio, never a measured time (that is <c>latency.latencySpeedup</c>).</summary>
     public double MacsSpeedup => outcome.Speedup;
-    /// <summary>Test accuracy before pruning.</summary>
+    /// <summary>What the accuracy stages measure: <c>accuracy</c> (top-1) for classification, <c>mIoU</c> for segmentation.</summary>
+    public string Metric => outcome.Request.Data?.Train.HasMasks == true ? "mIoU" : "accuracy";
+    /// <summary>Test accuracy (mean IoU for segmentation, see <see cref="Metric"/>) before pruning.</summary>
     public double? AccuracyBefore => outcome.Stages.Before;
     /// <summary>Test accuracy right after (the first step of) pruning.</summary>
     public double? AccuracyPruned => outcome.Stages.Pruned;
@@ -94,7 +96,7 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
-            $"accuracy before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}" +
+            $"{Metric} before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}" +
             (Preprocessing is null ? "" : $"; preprocessing {Secateur.Graph.InputPreprocessing.Parse(Preprocessing).Describe()}");
     }
 }

@@ -35,7 +35,7 @@ internal sealed class RecoveryOptions
     public Option<int?> Threads { get; } = CommonOptions.Threads();
     public Option<string?> Input { get; } = CommonOptions.Input();
     public Option<long?> Classes { get; } = CommonOptions.Classes();
-    public PreprocessOptions Preprocess { get; } = new();
+    public PreprocessOptions Preprocess { get; } = new(task: true);
 
     /// <summary>Adds every option (and the model argument) to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)

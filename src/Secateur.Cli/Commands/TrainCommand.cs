@@ -63,6 +63,11 @@ public static class TrainCommand
         return new Outcome(trained, history, result, ModelStats.Compute(trained), data.Name, clock.Elapsed.TotalSeconds, data.Train.Count);
     }
 
+    /// <summary>The test figures in words: top-1 and top-5, or mean IoU and pixel accuracy.</summary>
+    internal static string Scores(EvaluationResult e) => e.Segmentation is { } s
+        ? FormattableString.Invariant($"mIoU {s.MeanIoU:P2} (pixel accuracy {s.PixelAccuracy:P2})")
+        : FormattableString.Invariant($"accuracy {e.Top1:P2}{(e.Top5 is null ? "" : $" ({TrainingView.Top5(e, "top-5 ")})")}");
+
     internal static void Report(CliContext context, bool json, Outcome outcome, string path)
     {
         if (json)
@@ -76,20 +81,24 @@ public static class TrainCommand
                 testImages = outcome.Test.Samples,
                 @params = outcome.Stats.Params,
                 macs = outcome.Stats.Macs,
+                task = outcome.Test.Segmentation is null ? "classification" : "segmentation",
                 accuracy = outcome.Test.Top1,
-                top5 = outcome.Test.Top5,
+                top5 = outcome.Test.Segmentation is null ? outcome.Test.Top5 : (double?)null,
+                miou = outcome.Test.Segmentation?.MeanIoU,
+                pixelAccuracy = outcome.Test.Segmentation?.PixelAccuracy,
+                classIoU = outcome.Test.Segmentation?.ClassIoU.Select(v => double.IsNaN(v) ? (double?)null : v),
                 loss = outcome.Test.Loss,
                 seconds = Math.Round(outcome.Seconds, 1),
                 output = path,
                 epochs = outcome.History.Select(e => new
                 {
                     epoch = e.Epoch, trainLoss = e.Train.Loss, trainAccuracy = e.Train.Top1,
-                    testLoss = e.Test?.Loss, testAccuracy = e.Test?.Top1, imagesPerSecond = Math.Round(e.ImagesPerSecond, 1), seconds = Math.Round(e.Seconds, 1),
+                    testLoss = e.Test?.Loss, testAccuracy = e.Test?.Top1, testMiou = e.Test?.Segmentation?.MeanIoU, imagesPerSecond = Math.Round(e.ImagesPerSecond, 1), seconds = Math.Round(e.Seconds, 1),
                 }),
             });
             return;
         }
         context.Out.WriteLine(FormattableString.Invariant(
-            $"{outcome.Graph.Name} on {outcome.Data}: test accuracy {outcome.Test.Top1:P2}{(outcome.Test.Top5 is null ? "" : $" ({TrainingView.Top5(outcome.Test, "top-5 ")})")}, params {outcome.Stats.Params:N0}, MACs {outcome.Stats.Macs:N0}, {Wording.Duration(outcome.Seconds)}; saved {path}"));
+            $"{outcome.Graph.Name} on {outcome.Data}: test {Scores(outcome.Test)}, params {outcome.Stats.Params:N0}, MACs {outcome.Stats.Macs:N0}, {Wording.Duration(outcome.Seconds)}; saved {path}"));
     }
 }

@@ -29,7 +29,7 @@ internal sealed class TrainingCliOptions
     private readonly Option<int> _seed = CommonOptions.Seed();
     private readonly Option<string> _device = CommonOptions.Device();
     private readonly Option<int?> _threads = CommonOptions.Threads();
-    private readonly PreprocessOptions _preprocess = new();
+    private readonly PreprocessOptions _preprocess = new(task: true);
 
     public void AddTo(Command cmd)
     {
@@ -66,6 +66,11 @@ internal sealed class TrainingCliOptions
         if (!dims.SequenceEqual(expected))
             throw new SecateurException(ErrorCode.BadArgument,
                 $"model '{graph.Name}' takes input {graph.Inputs[0].ShapeText}, but {data.Name} images are fed as Nx{string.Join('x', data.SampleShape)} (images are decoded to the model's input size; for a zoo model give --input)");
+        if (data.Train.HasMasks)
+        {
+            CheckSegmentation(graph, data);
+            return;
+        }
         var classes = graph.Outputs[0].Dims[^1].Value;
         if (classes < data.Train.ClassCount)
             throw new SecateurException(ErrorCode.BadArgument, $"model '{graph.Name}' has {classes} outputs, but {data.Name} has {data.Train.ClassCount} classes");
@@ -75,12 +80,24 @@ internal sealed class TrainingCliOptions
             throw new SecateurException(ErrorCode.BadArgument, $"the {data.Train.Count} training images of {data.Name} all belong to one class: accuracy would be 100% by construction; give at least two classes", ParameterNames.Data);
     }
 
+    /// <summary>A segmentation model outputs N×K×H×W at its input's resolution, K at least the masks' classes.</summary>
+    private static void CheckSegmentation(ModelGraph graph, DataSet data)
+    {
+        var o = graph.Outputs[0].Dims;
+        if (o.Count != 4 || o.Skip(1).Any(d => d.IsSymbolic) || o[2].Value != data.Train.Height || o[3].Value != data.Train.Width)
+            throw new SecateurException(ErrorCode.BadArgument,
+                $"model '{graph.Name}' outputs {graph.Outputs[0].ShapeText}; segmentation of {data.Name} needs Nx{data.Train.ClassCount}x{data.Train.Height}x{data.Train.Width} scores (one per class and pixel, at the input's resolution)", ParameterNames.Task);
+        if (o[1].Value < data.Train.ClassCount)
+            throw new SecateurException(ErrorCode.BadArgument, $"model '{graph.Name}' scores {o[1].Value} classes per pixel, but the masks of {data.Name} have {data.Train.ClassCount}", ParameterNames.Task);
+    }
+
     /// <summary>
     /// One-line warnings for data that runs but may not mean what the user thinks: a model with more outputs than the
     /// data has classes (the extra outputs are never a right answer).
     /// </summary>
     internal static IReadOnlyList<string> DataWarnings(ModelGraph graph, DataSet data)
     {
+        if (data.Train.HasMasks) return [];
         var classes = graph.Outputs[0].Dims[^1].Value;
         return classes > data.Train.ClassCount
             ? [$"model '{graph.Name}' has {classes} outputs but {data.Name} has {data.Train.ClassCount} classes: outputs {data.Train.ClassCount}-{classes - 1} are never a right answer"]

@@ -37,6 +37,9 @@ public sealed class DataLoader : IBatchSource
         Seed = seed;
         Prefetch = prefetch;
         _transforms = transforms ?? [];
+        // A transform that cannot move a mask would leave image and mask misaligned: refuse it rather than train on noise.
+        if (data.HasMasks && _transforms.FirstOrDefault(t => t is not IJointTransform) is { } lone)
+            throw new SecateurException(ErrorCode.BadArgument, $"transform {lone.GetType().Name} cannot move a segmentation mask with its image", ParameterNames.Data);
         _input = preprocessing is null ? null : new InputTransform(preprocessing, data.Shape);
     }
 
@@ -109,17 +112,30 @@ public sealed class DataLoader : IBatchSource
         var rng = new Random(Mix(Seed, epoch, batch));
         // With a preprocessing the image is prepared in a scratch and written once, in the model's layout.
         var scratch = _input is null ? null : new float[shape.Size];
+        int plane = shape.PlaneSize;
+        var masks = Data.HasMasks ? new long[(long)count * plane] : null;
+        var mask = Data.HasMasks ? new byte[plane] : null;
+        byte fill = (byte)Data.IgnoreIndex;
         for (int i = 0; i < count; i++)
         {
             int index = order[start + i];
             var sample = images.AsSpan(i * sampleSize, sampleSize);
             Span<float> span = scratch is null ? sample : scratch;
             Data.CopyImage(index, span);
-            foreach (var t in _transforms) t.Apply(span, shape, rng);
+            if (mask is not null)
+            {
+                Data.GetMask(index).CopyTo(mask);
+                foreach (var t in _transforms) ((IJointTransform)t).Apply(span, mask, shape, rng, fill);
+                var target = masks!.AsSpan(i * plane, plane);
+                for (int k = 0; k < plane; k++) target[k] = mask[k];
+            }
+            else
+                foreach (var t in _transforms) t.Apply(span, shape, rng);
             _input?.Apply(span, sample);
             labels[i] = Data.Labels[index];
         }
-        return new Batch(images, labels, count, SampleShape);
+        return masks is null ? new Batch(images, labels, count, SampleShape)
+            : new Batch(images, labels, count, SampleShape) { Masks = masks, MaskSize = (shape.Height, shape.Width), IgnoreIndex = Data.IgnoreIndex };
     }
 
     /// <summary>A well-spread 32-bit seed from three integers (splitmix64 finaliser).</summary>

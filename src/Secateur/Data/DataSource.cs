@@ -149,12 +149,28 @@ public sealed record DataSourceOptions
     /// </summary>
     public bool StatisticsFromData { get; init; }
 
+    /// <summary>
+    /// The task the data must serve: segmentation needs masks (<c>segfolder:DIR</c>), classification labels; null
+    /// takes the data's own (segmentation exactly when it has masks).
+    /// </summary>
+    public TaskKind? Task { get; init; }
+
+    /// <summary>Mask value that counts for no class in a segmentation set (0-255).</summary>
+    public int IgnoreIndex { get; init; } = ImageDataset.DefaultIgnoreIndex;
+
+    /// <summary>Number of classes of a segmentation set whose folder does not name them (the model's); null for the masks' largest value + 1.</summary>
+    public int? ClassCount { get; init; }
+
     /// <summary>Checks the values; throws <see cref="SecateurException"/> (BadArgument) when one is out of range.</summary>
     public DataSourceOptions Validated()
     {
         if (ImageShape is { } s && (s.Channels is not (1 or 3) || s.Height < 1 || s.Width < 1))
             throw new SecateurException(ErrorCode.BadArgument, $"images are decoded to 1 or 3 channels of positive size, not {s}", ParameterNames.InputShape);
         Preprocessing?.Validated();
+        if (IgnoreIndex is < 0 or > 255)
+            throw new SecateurException(ErrorCode.BadArgument, $"the ignore index must be in [0, 255] (masks are 8-bit), got {IgnoreIndex}", nameof(IgnoreIndex));
+        if (ClassCount is < 2 or > 255)
+            throw new SecateurException(ErrorCode.BadArgument, $"a segmentation set has 2-255 classes, not {ClassCount}", ParameterNames.Data);
         return this;
     }
 
@@ -166,7 +182,9 @@ public sealed record DataSourceOptions
     {
         ArgumentNullException.ThrowIfNull(model);
         var preprocessing = model.Preprocessing;
-        return new DataSourceOptions { Preprocessing = preprocessing, ImageShape = InputImageShape(model, preprocessing?.Layout ?? InputLayout.Nchw) };
+        // An N×K×H×W output is a segmentation model's: K is the class count its masks must stay under.
+        int? classes = model.Outputs.Count > 0 && model.Outputs[0].Dims is { Count: 4 } o && !o[1].IsSymbolic && o[1].Value is >= 2 and <= 255 ? (int)o[1].Value : null;
+        return new DataSourceOptions { Preprocessing = preprocessing, ImageShape = InputImageShape(model, preprocessing?.Layout ?? InputLayout.Nchw), ClassCount = classes };
     }
 
     /// <summary>
@@ -188,7 +206,7 @@ public sealed record DataSourceOptions
 public static class DataSource
 {
     /// <summary>The accepted forms, for help texts and errors.</summary>
-    public const string Forms = "fashion-mnist, embedded (alias fashion-mnist-mini), mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, or a directory holding IDX, CIFAR or class-folder data";
+    public const string Forms = "fashion-mnist, embedded (alias fashion-mnist-mini), mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, segfolder:DIR (images/ and masks/), or a directory holding IDX, CIFAR, class-folder or segmentation data";
 
     /// <summary>Loads the dataset named by <paramref name="spec"/>.</summary>
     /// <param name="spec">One of <see cref="Forms"/>.</param>
@@ -211,6 +229,11 @@ public static class DataSource
         ArgumentNullException.ThrowIfNull(options);
         options = options.Validated();
         var set = Load(spec, options);
+        bool masks = set.Train.HasMasks;
+        if (options.Task == TaskKind.Segmentation && !masks)
+            throw new SecateurException(ErrorCode.BadArgument, $"segmentation needs masks, and '{set.Name}' has class labels: give a segmentation set (segfolder:DIR with images/ and masks/)", ParameterNames.Task);
+        if (options.Task == TaskKind.Classification && masks)
+            throw new SecateurException(ErrorCode.BadArgument, $"'{set.Name}' is a segmentation set (masks, no image labels): it cannot train or score a classifier", ParameterNames.Task);
         if (options.Preprocessing is { } p) set = set.WithPreprocessing(p);
         return options.StatisticsFromData ? set.WithStatisticsFromTrain() : set;
     }
@@ -238,6 +261,8 @@ public static class DataSource
                 }
             case "folder":
                 return Folder(path ?? throw Bad("folder needs a directory: folder:DIR"), options);
+            case "segfolder":
+                return Segmentation(path ?? throw Bad("segfolder needs a directory: segfolder:DIR"), options);
         }
         if (Directory.Exists(spec)) return Detect(spec, options);
         throw Bad($"unknown dataset '{spec}'; use {Forms}");
@@ -251,6 +276,7 @@ public static class DataSource
             return new DataSet("cifar10", Cifar.Load10(dir, true), Cifar.Load10(dir, false), InputPreprocessing.Cifar10);
         if (files.Contains("train.bin") || Directory.Exists(Path.Combine(dir, "cifar-100-binary")))
             return new DataSet("cifar100", Cifar.Load100(dir, true), Cifar.Load100(dir, false), InputPreprocessing.Cifar10);
+        if (IsSegmentation(dir) || IsSegmentation(Path.Combine(dir, "train"))) return Segmentation(dir, options);
         if (Directory.GetDirectories(dir).Length > 0) return Folder(dir, options);
         throw new SecateurException(ErrorCode.BadFile, $"'{dir}' holds no IDX, CIFAR or class-folder data");
     }
@@ -288,6 +314,16 @@ public static class DataSource
             (train, test) = ImageFolder.Load(trainDir ?? dir, shape, resize).Split(0.1, seed: 0);
         }
         // The user's images say nothing about what a model expects: [0, 1] unless told (statistics only when asked).
+        return new DataSet(Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), train, test, InputPreprocessing.Unit);
+    }
+
+    private static bool IsSegmentation(string dir) =>
+        Directory.Exists(Path.Combine(dir, SegmentationFolder.ImagesFolder)) && Directory.Exists(Path.Combine(dir, SegmentationFolder.MasksFolder));
+
+    private static DataSet Segmentation(string dir, DataSourceOptions options)
+    {
+        var (train, test) = SegmentationFolder.Load(dir, options.ImageShape, options.ClassCount, options.IgnoreIndex);
+        // Like image folders: [0, 1] unless told; the generated Fashion-MNIST canvases say nothing else either.
         return new DataSet(Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), train, test, InputPreprocessing.Unit);
     }
 

@@ -23,11 +23,14 @@ public sealed class ImageDataset
 
     private readonly ReadOnlyMemory<byte>[]? _bytes;
     private readonly ReadOnlyMemory<float>[]? _floats;
+    private readonly ReadOnlyMemory<byte>[]? _masks;
 
     private ImageDataset(
         string name, ImageShape shape, ReadOnlyMemory<byte>[]? bytes, ReadOnlyMemory<float>[]? floats,
-        int[] labels, int classCount, IReadOnlyList<string>? classNames)
+        int[] labels, int classCount, IReadOnlyList<string>? classNames, ReadOnlyMemory<byte>[]? masks = null, int ignoreIndex = DefaultIgnoreIndex)
     {
+        _masks = masks;
+        IgnoreIndex = ignoreIndex;
         Name = name;
         Shape = shape;
         _bytes = bytes;
@@ -124,6 +127,53 @@ public sealed class ImageDataset
     /// <summary>True when pixels are stored as uint8 (the compact form), false when stored as floats.</summary>
     public bool StoresBytes => _bytes is not null;
 
+    /// <summary>The mask value of pixels that count for no class (no loss, no metric) unless told otherwise: 255, as in Pascal VOC and Cityscapes.</summary>
+    public const int DefaultIgnoreIndex = 255;
+
+    /// <summary>True for a segmentation set: every image has a mask of one class index per pixel (<see cref="GetMask"/>).</summary>
+    public bool HasMasks => _masks is not null;
+
+    /// <summary>The mask value that counts for no class (only meaningful with <see cref="HasMasks"/>).</summary>
+    public int IgnoreIndex { get; }
+
+    /// <summary>
+    /// The mask of image <paramref name="index"/>: H×W class indices (row-major), each below <see cref="ClassCount"/>
+    /// or equal to <see cref="IgnoreIndex"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The dataset has no masks.</exception>
+    public ReadOnlySpan<byte> GetMask(int index) =>
+        (_masks ?? throw new InvalidOperationException($"Dataset '{Name}' has no masks."))[index].Span;
+
+    /// <summary>
+    /// The same images with a segmentation mask each (H×W class indices, row-major); <see cref="ClassCount"/> becomes
+    /// the number of mask classes (<paramref name="classCount"/>, with <paramref name="classNames"/> when given).
+    /// The arrays are taken, not copied.
+    /// </summary>
+    /// <exception cref="SecateurException">BadFile naming the image when a mask holds a class ≥ <paramref name="classCount"/> other than <paramref name="ignoreIndex"/>.</exception>
+    public ImageDataset WithMasks(ReadOnlyMemory<byte>[] masks, int classCount, int ignoreIndex = DefaultIgnoreIndex, IReadOnlyList<string>? classNames = null)
+    {
+        ArgumentNullException.ThrowIfNull(masks);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(classCount);
+        if (ignoreIndex is < 0 or > 255)
+            throw new SecateurException(ErrorCode.BadArgument, $"the ignore index must be in [0, 255] (masks are 8-bit), got {ignoreIndex}", nameof(IgnoreIndex));
+        if (masks.Length != Count) throw new ArgumentException($"{masks.Length} masks for {Count} images.", nameof(masks));
+        if (classNames is not null && classNames.Count != classCount)
+            throw new ArgumentException($"{classNames.Count} class names for {classCount} classes.", nameof(classNames));
+        int plane = Height * Width;
+        for (int i = 0; i < masks.Length; i++)
+        {
+            if (masks[i].Length != plane) throw new ArgumentException($"Mask {i} has {masks[i].Length} pixels, the images have {plane}.", nameof(masks));
+            var m = masks[i].Span;
+            for (int k = 0; k < m.Length; k++)
+                if (m[k] >= classCount && m[k] != ignoreIndex)
+                    throw new SecateurException(ErrorCode.BadFile,
+                        $"mask of image {i} of '{Name}' has class {m[k]} at pixel ({k / Width}, {k % Width}), but there are {classCount} classes (0-{classCount - 1}, {ignoreIndex} ignored)", ParameterNames.Data);
+        }
+        var names = classNames is null ? null : Array.AsReadOnly(classNames.ToArray());
+        // Image labels mean nothing for segmentation: all 0, so that splits and subsets work unchanged.
+        return new ImageDataset(Name, Shape, _bytes, _floats, new int[Count], classCount, names, masks, ignoreIndex);
+    }
+
     /// <summary>Name of class <paramref name="label"/>, or its number when there are no names.</summary>
     public string ClassName(int label) =>
         ClassNames is { } names && (uint)label < (uint)names.Count ? names[label] : label.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -190,6 +240,7 @@ public sealed class ImageDataset
         var labels = new int[list.Count];
         var bytes = _bytes is null ? null : new ReadOnlyMemory<byte>[list.Count];
         var floats = _floats is null ? null : new ReadOnlyMemory<float>[list.Count];
+        var masks = _masks is null ? null : new ReadOnlyMemory<byte>[list.Count];
         for (var i = 0; i < list.Count; i++)
         {
             var source = list[i];
@@ -198,8 +249,9 @@ public sealed class ImageDataset
             labels[i] = Labels[source];
             if (bytes is not null) bytes[i] = _bytes![source];
             if (floats is not null) floats[i] = _floats![source];
+            if (masks is not null) masks[i] = _masks![source];
         }
-        return new ImageDataset(name ?? Name, Shape, bytes, floats, labels, ClassCount, ClassNames);
+        return new ImageDataset(name ?? Name, Shape, bytes, floats, labels, ClassCount, ClassNames, masks, IgnoreIndex);
     }
 
     /// <summary>The first <paramref name="count"/> images (all of them if there are fewer).</summary>

@@ -47,11 +47,12 @@ public static class Reports
             Layers = outcome.Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
             TradeOff = PruneTradeOff(outcome.Before.Macs, a.Before, multi ? outcome.Steps.Select(s => ((long)s.Step, s.Macs, s.Accuracy)).ToList() : [], outcome.After.Macs,
                 a.FineTuned ?? a.Recalibrated ?? a.Pruned),
-            Training = Curves(outcome.History.Select(e => ((long)e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Top1)), multi),
+            Training = Curves(outcome.History.Select(e => ((long)e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Score)), multi),
             Notes =
             [
                 $"Criterion {r.Importance.Name}, {r.Allocation.Kind.ToString().ToLowerInvariant()} allocation, target {r.Target}; data: {r.Data?.Name ?? "none"}.",
                 PruneTime(outcome.PruneSeconds, outcome.TotalSeconds, outcome.Stop),
+                .. r.Data?.Train.HasMasks == true ? (string[])["Segmentation: every accuracy figure is the mean IoU over the classes present on the test masks (the fine-tuning curves' training accuracy is pixel accuracy)."] : [],
             ],
         };
     }

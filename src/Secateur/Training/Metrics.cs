@@ -1,11 +1,11 @@
 namespace Secateur.Training;
 
 /// <summary>Loss and accuracy over a dataset or an epoch.</summary>
-/// <param name="Loss">Mean cross-entropy per sample.</param>
-/// <param name="Top1">Fraction of samples whose top class is right.</param>
+/// <param name="Loss">Mean cross-entropy per sample (per counted pixel for segmentation).</param>
+/// <param name="Top1">Fraction of samples whose top class is right (of counted pixels, for segmentation).</param>
 /// <param name="Top5">
 /// Fraction of samples whose label is among the five highest scores; null when it says nothing: with five or fewer
-/// classes (every label is always among the top five) and for training epochs (not measured).
+/// classes (every label is always among the top five), for training epochs (not measured) and for segmentation.
 /// </param>
 /// <param name="Samples">Number of samples seen.</param>
 public sealed record EvaluationResult(double Loss, double Top1, double? Top5, long Samples)
@@ -15,6 +15,12 @@ public sealed record EvaluationResult(double Loss, double Top1, double? Top5, lo
 
     /// <summary>This result for data with <paramref name="classes"/> classes: top-5 is dropped when it cannot be below 100 %.</summary>
     public EvaluationResult ForClasses(int classes) => classes < Top5MinClasses ? this with { Top5 = null } : this;
+
+    /// <summary>Mean IoU, pixel accuracy and per-class IoU, for a segmentation evaluation; null for classification.</summary>
+    public SegmentationScores? Segmentation { get; init; }
+
+    /// <summary>The figure a workflow judges a model by: mean IoU for segmentation, top-1 accuracy for classification.</summary>
+    public double Score => Segmentation?.MeanIoU ?? Top1;
 }
 
 /// <summary>What the trainer is doing now, for progress bars and logs.</summary>

@@ -72,7 +72,7 @@ public sealed class Trainer
             manual_seed(_options.Seed + epoch);
             _module.train();
             var epochClock = Stopwatch.StartNew();
-            double lossSum = 0; long correct = 0, seen = 0;
+            double lossSum = 0; long correct = 0, seen = 0, targets = 0;
             int batchIndex = 0;
             double lr = 0;
             foreach (var batch in train.Epoch(epoch))
@@ -86,12 +86,15 @@ public sealed class Trainer
                     var (x, y) = ToTensors(batch, _module.Device);
                     optimizer.zero_grad();
                     var logits = _module.forward(x); // (N, classes)
-                    var loss = Loss(logits, y, x);
+                    var loss = Loss(logits, y, x, batch.IgnoreIndex);
                     loss.backward();
                     optimizer.step();
                     Constraint?.Apply(_module);
                     lossSum += loss.item<float>() * batch.Count;
-                    correct += logits.argmax(1).eq(y).sum().item<long>();
+                    // Classification: right samples; segmentation: right pixels among the counted ones.
+                    var counted = y.ne(batch.IgnoreIndex);
+                    correct += logits.argmax(1).eq(y).logical_and(counted).sum().item<long>();
+                    targets += counted.sum().item<long>();
                 }
                 seen += batch.Count;
                 imagesThisRun += batch.Count;
@@ -102,11 +105,11 @@ public sealed class Trainer
                     long remaining = totalSteps - ((long)epoch * train.BatchesPerEpoch + batchIndex);
                     var eta = TimeSpan.FromSeconds(remaining * (double)_options.BatchSize / Math.Max(1e-9, imagesThisRun / clock.Elapsed.TotalSeconds));
                     progress.Report(new TrainingProgress(epoch + 1, _options.Epochs, batchIndex, train.BatchesPerEpoch,
-                        lossSum / seen, (double)correct / seen, ips, lr, clock.Elapsed, eta));
+                        lossSum / seen, (double)correct / Math.Max(1, targets), ips, lr, clock.Elapsed, eta));
                 }
             }
             double seconds = epochClock.Elapsed.TotalSeconds;
-            var trainResult = new EvaluationResult(lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, seen), null, seen);
+            var trainResult = new EvaluationResult(lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, targets), null, seen);
             var testResult = test is null ? null : Evaluate(_module, test);
             var result = new EpochResult(epoch + 1, trainResult, testResult, seen / Math.Max(1e-9, seconds), seconds);
             history.Add(result);
@@ -117,9 +120,10 @@ public sealed class Trainer
         return history;
     }
 
-    private Tensor Loss(Tensor logits, Tensor labels, Tensor input)
+    private Tensor Loss(Tensor logits, Tensor labels, Tensor input, int ignoreIndex)
     {
-        var ce = F.cross_entropy(logits, labels, label_smoothing: _options.LabelSmoothing);
+        // (N, K) against (N) labels, or pixel-wise (N, K, H, W) against (N, H, W) masks, ignored targets left out.
+        var ce = F.cross_entropy(logits, labels, ignore_index: ignoreIndex, label_smoothing: _options.LabelSmoothing);
         if (Distillation is not { } kd) return ce;
         Tensor teacherLogits;
         using (no_grad())
@@ -128,8 +132,9 @@ public sealed class Trainer
             teacherLogits = kd.Teacher.forward(input);
         }
         double t = kd.Temperature;
+        // Per sample for classification, per pixel for segmentation: the KL sum over all positions, divided by their number.
         var kl = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacherLogits / t, 1), reduction: nn.Reduction.Sum, log_target: true)
-                 / logits.shape[0];
+                 / (logits.numel() / logits.shape[1]);
         return ce * (1 - kd.Alpha) + kl * (kd.Alpha * t * t);
     }
 
@@ -140,28 +145,35 @@ public sealed class Trainer
             weight_decay: _options.WeightDecay),
     };
 
-    /// <summary>Copies a managed batch into tensors on <paramref name="device"/>: images (N, C, H, W) and labels (N).</summary>
+    /// <summary>
+    /// Copies a managed batch into tensors on <paramref name="device"/>: images (N, C, H, W) and targets: labels (N),
+    /// or masks (N, H, W) for a segmentation batch.
+    /// </summary>
     public static (Tensor Images, Tensor Labels) ToTensors(Batch batch, Device device)
     {
         ArgumentNullException.ThrowIfNull(batch);
         long[] shape = [batch.Count, .. batch.SampleShape];
         var x = tensor(batch.Images, shape);
-        var y = tensor(batch.Labels, [batch.Count]);
+        var y = batch.Masks is { } masks ? tensor(masks, [batch.Count, batch.MaskSize.Height, batch.MaskSize.Width]) : tensor(batch.Labels, [batch.Count]);
         return device.type == DeviceType.CPU ? (x, y) : (x.to(device), y.to(device));
     }
 
     /// <summary>
-    /// Top-1 accuracy of <paramref name="graph"/> on <paramref name="data"/>: the one "evaluate a graph" helper the
-    /// workflows and the sensitivity analysis share (it builds a module on <paramref name="device"/> and disposes it).
+    /// Top-1 accuracy (mean IoU on segmentation data) of <paramref name="graph"/> on <paramref name="data"/>: the one
+    /// "evaluate a graph" helper the workflows and the sensitivity analysis share (it builds a module on
+    /// <paramref name="device"/> and disposes it).
     /// </summary>
     public static double Accuracy(Secateur.Graph.ModelGraph graph, IBatchSource data, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         using var module = new GraphModule(graph, device);
-        return Evaluate(module, data).Top1;
+        return Evaluate(module, data).Score;
     }
 
-    /// <summary>Loss, top-1 and top-5 accuracy of <paramref name="module"/> in eval mode.</summary>
+    /// <summary>
+    /// Loss, top-1 and top-5 accuracy of <paramref name="module"/> in eval mode; on segmentation batches, the pixel-wise
+    /// loss, pixel accuracy (as top-1) and <see cref="EvaluationResult.Segmentation"/>.
+    /// </summary>
     public static EvaluationResult Evaluate(GraphModule module, IBatchSource data, IProgress<(int Batch, int Batches)>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -170,13 +182,24 @@ public sealed class Trainer
         module.eval();
         double lossSum = 0; long top1 = 0, top5 = 0, seen = 0;
         int index = 0, classes = int.MaxValue;
+        SegmentationMetrics? segmentation = null;
         using (no_grad())
         {
             foreach (var batch in data.Epoch(0))
             {
                 using var scope = NewDisposeScope();
                 var (x, y) = ToTensors(batch, module.Device);
-                var logits = module.forward(x); // (N, classes)
+                var logits = module.forward(x); // (N, classes), or (N, classes, H, W) for segmentation
+                if (batch.Masks is not null)
+                {
+                    segmentation ??= new SegmentationMetrics((int)logits.shape[1], batch.IgnoreIndex);
+                    segmentation.Add(logits, y);
+                    // Summed over counted pixels here, divided by their number at the end.
+                    lossSum += F.cross_entropy(logits, y, ignore_index: batch.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+                    seen += batch.Count;
+                    progress?.Report((++index, data.BatchesPerEpoch));
+                    continue;
+                }
                 lossSum += F.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
                 classes = (int)logits.shape[1];
                 int k = Math.Min(5, classes);
@@ -190,6 +213,8 @@ public sealed class Trainer
         }
         if (wasTraining) module.train();
         if (seen == 0) throw new SecateurException(ErrorCode.BadArgument, "the evaluation set is empty");
+        if (segmentation?.Compute() is { } scores)
+            return new EvaluationResult(lossSum / Math.Max(1, scores.Pixels), scores.PixelAccuracy, null, seen) { Segmentation = scores };
         // With five or fewer outputs every label is in the top five: no top-5 to report.
         return new EvaluationResult(lossSum / seen, (double)top1 / seen, (double)top5 / seen, seen).ForClasses(classes);
     }

@@ -39,7 +39,7 @@ public sealed class TaylorImportance : IImportance
             module.zero_grad();
             var (x, y) = Trainer.ToTensors(batch, module.Device);
             using (enable_grad())
-                F.cross_entropy(module.forward(x), y).backward();
+                F.cross_entropy(module.forward(x), y, ignore_index: batch.IgnoreIndex).backward(); // masks for segmentation
             using (no_grad())
                 foreach (var group in groups)
                 {
