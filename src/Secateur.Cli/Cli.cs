@@ -145,6 +145,7 @@ public static class Cli
         { ParameterNames.Data, "--data" },
         { ParameterNames.DataDirectory, "--data-dir" },
         { ParameterNames.Preprocessing, "--preprocess" },
+        { nameof(Secateur.Onnx.OnnxSaveOptions.Opset), "--opset" },
     };
 
     /// <summary>

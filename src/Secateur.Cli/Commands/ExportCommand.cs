@@ -26,7 +26,7 @@ public static class ExportCommand
             // The file keeps the preprocessing the model records; one given here is recorded instead.
             if (preprocess.Explicit(r, graph.Preprocessing) is { } given) graph.Preprocessing = given;
             else if (preprocess.FromData(r)) throw new SecateurException(ErrorCode.BadArgument, $"export reads no data, so it cannot compute '{Secateur.Graph.InputPreprocessing.FromDataName}' statistics; give the values (--mean, --std)");
-            int version = r.GetValue(opset);
+            int version = Secateur.Onnx.OnnxSerializer.OpsetFor(graph, new Secateur.Onnx.OnnxSaveOptions { Opset = r.GetValue(opset) });
             var path = r.GetValue(output) ?? (File.Exists(spec)
                 ? Path.Combine(Path.GetDirectoryName(spec) ?? ".", $"{Path.GetFileNameWithoutExtension(spec)}.opset{version}.onnx")
                 : spec + ".onnx");

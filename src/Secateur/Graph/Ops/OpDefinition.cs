@@ -68,6 +68,20 @@ public abstract class OpDefinition
     }
 
     /// <summary>
+    /// Why <paramref name="node"/> of <paramref name="graph"/> cannot be written as itself in <paramref name="opset"/>;
+    /// empty when it can. Ops whose form depends on their parameters (GroupNormalization's per-channel scale) look at them.
+    /// </summary>
+    public virtual IEnumerable<string> OpsetProblems(Node node, ModelGraph graph, int opset) => OpsetProblems(node, opset);
+
+    /// <summary>
+    /// The nodes that compute what <paramref name="node"/> computes with ops <paramref name="opset"/> has, for a save
+    /// at an opset too old for the op (Gelu as its Erf formula, say); null when there is no such form. Constants it
+    /// needs are added to <paramref name="graph"/>, a copy that is being saved; <paramref name="shapes"/> holds the
+    /// shape of every value at batch size 1.
+    /// </summary>
+    public virtual IReadOnlyList<Node>? Lower(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes, int opset) => null;
+
+    /// <summary>
     /// Checks of <paramref name="node"/>'s attributes and operands that the generic validation (names, arity,
     /// definedness) cannot know; throws <see cref="SecateurException"/> naming the node.
     /// </summary>
