@@ -16,7 +16,11 @@ public abstract record ChannelRule
 
     /// <summary>The output's channels are input 0's; each of <paramref name="PerChannel"/> (batch-norm parameters, depthwise filters) loses the same channels.</summary>
     /// <param name="PerChannel">Initializer axes indexed by the channel.</param>
-    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel) : ChannelRule
+    /// <param name="Chunk">
+    /// When above 1, the op treats runs of <paramref name="Chunk"/> consecutive channels together (GroupNormalization's
+    /// groups): a removal must take whole runs, and the input must be one group's channels.
+    /// </param>
+    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel, long Chunk = 1) : ChannelRule
     {
         /// <summary>Pass-through with no parameters of its own (activations, pooling).</summary>
         public static PassThrough Plain { get; } = new([]);

@@ -6,11 +6,12 @@ namespace Secateur.Graph.Ops;
 /// opset 21 one per channel; both are read (by their length).
 /// </summary>
 /// <remarks>
-/// Channel rule: blocked. Of the two ways to prune through it, removing an equal number of channels from every group
-/// changes each group's mean and variance (the pruned model would differ from the zeroed one), so it is never safe;
-/// removing whole norm groups is exact (the other groups' statistics do not change, num_groups drops by the groups
-/// removed), but it needs the C/G channels of a group removed together, a tie the dependency graph does not express
-/// yet. Until it does, the groups read are blocked with that reason rather than pruned wrongly.
+/// Channel rule: whole norm groups go. Of the two ways to prune through it, removing an equal number of channels from
+/// every group changes each group's mean and variance (the pruned model would differ from the zeroed one, and from the
+/// original in every kept channel), so it is never exact; removing whole norm groups is (the other groups' statistics
+/// do not change, num_groups drops by the groups removed), so the channels pass through with runs of C/G tied
+/// (<see cref="ChannelRule.PassThrough.Chunk"/>) and scale and bias lose the same entries. The per-group form (opset 18's
+/// scale per group, which the importer spreads per channel) is blocked when built in code.
 /// </remarks>
 internal sealed class GroupNormalizationOp() : OpDefinition(OpKind.GroupNormalization, 3, 3)
 {
@@ -81,6 +82,22 @@ internal sealed class GroupNormalizationOp() : OpDefinition(OpKind.GroupNormaliz
         return x;
     }
 
-    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
-        new ChannelRule.Block($"'{node.Name}' (GroupNormalization) normalises groups of channels together: only whole groups could be removed, which Secateur does not do yet");
+    public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
+    {
+        long channels = shapes[node.Inputs[0]][1], groups = node.Int("num_groups", 1);
+        if (node.Inputs.Skip(1).Any(i => shapes[i][0] != channels))
+            return new ChannelRule.Block($"'{node.Name}' (GroupNormalization) has one scale per group; Secateur prunes the per-channel form (which import makes)");
+        return new ChannelRule.PassThrough([new ChannelTensor(node.Inputs[1], 0), new ChannelTensor(node.Inputs[2], 0)], channels / groups);
+    }
+
+    // Whole norm groups went: the group count follows the channels left, at the original's channels per group.
+    public override Node RewriteAfterPruning(Node node, ModelGraph original, ModelGraph pruned)
+    {
+        long before = original.Initializers[node.Inputs[1]].Shape[0], after = pruned.Initializers[node.Inputs[1]].Shape[0];
+        if (before == after) return node;
+        long per = before / node.Int("num_groups", 1);
+        var attrs = node.Attributes.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        attrs["num_groups"] = AttributeValue.Of(after / per);
+        return node.With(attributes: attrs);
+    }
 }

@@ -107,6 +107,12 @@ public abstract class OpDefinition
     public virtual Node RewriteAfterPruning(Node node, ModelGraph pruned) => node;
 
     /// <summary>
+    /// <see cref="RewriteAfterPruning(Node, ModelGraph)"/> for ops whose attributes count what the pruning took, which
+    /// only the <paramref name="original"/> graph still shows (GroupNormalization's group count).
+    /// </summary>
+    public virtual Node RewriteAfterPruning(Node node, ModelGraph original, ModelGraph pruned) => RewriteAfterPruning(node, pruned);
+
+    /// <summary>
     /// Multiply-accumulates of <paramref name="node"/> for a batch of one, by the convention ModelStats states (the
     /// analysis layer sums these; this layer does not know it): 0 for ops whose work it does not count, such as
     /// bias adds, normalisation, activations and pooling.
