@@ -155,6 +155,7 @@ public static class Cli
         { nameof(Secateur.Data.FashionSegmentationOptions.CanvasSize), "--size" },
         { nameof(Secateur.Data.FashionSegmentationOptions.MaxGarments), "--garments" },
         { nameof(Secateur.Data.DataSourceOptions.IgnoreIndex), "--ignore-index" }, // also ImageDataset.IgnoreIndex
+        { nameof(Secateur.Onnx.OnnxSaveOptions.Opset), "--opset" },
     };
 
     /// <summary>

@@ -55,15 +55,14 @@ public static class CommonOptions
     /// <summary><c>--batch-size N</c>.</summary>
     public static Option<int> BatchSize(int fallback = 128) => new("--batch-size") { Description = "mini-batch size", DefaultValueFactory = _ => fallback };
 
-    /// <summary><c>--opset N</c> for verbs that save a model.</summary>
-    public static Option<int> Opset() => new("--opset")
+    /// <summary><c>--opset N</c> for verbs that save a model; absent, the library chooses.</summary>
+    public static Option<int?> Opset() => new("--opset")
     {
-        Description = $"ONNX operator set of the saved model ({Secateur.Onnx.OnnxSaveOptions.MinOpset}-{Secateur.Onnx.OnnxSaveOptions.MaxOpset}; ops newer than it are an error naming the node)",
-        DefaultValueFactory = _ => Secateur.Onnx.OnnxSaveOptions.MaxOpset,
+        Description = $"ONNX operator set of the saved model ({Secateur.Onnx.OnnxSaveOptions.MinOpset}-{Secateur.Onnx.OnnxSaveOptions.MaxOpset}; default: the lowest from {Secateur.Onnx.OnnxSaveOptions.DefaultOpset} that has every op of the model; an older one writes Gelu, Mish and GroupNormalization as their formulas, other ops newer than it are an error naming the node)",
     };
 
-    /// <summary>Saves <paramref name="graph"/> at the opset the user chose.</summary>
-    public static void Save(Secateur.Graph.ModelGraph graph, string path, int opset) =>
+    /// <summary>Saves <paramref name="graph"/> at the opset the user chose (null: the library's choice).</summary>
+    public static void Save(Secateur.Graph.ModelGraph graph, string path, int? opset) =>
         Secateur.Onnx.OnnxSerializer.Save(graph, path, new Secateur.Onnx.OnnxSaveOptions { Opset = opset });
 
     /// <summary>

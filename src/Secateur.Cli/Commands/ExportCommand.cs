@@ -36,7 +36,7 @@ public static class ExportCommand
                 else context.Out.WriteLine($"{graph.Name}: PyTorch package in {directory} ({package.Nodes} nodes in model.py, {package.Tensors} tensors in {PyTorchExporter.WeightsFile}); fine-tune with: torchrun --nproc_per_node N {Path.Combine(directory, PyTorchExporter.FineTuneFile)} --data DIR (see {Path.Combine(directory, "README.md")})");
                 return 0;
             }
-            int version = r.GetValue(opset);
+            int version = Secateur.Onnx.OnnxSerializer.OpsetFor(graph, new Secateur.Onnx.OnnxSaveOptions { Opset = r.GetValue(opset) });
             var path = r.GetValue(output) ?? (File.Exists(spec)
                 ? Path.Combine(Path.GetDirectoryName(spec) ?? ".", $"{Path.GetFileNameWithoutExtension(spec)}.opset{version}.onnx")
                 : spec + ".onnx");

@@ -29,7 +29,7 @@ internal sealed class RecoveryOptions
     public Option<string?> Output { get; } = new("--output", "-o") { Description = "where to save the result (default: <model>.pruned.onnx, or <model>.sparse.onnx for weight pruning)" };
     public Option<string?> Report { get; } = new("--report") { Description = "write a report: .html (with charts; .md and .json beside it), .md or .json" };
     public Option<bool> Json { get; } = CommonOptions.Json();
-    public Option<int> Opset { get; } = CommonOptions.Opset();
+    public Option<int?> Opset { get; } = CommonOptions.Opset();
     public Option<int> Seed { get; } = CommonOptions.Seed();
     public Option<string> Device { get; } = CommonOptions.Device();
     public Option<int?> Threads { get; } = CommonOptions.Threads();

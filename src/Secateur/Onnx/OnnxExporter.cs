@@ -10,20 +10,24 @@ namespace Secateur.Onnx;
 /// <summary>Builds the ModelProto for a <see cref="ModelGraph"/>; see <see cref="OnnxSerializer"/> for the conversions.</summary>
 internal static class OnnxExporter
 {
-    /// <summary>IR version 8 is the one the bundled ONNX 1.12 schema describes (and the one opset 17 needs).</summary>
-    internal const long IrVersion = 8;
+    /// <summary>
+    /// The IR version written with <paramref name="opset"/>: the one of the ONNX release that introduced the opset
+    /// (8 up to opset 18, 9 for 19–20, 10 for 21), so that checkers of that release accept the file.
+    /// </summary>
+    internal static long IrVersion(int opset) => opset switch { <= 18 => 8, <= 20 => 9, _ => 10 };
 
     public static ModelProto Export(ModelGraph graph, OnnxSaveOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Opset is < OnnxSaveOptions.MinOpset or > OnnxSaveOptions.MaxOpset)
             throw new SecateurException(ErrorCode.BadArgument,
-                $"opset {options.Opset} is not supported for saving; use {OnnxSaveOptions.MinOpset} to {OnnxSaveOptions.MaxOpset}");
+                $"opset {options.Opset} is not supported for saving; use {OnnxSaveOptions.MinOpset} to {OnnxSaveOptions.MaxOpset}", nameof(OnnxSaveOptions.Opset));
         ArgumentNullException.ThrowIfNull(options.ProducerName);
         ArgumentNullException.ThrowIfNull(options.ProducerVersion);
         // Never write a file that Load would reject.
         GraphValidator.Validate(graph);
-        CheckOpset(graph, options.Opset);
+        int opset = options.Opset ?? ChooseOpset(graph);
+        graph = Lower(graph, opset);
 
         long bytes = graph.Initializers.Values.Sum(t => t.ByteSize);
         if (bytes >= int.MaxValue)
@@ -33,7 +37,7 @@ internal static class OnnxExporter
         var g = new GraphProto { Name = graph.Name.Length > 0 ? graph.Name : "model" };
         var extra = new List<TensorProto>();
         var taken = AllValueNames(graph);
-        foreach (var node in graph.Nodes) g.Node.Add(ToProto(node, options.Opset, taken, extra));
+        foreach (var node in graph.Nodes) g.Node.Add(ToProto(node, opset, taken, extra));
         foreach (var kv in graph.Initializers) g.Initializer.Add(ToProto(kv.Key, kv.Value));
         g.Initializer.AddRange(extra);
         foreach (var i in graph.Inputs) g.Input.Add(ToProto(i));
@@ -41,23 +45,57 @@ internal static class OnnxExporter
 
         var model = new ModelProto
         {
-            IrVersion = IrVersion,
+            IrVersion = IrVersion(opset),
             ProducerName = options.ProducerName,
             ProducerVersion = options.ProducerVersion,
             Graph = g,
         };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
         // Metadata is a SortedDictionary, so its order (and thus the bytes) is canonical.
         foreach (var kv in graph.Metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = kv.Key, Value = kv.Value });
         return model;
     }
 
-    private static void CheckOpset(ModelGraph graph, int opset)
+    /// <summary>The lowest opset from <see cref="OnnxSaveOptions.DefaultOpset"/> up that writes every op as it is; the highest when none does.</summary>
+    internal static int ChooseOpset(ModelGraph graph)
     {
-        // Each op knows the opsets it can be written in (OpDefinition.OpsetProblems).
-        var problems = graph.Nodes.SelectMany(n => OpRegistry.For(n).OpsetProblems(n, opset)).ToList();
-        if (problems.Count > 0)
-            throw new SecateurException(ErrorCode.UnsupportedOp, $"cannot save in opset {opset}: {string.Join("; ", problems)}");
+        for (int opset = OnnxSaveOptions.DefaultOpset; opset < OnnxSaveOptions.MaxOpset; opset++)
+            if (!graph.Nodes.Any(n => OpRegistry.For(n).OpsetProblems(n, graph, opset).Any())) return opset;
+        return OnnxSaveOptions.MaxOpset;
+    }
+
+    /// <summary>
+    /// <paramref name="graph"/> with every op that <paramref name="opset"/> cannot write as it is replaced by the
+    /// equivalent nodes its definition gives (<see cref="OpDefinition.Lower"/>); the graph itself when none needs it.
+    /// Ops with no such form are the error, all named at once.
+    /// </summary>
+    private static ModelGraph Lower(ModelGraph graph, int opset)
+    {
+        var problems = graph.Nodes.Select(n => (Node: n, Why: OpRegistry.For(n).OpsetProblems(n, graph, opset).ToList())).Where(p => p.Why.Count > 0).ToList();
+        if (problems.Count == 0) return graph;
+        var lowered = graph.Clone();
+        var shapes = ShapeInference.Infer(graph);
+        var stuck = new List<string>();
+        foreach (var (node, why) in problems)
+        {
+            var replacement = OpRegistry.For(node).Lower(node, lowered, shapes, opset);
+            if (replacement is null || replacement.Any(r => OpRegistry.For(r).OpsetProblems(r, lowered, opset).Any()))
+            {
+                stuck.AddRange(why);
+                continue;
+            }
+            int at = lowered.Nodes.FindIndex(n => n.Name == node.Name);
+            lowered.Nodes.RemoveAt(at);
+            lowered.Nodes.InsertRange(at, replacement);
+        }
+        if (stuck.Count > 0)
+            throw new SecateurException(ErrorCode.UnsupportedOp, $"cannot save in opset {opset}: {string.Join("; ", stuck)}", nameof(OnnxSaveOptions.Opset));
+        // Initializers only the replaced nodes read go with them.
+        var read = lowered.Nodes.SelectMany(n => n.Inputs).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in lowered.Initializers.Keys.Where(k => !read.Contains(k) && problems.Any(p => p.Node.Inputs.Contains(k))).ToList())
+            lowered.Initializers.Remove(name);
+        GraphValidator.Validate(lowered);
+        return lowered;
     }
 
     private static HashSet<string> AllValueNames(ModelGraph graph)
@@ -99,6 +137,13 @@ internal static class OnnxExporter
                     extra.Add(ToProto(name, TensorData.FromFloats([], 0)));
                     inputs[i] = name;
                 }
+        }
+        if (node.Op == OpKind.ReduceMean && opset >= ReduceMeanOp.AxesInputOpset && node.Ints("axes") is { } axes)
+        {
+            var name = Unique($"{node.Name}.axes", taken);
+            extra.Add(ToProto(name, TensorData.FromLongs(axes.ToArray(), axes.Count)));
+            inputs.Add(name);
+            attributes = attributes.Where(a => a.Key != "axes");
         }
         p.Input.AddRange(inputs);
         p.Output.AddRange(node.Outputs);

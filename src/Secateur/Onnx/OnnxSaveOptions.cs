@@ -8,11 +8,26 @@ public sealed record OnnxSaveOptions
     /// <summary>Lowest ai.onnx opset Secateur writes: Clip takes min/max as inputs from opset 11 on.</summary>
     public const int MinOpset = 11;
 
-    /// <summary>Highest ai.onnx opset Secateur writes: the newest one the bundled ONNX 1.12 schema defines.</summary>
-    public const int MaxOpset = 17;
+    /// <summary>
+    /// Highest ai.onnx opset Secateur writes (21): the newest one it also reads back (<c>OnnxImporter</c>), so that
+    /// every file it saves loads again. The bundled ONNX Runtime 1.31 runs up to opset 26 (its own refusal of 27 says
+    /// so); going beyond 21 means checking each op's changes in 22–26 for reading and writing alike.
+    /// </summary>
+    public const int MaxOpset = 21;
 
-    /// <summary>The default ai.onnx opset version written into opset_import (17).</summary>
-    public int Opset { get; init; } = 17;
+    /// <summary>
+    /// The opset an automatic choice starts from (17): a graph whose ops all exist in it is saved in it, as every
+    /// file Secateur wrote before it saved newer opsets was.
+    /// </summary>
+    public const int DefaultOpset = 17;
+
+    /// <summary>
+    /// The ai.onnx opset version written into opset_import, or null (the default) to choose the lowest one from
+    /// <see cref="DefaultOpset"/> up in which every op of the graph can be written as it is (GroupNormalization with
+    /// a scale per channel, say, needs 21). An explicit opset too old for an op writes the op as an equivalent formula
+    /// where one exists (Gelu, Mish, GroupNormalization) and is an error naming the node otherwise.
+    /// </summary>
+    public int? Opset { get; init; }
 
     /// <summary>Written as producer_name.</summary>
     public string ProducerName { get; init; } = "Secateur";

@@ -68,6 +68,16 @@ public static class OnnxSerializer
         }
     }
 
+    /// <summary>
+    /// The opset <see cref="Save"/> writes <paramref name="graph"/> in: <see cref="OnnxSaveOptions.Opset"/> when given,
+    /// else the lowest one from <see cref="OnnxSaveOptions.DefaultOpset"/> up that writes every op as it is.
+    /// </summary>
+    public static int OpsetFor(ModelGraph graph, OnnxSaveOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        return options?.Opset ?? OnnxExporter.ChooseOpset(graph);
+    }
+
     /// <summary>The ONNX encoding of <paramref name="graph"/>: exactly the bytes <see cref="Save"/> writes.</summary>
     /// <exception cref="SecateurException">As for <see cref="Save"/>, except BadFile.</exception>
     public static byte[] ToBytes(ModelGraph graph, OnnxSaveOptions? options = null)

@@ -99,7 +99,7 @@ public static class Allocation
         if (groups.Count == 0) throw new SecateurException(ErrorCode.ImpossibleTarget, "no group of this model can be pruned (a dry run lists every group and why it is blocked)");
         // Groups cut in blocks (grouped convolutions) rank positions within a block by their score summed over the
         // blocks, as Torch-Pruning does: one position goes from every block at once.
-        var order = groups.ToDictionary(g => g, g => Ascending(g.Blocks > 1 ? PerPosition(g, scores[g]) : scores[g]));
+        var order = groups.ToDictionary(g => g, g => Ascending(g.UnitSize > 1 ? g.UnitScores(scores[g]) : scores[g]));
         // Normalised scores make groups comparable for global ranking: each group's scores divided by its mean.
         var normalised = groups.ToDictionary(g => g, g => Normalise(scores[g]));
 
@@ -135,8 +135,8 @@ public static class Allocation
             var remove = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
             foreach (var g in groups)
                 if (counts[g] > 0)
-                    remove[g] = g.Blocks > 1
-                        ? g.InEveryBlock(order[g].Take((int)(counts[g] / g.Blocks)).Select(i => (long)i))
+                    remove[g] = g.UnitSize > 1
+                        ? g.FromUnits(order[g].Take((int)(counts[g] / g.UnitSize)).Select(i => (long)i))
                         : order[g].Take((int)counts[g]).Select(i => (long)i).Order().ToArray();
             return remove;
         }
@@ -210,12 +210,12 @@ public static class Allocation
             keep = Math.Max(o.RoundTo, (keep + o.RoundTo - 1) / o.RoundTo * o.RoundTo); // round the kept count up
             remove = Math.Max(0, g.Channels - keep);
         }
-        // Blocks (grouped convolutions) lose the same count each: round down to a whole number per block that still
+        // Removal units (a position in every block of grouped convolutions, a whole norm group) go whole: round down to whole units that still
         // keeps a multiple of RoundTo where one exists (else the block rule wins: it is what makes the model valid).
-        if (g.Blocks > 1)
+        if (g.UnitSize > 1)
         {
-            long whole = remove / g.Blocks * g.Blocks;
-            for (long r = whole; r > 0; r -= g.Blocks)
+            long whole = remove / g.UnitSize * g.UnitSize;
+            for (long r = whole; r > 0; r -= g.UnitSize)
                 if (o.RoundTo <= 1 || g.Channels <= o.RoundTo || (g.Channels - r) % o.RoundTo == 0) return r;
             return whole;
         }
@@ -255,20 +255,12 @@ public static class Allocation
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(scores);
         if (scores.Length != group.Channels) throw new ArgumentException($"group '{group.Name}' has {group.Channels} channels, got {scores.Length} scores", nameof(scores));
-        return group.Blocks > 1
-            ? group.InEveryBlock(Ascending(PerPosition(group, scores)).Take((int)Math.Max(0, count / group.Blocks)).Select(i => (long)i))
+        return group.UnitSize > 1
+            ? group.FromUnits(Ascending(group.UnitScores(scores)).Take((int)Math.Max(0, count / group.UnitSize)).Select(i => (long)i))
             : Ascending(scores).Take((int)Math.Max(0, count)).Select(i => (long)i).Order().ToArray();
     }
 
-    /// <summary>The score of each position within a block of <paramref name="g"/>: the sum over its blocks.</summary>
-    private static float[] PerPosition(PruningGroup g, float[] scores)
-    {
-        var sums = new float[g.Period];
-        for (long j = 0; j < g.Channels; j++) sums[j % g.Period] += scores[j];
-        return sums;
-    }
-
-        private static int[] Ascending(float[] scores)
+    private static int[] Ascending(float[] scores)
     {
         var idx = Enumerable.Range(0, scores.Length).ToArray();
         // Stable: equal scores keep channel order, so plans are deterministic.

@@ -41,12 +41,13 @@ public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Off
 public sealed class PruningGroup
 {
     internal PruningGroup(int id, long channels, long period, IReadOnlyList<ChannelSlice> slices, IReadOnlyList<string> values, string? blockedReason,
-        string? part = null)
+        string? part = null, long chunk = 1)
     {
         _part = part;
         Id = id;
         Channels = channels;
         Period = period;
+        Chunk = chunk;
         Slices = slices;
         Values = values;
         BlockedReason = blockedReason;
@@ -79,12 +80,45 @@ public sealed class PruningGroup
         return Enumerable.Range(0, (int)Blocks).SelectMany(b => p.Select(x => b * Period + x)).ToArray();
     }
 
-    /// <summary>True when <paramref name="channels"/> takes the same positions in every block (see <see cref="Period"/>).</summary>
+    /// <summary>
+    /// When above 1, the channels are runs of <see cref="Chunk"/> consecutive channels that go together: a group
+    /// normalization's groups (removing part of one would change the statistics of the rest; removing whole ones leaves
+    /// the others' as they were). 1 when nothing constrains it.
+    /// </summary>
+    public long Chunk { get; }
+
+    /// <summary>Channels that one removal unit takes: a whole norm group (<see cref="Chunk"/>), a position in every block (<see cref="Blocks"/>), or 1.</summary>
+    public long UnitSize => Chunk > 1 ? Chunk : Blocks;
+
+    /// <summary>Number of removal units (see <see cref="UnitSize"/>).</summary>
+    public long Units => Channels / UnitSize;
+
+    /// <summary>The admissible removal made of removal units <paramref name="units"/> (each below <see cref="Units"/>).</summary>
+    public IReadOnlyCollection<long> FromUnits(IEnumerable<long> units)
+    {
+        ArgumentNullException.ThrowIfNull(units);
+        if (Chunk <= 1) return InEveryBlock(units);
+        var u = units.Distinct().Order().ToArray();
+        if (u.Any(x => x < 0 || x >= Units)) throw new ArgumentOutOfRangeException(nameof(units), $"a unit is outside the {Units} norm groups");
+        return u.SelectMany(x => Enumerable.Range(0, (int)Chunk).Select(k => x * Chunk + k)).ToArray();
+    }
+
+    /// <summary>The score of each removal unit: the sum of its channels' scores.</summary>
+    public float[] UnitScores(float[] scores)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        var sums = new float[Units];
+        for (long j = 0; j < Channels; j++) sums[Chunk > 1 ? j / Chunk : j % Period] += scores[j];
+        return sums;
+    }
+
+    /// <summary>True when <paramref name="channels"/> takes the same positions in every block (see <see cref="Period"/>) and whole runs of <see cref="Chunk"/>.</summary>
     public bool IsAdmissible(IReadOnlyCollection<long> channels)
     {
         ArgumentNullException.ThrowIfNull(channels);
-        if (Period == Channels) return true;
         var set = channels.ToHashSet();
+        if (Chunk > 1 && !set.All(j => Enumerable.Range(0, (int)Chunk).All(k => set.Contains(j - j % Chunk + k)))) return false;
+        if (Period == Channels) return true;
         return set.All(j => set.Contains((j + Period) % Channels));
     }
 
@@ -181,6 +215,9 @@ public sealed class DependencyGraph
         private readonly Dictionary<int, long> _period = [];
         // A group cut in two by a Slice of the channels: channels [0, At) are group First, the rest group Second.
         private readonly Dictionary<int, (int First, long At, int Second)> _children = [];
+
+        // Runs of channels a group normalization keeps together (see PruningGroup.Chunk).
+        private readonly Dictionary<int, long> _chunk = [];
 
         private void Constrain(int group, long period) =>
             _period[group] = _period.TryGetValue(group, out var p) ? Gcd(p, period) : period;
@@ -348,7 +385,15 @@ public sealed class DependencyGraph
                 long period = periods.TryGetValue(root, out var p) ? Gcd(_size[root], p) : _size[root];
                 if (why is null && period == 1 && _size[root] > 1)
                     why = "every channel is a convolution group of its own (a channel multiplier): only all of them could go";
-                var group = new PruningGroup(groups.Count, _size[root], period, slices, values.GetValueOrDefault(root) ?? [], why, Part(slices, _size[root]));
+                // Group normalizations tie runs of channels; their least common multiple is what every one of them keeps whole.
+                long chunk = 1;
+                foreach (var (g, c) in _chunk)
+                    if (Find(g) == root) chunk = chunk / Gcd(chunk, c) * c;
+                if (why is null && chunk > 1 && period < _size[root])
+                    why = "it feeds both a group normalization (whole norm groups) and grouped convolutions (the same positions in every block)";
+                if (why is null && chunk > 1 && (chunk >= _size[root] || _size[root] % chunk != 0))
+                    why = $"a group normalization keeps its {_size[root]} channels in one norm group ({chunk} channels together): only all of them could go";
+                var group = new PruningGroup(groups.Count, _size[root], period, slices, values.GetValueOrDefault(root) ?? [], why, Part(slices, _size[root]), chunk);
                 groups.Add(group);
                 byRoot[root] = group;
             }
@@ -380,6 +425,11 @@ public sealed class DependencyGraph
                         }
                         _layout[node.Output] = l;
                         foreach (var t in rule.PerChannel) Slices(l.Segments, l.Factor, node, t.Tensor, t.Axis, SliceRole.PerChannel);
+                        if (rule.Chunk > 1)
+                        {
+                            if (l.Segments.Length == 1 && l.Factor == 1) _chunk[l.Segments[0].Group] = rule.Chunk;
+                            else Block(l.Segments, $"'{node.Name}' ({node.Op}) normalises runs of {rule.Chunk} channels joined from several layers");
+                        }
                         break;
                     }
                 case ChannelRule.SpatialOnly rule:

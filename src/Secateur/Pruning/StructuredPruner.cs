@@ -31,6 +31,9 @@ public static class StructuredPruner
                 throw new SecateurException(ErrorCode.BadArgument, $"group '{group.Name}' has {group.Channels} channels; a channel index to remove is out of range");
             if (indices.Distinct().Count() >= group.Channels)
                 throw new SecateurException(ErrorCode.ImpossibleTarget, $"removing all {group.Channels} channels of group '{group.Name}' would disconnect the network");
+            if (group.Chunk > 1 && !group.IsAdmissible(indices))
+                throw new SecateurException(ErrorCode.BadArgument,
+                    $"group '{group.Name}' feeds a group normalization: its {group.Channels} channels are {group.Channels / group.Chunk} norm groups of {group.Chunk}, and a removal must take whole norm groups");
             if (!group.IsAdmissible(indices))
                 throw new SecateurException(ErrorCode.BadArgument,
                     $"group '{group.Name}' feeds grouped convolutions: its {group.Channels} channels are {group.Blocks} blocks of {group.Period}, and a removal must take the same positions in every block");
@@ -53,7 +56,7 @@ public static class StructuredPruner
         // Attributes that count channels (Conv's group) follow the smaller initializers, constants that do (a Slice's
         // range of the channels) follow the removed channels.
         var kept = new KeptChannels(dependencies, remove);
-        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, result, kept));
+        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, graph, result, kept));
         // Constants a rewrite replaced (the old ranges) are dropped when no node reads them any more.
         var read = result.Nodes.SelectMany(n => n.Inputs).ToHashSet(StringComparer.Ordinal);
         foreach (var name in graph.Nodes.SelectMany(n => n.Inputs).Where(i => graph.IsInitializer(i) && !read.Contains(i)).Distinct().ToList())

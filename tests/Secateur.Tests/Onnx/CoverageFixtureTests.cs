@@ -244,11 +244,11 @@ public sealed class CoverageFixtureTests : IDisposable
         var choice = new Dictionary<PruningGroup, IReadOnlyCollection<long>>();
         foreach (var g in deps.Prunable)
         {
-            // Random positions within a block; a group grouped convolutions constrain loses them in every block (for
-            // any other group the block is the whole group, so this is a random 40% of its channels).
-            var all = Enumerable.Range(0, (int)g.Period).Select(i => (long)i).ToArray();
+            // Random removal units: positions within a block for a group grouped convolutions constrain (lost in every
+            // block), whole norm groups for one a group normalization reads, else channels (a random 40% of them).
+            var all = Enumerable.Range(0, (int)g.Units).Select(i => (long)i).ToArray();
             rng.Shuffle(all);
-            choice[g] = g.InEveryBlock(all.Take((int)Math.Min(g.Period - 1, Math.Round(g.Period * 0.4))));
+            choice[g] = g.FromUnits(all.Take((int)Math.Min(g.Units - 1, Math.Round(g.Units * 0.4))));
         }
         var inputs = Inputs(graph, 2, seed: 7);
         ShouldMatch(RunSecateur(StructuredPruner.Prune(deps, choice), inputs), RunSecateur(StructuredPruner.ZeroOut(deps, choice), inputs),

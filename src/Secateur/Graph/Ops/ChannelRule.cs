@@ -20,7 +20,11 @@ public abstract record ChannelRule
     /// True for an elementwise op, which follows channels on whichever axis carries them (after a Transpose to channels
     /// last, say); false for one that expects them on axis 1 (pooling, batch norm), which blocks them anywhere else.
     /// </param>
-    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel, bool AnyAxis = false) : ChannelRule
+    /// <param name="Chunk">
+    /// When above 1, the op treats runs of <paramref name="Chunk"/> consecutive channels together (GroupNormalization's
+    /// groups): a removal must take whole runs, and the input must be one group's channels.
+    /// </param>
+    public sealed record PassThrough(IReadOnlyList<ChannelTensor> PerChannel, bool AnyAxis = false, long Chunk = 1) : ChannelRule
     {
         /// <summary>Pass-through with no parameters of its own that expects channels on axis 1 (pooling).</summary>
         public static PassThrough Plain { get; } = new([]);

@@ -68,6 +68,20 @@ public abstract class OpDefinition
     }
 
     /// <summary>
+    /// Why <paramref name="node"/> of <paramref name="graph"/> cannot be written as itself in <paramref name="opset"/>;
+    /// empty when it can. Ops whose form depends on their parameters (GroupNormalization's per-channel scale) look at them.
+    /// </summary>
+    public virtual IEnumerable<string> OpsetProblems(Node node, ModelGraph graph, int opset) => OpsetProblems(node, opset);
+
+    /// <summary>
+    /// The nodes that compute what <paramref name="node"/> computes with ops <paramref name="opset"/> has, for a save
+    /// at an opset too old for the op (Gelu as its Erf formula, say); null when there is no such form. Constants it
+    /// needs are added to <paramref name="graph"/>, a copy that is being saved; <paramref name="shapes"/> holds the
+    /// shape of every value at batch size 1.
+    /// </summary>
+    public virtual IReadOnlyList<Node>? Lower(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes, int opset) => null;
+
+    /// <summary>
     /// Checks of <paramref name="node"/>'s attributes and operands that the generic validation (names, arity,
     /// definedness) cannot know; throws <see cref="SecateurException"/> naming the node.
     /// </summary>
@@ -93,11 +107,17 @@ public abstract class OpDefinition
     public virtual Node RewriteAfterPruning(Node node, ModelGraph pruned) => node;
 
     /// <summary>
+    /// <see cref="RewriteAfterPruning(Node, ModelGraph)"/> for ops whose attributes count what the pruning took, which
+    /// only the <paramref name="original"/> graph still shows (GroupNormalization's group count).
+    /// </summary>
+    public virtual Node RewriteAfterPruning(Node node, ModelGraph original, ModelGraph pruned) => RewriteAfterPruning(node, pruned);
+
+    /// <summary>
     /// <paramref name="node"/> as it must read once its initializers have lost channels, for ops whose constants count
     /// the channels of a value (a Slice's range): <paramref name="channels"/> says which indices of the original values
-    /// the prune kept. By default the rewrite that needs only the smaller initializers.
+    /// the prune kept. By default <see cref="RewriteAfterPruning(Node, ModelGraph, ModelGraph)"/>.
     /// </summary>
-    public virtual Node RewriteAfterPruning(Node node, ModelGraph pruned, IPrunedChannels channels) => RewriteAfterPruning(node, pruned);
+    public virtual Node RewriteAfterPruning(Node node, ModelGraph original, ModelGraph pruned, IPrunedChannels channels) => RewriteAfterPruning(node, original, pruned);
 
     /// <summary>
     /// Multiply-accumulates of <paramref name="node"/> for a batch of one, by the convention ModelStats states (the

@@ -8,12 +8,8 @@ namespace Secateur.Graph.Ops;
 /// </summary>
 internal sealed class ReduceMeanOp() : OpDefinition(OpKind.ReduceMean)
 {
-    // Opset 18 moved axes from an attribute to an input; Secateur writes opsets up to 17.
-    public override IEnumerable<string> OpsetProblems(Node node, int opset)
-    {
-        foreach (var p in base.OpsetProblems(node, opset)) yield return p;
-        if (opset >= 18) yield return $"node '{node.Name}' (ReduceMean) has its axes as an attribute, which opset {opset} reads as an input";
-    }
+    /// <summary>The opset that moved axes from an attribute to an input: the exporter writes them as one from here on.</summary>
+    internal const int AxesInputOpset = 18;
 
     public override void Validate(Node node, ModelGraph graph)
     {

@@ -25,7 +25,7 @@ internal sealed class SliceOp() : OpDefinition(OpKind.Slice, 3, 5)
     }
 
     // The range of an axis that lost channels becomes the kept channels of it: [kept before start, kept before end).
-    public override Node RewriteAfterPruning(Node node, ModelGraph pruned, IPrunedChannels channels)
+    public override Node RewriteAfterPruning(Node node, ModelGraph original, ModelGraph pruned, IPrunedChannels channels)
     {
         var input = node.Inputs[0];
         var ranges = Ranges(node, channels.OriginalShape(input), v => pruned.Initializers.GetValueOrDefault(v));

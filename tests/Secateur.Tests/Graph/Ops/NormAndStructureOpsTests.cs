@@ -212,7 +212,7 @@ public sealed class NormAndStructureOpsTests
     }
 
     [Fact]
-    public void GroupNormalization_matches_its_formula_in_both_parameter_forms_and_blocks_with_its_reason()
+    public void GroupNormalization_matches_its_formula_in_both_parameter_forms_and_prunes_whole_norm_groups()
     {
         using var scope = NewDisposeScope();
         var input = randn(2, 3, 4, 4, generator: new Generator(4));
@@ -246,10 +246,26 @@ public sealed class NormAndStructureOpsTests
                         }
                     }
             }
-            var group = DependencyGraph.Build(g).Groups.Single(gr => gr.Producers.Contains("conv1"));
-            group.BlockedReason.ShouldNotBeNull().ShouldContain("only whole groups");
-            // Opset 18 at the earliest; Secateur writes up to 17, so saving says which opset it needs.
-            Should.Throw<SecateurException>(() => OnnxSerializer.ToBytes(g)).Message.ShouldContain("needs opset 18");
+            var deps = DependencyGraph.Build(g);
+            var group = deps.Groups.Single(gr => gr.Producers.Contains("conv1"));
+            if (perChannel)
+            {
+                // Whole norm groups go: the other group's statistics stay, so pruned equals zeroed, and num_groups follows.
+                group.Prunable.ShouldBeTrue(group.BlockedReason);
+                (group.Chunk, group.Units).ShouldBe((2L, 2L));
+                PrunedEqualsZeroed(deps, group, input, 2, 3);
+                var pruned = StructuredPruner.Prune(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [group] = group.FromUnits([0]) });
+                pruned.FindNode("gn")!.Int("num_groups", 0).ShouldBe(1);
+                pruned.Initializers["gn.scale"].Floats.ShouldBe([0.5f, -1f]);
+                // Part of a norm group would change the rest of its statistics: refused, naming the rule.
+                Should.Throw<SecateurException>(() => StructuredPruner.Prune(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [group] = [1] }))
+                    .Message.ShouldContain("whole norm groups");
+            }
+            else group.BlockedReason.ShouldNotBeNull().ShouldContain("one scale per group");
+            // Saved at the opset its form needs (one scale per channel: 21; per group: 18), ONNX Runtime computes the same.
+            OnnxSerializer.OpsetFor(g).ShouldBe(perChannel ? 21 : 18);
+            var (ours, ort) = RunBoth(g, input);
+            Close(ours, ort, 1e-5f, $"GroupNormalization ({(perChannel ? "per channel" : "per group")}) vs ONNX Runtime");
         }
     }
 
