@@ -17,7 +17,7 @@ public static class ReportWriter
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a verb's --json may hold NaN
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, // a verb's JSON output may hold NaN
         // The .json file is data, not HTML: strings read as typed (no \u002B for '+'); the HTML page escapes for itself.
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
@@ -64,7 +64,7 @@ public static class ReportWriter
     public static string ToJson(RunReport report) => JsonSerializer.Serialize(report, Json);
 
     /// <summary>
-    /// Reads a report JSON written by <see cref="Write"/>, or what any verb printed with <c>--json</c> (prune, sparsify,
+    /// Reads a report JSON written by <see cref="Write"/>, or the JSON any verb printed (prune, sparsify,
     /// quantize, sensitivity, eval, bench, train), turned into the report that verb's run would show.
     /// </summary>
     public static RunReport Load(string path)

@@ -7,7 +7,7 @@ using Secateur.Quantization;
 namespace Secateur.Reporting;
 
 /// <summary>
-/// Turns what a verb printed with <c>--json</c> (prune, sparsify, quantize, sensitivity, eval, bench, train) into a
+/// Turns the JSON a verb printed (prune, sparsify, quantize, sensitivity, eval, bench, train) into a
 /// <see cref="RunReport"/>, so that <c>secateur report</c> renders it like a report the run wrote itself. The object
 /// names its schema in <c>verb</c>; output from before that field is recognised by its characteristic fields.
 /// </summary>
@@ -15,10 +15,10 @@ internal static class VerbReports
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
-    /// <summary>The verbs whose <c>--json</c> this reads, as their <c>verb</c> field spells them.</summary>
+    /// <summary>The verbs whose JSON output this reads, as their <c>verb</c> field spells them.</summary>
     internal static readonly string[] Verbs = ["prune", "sparsify", "quantize", "sensitivity", "eval", "bench", "train"];
 
-    /// <summary>The verb whose <c>--json</c> <paramref name="root"/> is, or null for a report file (or anything else).</summary>
+    /// <summary>The verb whose JSON output <paramref name="root"/> is, or null for a report file (or anything else).</summary>
     internal static string? Recognise(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object) return null;
