@@ -29,4 +29,10 @@ public static class ParameterNames
     /// the data, or a model that records none where one is needed (<see cref="Data.PreprocessingSelection.Choose"/>).
     /// </summary>
     public const string Preprocessing = "Preprocessing";
+
+    /// <summary>
+    /// The reference model another model is compared with (<c>Training.Agreement.Measure</c>):
+    /// its outputs must match the model's in number and shape.
+    /// </summary>
+    public const string Against = "Against";
 }

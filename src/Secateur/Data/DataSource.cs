@@ -59,6 +59,19 @@ public sealed record DataSet(string Name, ImageDataset Train, ImageDataset Test,
     /// </summary>
     public DataLoader Loader(ImageDataset images, int batchSize = 256) => new(images, batchSize, preprocessing: Preprocessing);
 
+    /// <summary>True when the training images carry labels (false for an unlabelled folder or a label-free run).</summary>
+    public bool TrainLabelled => Train.IsLabelled;
+
+    /// <summary>True when the test images carry labels, so that accuracy can be measured on them.</summary>
+    public bool TestLabelled => Test.IsLabelled;
+
+    /// <summary>
+    /// The same data with the training images' labels dropped: calibration, recalibration, fine-tuning and every
+    /// decision made on held-out training images then run without labels; the test split is unchanged, so its labels
+    /// (if any) still score the result.
+    /// </summary>
+    public DataSet WithoutTrainLabels() => Train.IsLabelled ? this with { Train = Train.WithoutLabels() } : this;
+
     /// <summary>The same data with the training split replaced (e.g. by a subset).</summary>
     public DataSet WithTrain(ImageDataset train) => this with { Train = train };
 
@@ -149,6 +162,12 @@ public sealed record DataSourceOptions
     /// </summary>
     public bool StatisticsFromData { get; init; }
 
+    /// <summary>
+    /// Use the training images without their labels (<see cref="DataSet.WithoutTrainLabels"/>): nothing that changes a
+    /// model reads a label; the test split keeps its labels, if it has any, to score the result.
+    /// </summary>
+    public bool LabelFree { get; init; }
+
     /// <summary>Checks the values; throws <see cref="SecateurException"/> (BadArgument) when one is out of range.</summary>
     public DataSourceOptions Validated()
     {
@@ -188,7 +207,7 @@ public sealed record DataSourceOptions
 public static class DataSource
 {
     /// <summary>The accepted forms, for help texts and errors.</summary>
-    public const string Forms = "fashion-mnist, embedded (alias fashion-mnist-mini), mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, or a directory holding IDX, CIFAR or class-folder data";
+    public const string Forms = "fashion-mnist, embedded (alias fashion-mnist-mini), mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (class sub-folders, or images directly in DIR: unlabelled), or a directory holding IDX, CIFAR or class-folder data";
 
     /// <summary>Loads the dataset named by <paramref name="spec"/>.</summary>
     /// <param name="spec">One of <see cref="Forms"/>.</param>
@@ -212,6 +231,7 @@ public static class DataSource
         options = options.Validated();
         var set = Load(spec, options);
         if (options.Preprocessing is { } p) set = set.WithPreprocessing(p);
+        if (options.LabelFree) set = set.WithoutTrainLabels();
         return options.StatisticsFromData ? set.WithStatisticsFromTrain() : set;
     }
 
@@ -251,8 +271,8 @@ public static class DataSource
             return new DataSet("cifar10", Cifar.Load10(dir, true), Cifar.Load10(dir, false), InputPreprocessing.Cifar10);
         if (files.Contains("train.bin") || Directory.Exists(Path.Combine(dir, "cifar-100-binary")))
             return new DataSet("cifar100", Cifar.Load100(dir, true), Cifar.Load100(dir, false), InputPreprocessing.Cifar10);
-        if (Directory.GetDirectories(dir).Length > 0) return Folder(dir, options);
-        throw new SecateurException(ErrorCode.BadFile, $"'{dir}' holds no IDX, CIFAR or class-folder data");
+        if (Directory.GetDirectories(dir).Length > 0 || ImageFolder.HasImages(dir)) return Folder(dir, options);
+        throw new SecateurException(ErrorCode.BadFile, $"'{dir}' holds no IDX, CIFAR, class-folder or image data");
     }
 
     private static DataSet Idx(string name, string? dir)
@@ -271,6 +291,20 @@ public static class DataSource
         var trainDir = Sub("train", "training");
         var testDir = Sub("test", "val", "validation");
         ImageDataset train, test;
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(dir));
+        if (trainDir is null && ImageFolder.HasImages(dir))
+        {
+            // Images directly in the folder: no labels. A held-out 10% (at least one image) is what agreement with the
+            // dense model is reported on, so that it is measured on images fine-tuning did not see.
+            var all = ImageFolder.LoadUnlabelled(dir, shape, resize);
+            if (all.Count < 2) throw Bad($"the unlabelled folder '{dir}' has {all.Count} image; at least 2 are needed (one is held out to measure on)");
+            int held = Math.Max(1, (int)Math.Round(all.Count * 0.1));
+            var order = Enumerable.Range(0, all.Count).ToArray();
+            new Random(0).Shuffle(order);
+            test = all.Subset(order[..held].Order(), name + " (held-out)");
+            train = all.Subset(order[held..].Order(), name);
+            return new DataSet(name, train, test, InputPreprocessing.Unit);
+        }
         if (trainDir is not null && testDir is not null)
         {
             train = ImageFolder.Load(trainDir, shape, resize);
@@ -288,7 +322,7 @@ public static class DataSource
             (train, test) = ImageFolder.Load(trainDir ?? dir, shape, resize).Split(0.1, seed: 0);
         }
         // The user's images say nothing about what a model expects: [0, 1] unless told (statistics only when asked).
-        return new DataSet(Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), train, test, InputPreprocessing.Unit);
+        return new DataSet(name, train, test, InputPreprocessing.Unit);
     }
 
     /// <summary>Per-channel mean and standard deviation of a dataset's pixels (in [0, 1] units).</summary>

@@ -26,9 +26,10 @@ public sealed class ImageDataset
 
     private ImageDataset(
         string name, ImageShape shape, ReadOnlyMemory<byte>[]? bytes, ReadOnlyMemory<float>[]? floats,
-        int[] labels, int classCount, IReadOnlyList<string>? classNames)
+        int[] labels, int classCount, IReadOnlyList<string>? classNames, bool labelled = true)
     {
         Name = name;
+        IsLabelled = labelled;
         Shape = shape;
         _bytes = bytes;
         _floats = floats;
@@ -118,6 +119,16 @@ public sealed class ImageDataset
     /// </summary>
     public int[] Labels { get; }
 
+    /// <summary>
+    /// False for images without labels (a flat folder, or a labelled set used label-free): <see cref="Labels"/> are then
+    /// all 0 and <see cref="ClassCount"/> is 1, placeholders that no metric or loss may read.
+    /// </summary>
+    public bool IsLabelled { get; }
+
+    /// <summary>The same images without their labels (no pixels are copied): what a label-free workflow trains on.</summary>
+    public ImageDataset WithoutLabels(string? name = null) =>
+        new(name ?? Name, Shape, _bytes, _floats, new int[Count], 1, null, labelled: false);
+
     /// <summary>Class names indexed by label, or null when the source has none.</summary>
     public IReadOnlyList<string>? ClassNames { get; }
 
@@ -199,7 +210,7 @@ public sealed class ImageDataset
             if (bytes is not null) bytes[i] = _bytes![source];
             if (floats is not null) floats[i] = _floats![source];
         }
-        return new ImageDataset(name ?? Name, Shape, bytes, floats, labels, ClassCount, ClassNames);
+        return new ImageDataset(name ?? Name, Shape, bytes, floats, labels, ClassCount, ClassNames, IsLabelled);
     }
 
     /// <summary>The first <paramref name="count"/> images (all of them if there are fewer).</summary>
@@ -248,7 +259,7 @@ public sealed class ImageDataset
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"{Name}: {Count} images {Shape}, {ClassCount} classes";
+    public override string ToString() => IsLabelled ? $"{Name}: {Count} images {Shape}, {ClassCount} classes" : $"{Name}: {Count} unlabelled images {Shape}";
 
     private static ImageDataset Create(
         string name, ImageShape shape, ReadOnlyMemory<byte>[]? bytes, ReadOnlyMemory<float>[]? floats,

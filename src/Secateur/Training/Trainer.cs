@@ -27,10 +27,20 @@ public sealed class Trainer
     }
 
     /// <summary>
-    /// Optional teacher for knowledge distillation: when set, the loss is
-    /// <c>(1-α)·CE(student, label) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T))</c>.
+    /// Optional knowledge distillation: when set, the loss is <c>(1-α)·CE(student, label) + α·D</c> with D the
+    /// distiller's term over every output (<see cref="Distiller"/>; α is <see cref="DistillationAlpha"/>), or D alone
+    /// when <see cref="LabelFree"/>.
     /// </summary>
-    public (GraphModule Teacher, double Alpha, double Temperature)? Distillation { get; init; }
+    public Distiller? Distillation { get; init; }
+
+    /// <summary>Weight α of the distillation term against the cross-entropy with labels, in [0, 1].</summary>
+    public double DistillationAlpha { get; init; } = 0.7;
+
+    /// <summary>
+    /// Train without labels (the batches' labels are placeholders): the loss is the distillation term alone, and the
+    /// running "accuracy" is top-1 agreement with the teachers. Needs <see cref="Distillation"/>.
+    /// </summary>
+    public bool LabelFree { get; init; }
 
     /// <summary>
     /// Optional constraint on the parameters (e.g. fixed sparsity masks): applied before training, after every
@@ -48,7 +58,11 @@ public sealed class Trainer
         Action<EpochResult>? onEpoch = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(train);
+        if (!LabelFree) DataLoader.RequireLabels(train, "training with a loss on labels");
         if (train.BatchesPerEpoch == 0) throw new SecateurException(ErrorCode.BadArgument, "the training set yields no batches (is it smaller than one batch with drop-last?)");
+        if (LabelFree && Distillation is null) throw new SecateurException(ErrorCode.BadArgument, "training without labels needs a teacher to distil from", nameof(Distillation));
+        if (DistillationAlpha is < 0 or > 1 || double.IsNaN(DistillationAlpha))
+            throw new SecateurException(ErrorCode.BadArgument, $"the distillation weight must be in [0, 1] (got {DistillationAlpha})", nameof(DistillationAlpha));
         manual_seed(_options.Seed);
         var parameters = _module.GraphParameters().Select(p => p.Parameter).ToList();
         using var optimizer = CreateOptimizer(parameters);
@@ -85,13 +99,14 @@ public sealed class Trainer
                 {
                     var (x, y) = ToTensors(batch, _module.Device);
                     optimizer.zero_grad();
-                    var logits = _module.forward(x); // (N, classes)
-                    var loss = Loss(logits, y, x);
+                    var outputs = _module.Run(new Dictionary<string, Tensor> { [_module.Graph.Inputs[0].Name] = x }, Distillation?.Capture);
+                    var logits = outputs[_module.Graph.Outputs[0].Name]; // (N, classes)
+                    var (loss, hits) = Loss(outputs, logits, y, x);
                     loss.backward();
                     optimizer.step();
                     Constraint?.Apply(_module);
                     lossSum += loss.item<float>() * batch.Count;
-                    correct += logits.argmax(1).eq(y).sum().item<long>();
+                    correct += hits;
                 }
                 seen += batch.Count;
                 imagesThisRun += batch.Count;
@@ -117,20 +132,16 @@ public sealed class Trainer
         return history;
     }
 
-    private Tensor Loss(Tensor logits, Tensor labels, Tensor input)
+    /// <summary>The batch loss, and its top-1 hits: against the labels, or (label-free) against the teachers' top class.</summary>
+    private (Tensor Loss, long Hits) Loss(Dictionary<string, Tensor> outputs, Tensor logits, Tensor labels, Tensor input)
     {
+        if (Distillation is not { } kd)
+            return (F.cross_entropy(logits, labels, label_smoothing: _options.LabelSmoothing), logits.argmax(1).eq(labels).sum().item<long>());
+        var d = kd.Loss(outputs, input);
+        if (LabelFree)
+            return (d.Loss, d.TeacherTop1 is { } t && d.StudentTop1 is { } s ? s.eq(t).sum().item<long>() : 0);
         var ce = F.cross_entropy(logits, labels, label_smoothing: _options.LabelSmoothing);
-        if (Distillation is not { } kd) return ce;
-        Tensor teacherLogits;
-        using (no_grad())
-        {
-            kd.Teacher.eval();
-            teacherLogits = kd.Teacher.forward(input);
-        }
-        double t = kd.Temperature;
-        var kl = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacherLogits / t, 1), reduction: nn.Reduction.Sum, log_target: true)
-                 / logits.shape[0];
-        return ce * (1 - kd.Alpha) + kl * (kd.Alpha * t * t);
+        return (ce * (1 - DistillationAlpha) + d.Loss * DistillationAlpha, logits.argmax(1).eq(labels).sum().item<long>());
     }
 
     private TorchSharp.Modules.OptimizerHelper CreateOptimizer(IList<TorchSharp.Modules.Parameter> parameters) => _options.Optimizer switch
@@ -166,6 +177,7 @@ public sealed class Trainer
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(data);
+        DataLoader.RequireLabels(data, "accuracy");
         bool wasTraining = module.training;
         module.eval();
         double lossSum = 0; long top1 = 0, top5 = 0, seen = 0;
