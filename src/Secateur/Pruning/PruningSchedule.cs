@@ -41,7 +41,7 @@ public sealed record ScheduleOptions(PruningScheduleKind Kind = PruningScheduleK
 /// <param name="TargetMacs">MACs budget of the step (or params budget for a params target).</param>
 /// <param name="Macs">MACs reached.</param>
 /// <param name="Params">Parameters reached.</param>
-/// <param name="Accuracy">Validation accuracy after the step's fine-tuning, when measured.</param>
+/// <param name="Accuracy">Validation accuracy (without training labels: agreement score with the unpruned model) after the step's fine-tuning, when measured.</param>
 /// <param name="Accepted">False when the dynamic schedule rejected the step and backed off.</param>
 /// <param name="Note">What the schedule decided.</param>
 public sealed record ScheduleStep(int Step, long TargetMacs, long Macs, long Params, double? Accuracy, bool Accepted, string Note);
