@@ -120,6 +120,9 @@ public static class Cli
         { nameof(PruneRequest.Distillation), "--distill" }, // also SparsityRequest.Distillation
         { nameof(DistillationOptions.Alpha), "--distill-alpha" },
         { nameof(DistillationOptions.Temperature), "--distill-temperature" },
+        { nameof(DistillationOptions.FeatureWeight), "--distill-feature-weight" },
+        { nameof(DistillationOptions.Teachers), "--teacher" },
+        { ParameterNames.Against, "--against" },
         { nameof(SparsityRequest.Schedule), "--schedule" },
         { nameof(PruningTarget.Ratio), "--ratio" },
         { nameof(PruningTarget.Speedup), "--speedup" },

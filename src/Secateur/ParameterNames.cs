@@ -32,4 +32,9 @@ public static class ParameterNames
 
     /// <summary>The task a workflow serves (<see cref="Data.DataSourceOptions.Task"/>): data that does not fit it (labels for segmentation, masks for classification).</summary>
     public const string Task = "Task";
+    /// <summary>
+    /// The reference model another model is compared with (<c>Training.Agreement.Measure</c>):
+    /// its outputs must match the model's in number and shape.
+    /// </summary>
+    public const string Against = "Against";
 }

@@ -61,6 +61,12 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public double? AccuracyRecalibrated => outcome.Stages.Recalibrated;
     /// <summary>Test accuracy after fine-tuning.</summary>
     public double? AccuracyFinetuned => outcome.Stages.FineTuned;
+    /// <summary>Without training labels: agreement with the unpruned model right after (the first step of) pruning, per output.</summary>
+    public AgreementReport? AgreementPruned => outcome.Agreement?.Pruned;
+    /// <summary>Without training labels: agreement after BN recalibration (of the first step).</summary>
+    public AgreementReport? AgreementRecalibrated => outcome.Agreement?.Recalibrated;
+    /// <summary>Without training labels: agreement after fine-tuning.</summary>
+    public AgreementReport? AgreementFinetuned => outcome.Agreement?.FineTuned;
     /// <summary>Seconds spent pruning, excluding recovery.</summary>
     public double PruneSeconds => outcome.PruneSeconds;
     /// <summary>Seconds of the whole run.</summary>
@@ -91,12 +97,15 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public string Line()
     {
         static string A(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
+        static string G(AgreementReport? v) => v is null ? "-" : $"[{v}]";
         string latency = Latency is { } l
             ? FormattableString.Invariant($"p50 latency {l.DenseMs:0.###} -> {l.PrunedMs:0.###} ms ({BenchView.Spread(l.Speedup, l.SpeedupLow, l.SpeedupHigh)}, budget {l.Budget.Milliseconds:0.###} ms{(l.WithinBudget ? "" : ", missed on re-measurement")}); ")
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
-            $"{Metric} before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; {Stop}; saved {Output}" +
+            $"{Metric} before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; " +
+            (outcome.Agreement is { } g ? $"agreement with the unpruned model right after pruning {G(g.Pruned)}, after BN recalibration {G(g.Recalibrated)}, after fine-tuning {G(g.FineTuned)}; " : "") +
+            $"{Stop}; saved {Output}" +
             (Preprocessing is null ? "" : $"; preprocessing {Secateur.Graph.InputPreprocessing.Parse(Preprocessing).Describe()}");
     }
 }

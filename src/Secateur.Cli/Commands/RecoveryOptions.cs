@@ -36,12 +36,17 @@ internal sealed class RecoveryOptions
     public Option<string?> Input { get; } = CommonOptions.Input();
     public Option<long?> Classes { get; } = CommonOptions.Classes();
     public PreprocessOptions Preprocess { get; } = new(task: true);
+    // Label-free recovery (issue 13): appended here so that other option groups merge without conflict.
+    public Option<bool> LabelFree { get; } = new("--label-free") { Description = "use the training images without their labels: fine-tuning distils from the unpruned model (test labels, if any, still score the result)" };
+    public Option<string[]> Teachers { get; } = new("--teacher") { Description = "distil from this .onnx model instead of the unpruned one (repeat it: outputs averaged, an ensemble fused into one student)" };
+    public Option<bool> DistillFeatures { get; } = new("--distill-features") { Description = "also match the unpruned model's activations where channels were pruned (attention transfer)" };
+    public Option<double> FeatureWeight { get; } = new("--distill-feature-weight") { Description = "weight of --distill-features", DefaultValueFactory = _ => 1.0 };
 
     /// <summary>Adds every option (and the model argument) to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
         cmd.Arguments.Add(Model);
-        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes })
+        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes, LabelFree, Teachers, DistillFeatures, FeatureWeight })
             cmd.Options.Add(o);
         Preprocess.AddTo(cmd);
     }
@@ -68,6 +73,7 @@ internal sealed class RecoveryOptions
         LastLoad = loaded;
         var set = loaded.Data;
         if (r.GetValue(TrainLimit) is { } limit) set = set.WithTrain(set.Train.Take(Math.Max(1, limit)));
+        if (r.GetValue(LabelFree)) set = set.WithoutTrainLabels();
         TrainingCliOptions.CheckCompatible(loaded.Graph, set, context.Error);
         return (loaded.Graph, set);
     }
@@ -82,8 +88,21 @@ internal sealed class RecoveryOptions
         Seed = r.GetValue(Seed), CheckpointPath = r.GetValue(Checkpoint), Resume = r.GetValue(Resume),
     };
 
-    /// <summary>Distillation settings with <c>--distill</c>, else null.</summary>
-    public DistillationOptions? Distillation(ParseResult r) => r.GetValue(Distill) ? new DistillationOptions(r.GetValue(Alpha), r.GetValue(Temperature)) : null;
+    /// <summary>
+    /// Distillation settings with <c>--distill</c>, <c>--teacher</c> or <c>--distill-features</c>, else null (a
+    /// label-free run distils anyway, with the default settings).
+    /// </summary>
+    public DistillationOptions? Distillation(ParseResult r)
+    {
+        var teachers = r.GetValue(Teachers) ?? [];
+        bool features = r.GetValue(DistillFeatures);
+        if (!r.GetValue(Distill) && teachers.Length == 0 && !features) return null;
+        return new DistillationOptions(r.GetValue(Alpha), r.GetValue(Temperature))
+        {
+            FeatureWeight = features ? r.GetValue(FeatureWeight) : 0,
+            Teachers = [.. teachers.Select(t => ModelSource.Load(t, r.GetValue(Input), r.GetValue(Classes)))],
+        };
+    }
 
     /// <summary>
     /// The end of both verbs: saves the result where <c>--output</c> says (or beside the model with

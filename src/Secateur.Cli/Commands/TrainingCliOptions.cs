@@ -66,6 +66,8 @@ internal sealed class TrainingCliOptions
         if (!dims.SequenceEqual(expected))
             throw new SecateurException(ErrorCode.BadArgument,
                 $"model '{graph.Name}' takes input {graph.Inputs[0].ShapeText}, but {data.Name} images are fed as Nx{string.Join('x', data.SampleShape)} (images are decoded to the model's input size; for a zoo model give --input)");
+        // Unlabelled images have no classes to check against the model's outputs.
+        if (!data.TrainLabelled) return;
         if (data.Train.HasMasks)
         {
             CheckSegmentation(graph, data);
@@ -97,7 +99,7 @@ internal sealed class TrainingCliOptions
     /// </summary>
     internal static IReadOnlyList<string> DataWarnings(ModelGraph graph, DataSet data)
     {
-        if (data.Train.HasMasks) return [];
+        if (data.Train.HasMasks || !data.TrainLabelled) return [];
         var classes = graph.Outputs[0].Dims[^1].Value;
         return classes > data.Train.ClassCount
             ? [$"model '{graph.Name}' has {classes} outputs but {data.Name} has {data.Train.ClassCount} classes: outputs {data.Train.ClassCount}-{classes - 1} are never a right answer"]

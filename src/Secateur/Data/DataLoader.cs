@@ -55,6 +55,18 @@ public sealed class DataLoader : IBatchSource
     /// <summary>Samples per batch.</summary>
     public int BatchSize { get; }
 
+    /// <summary>
+    /// Throws when the images have no labels: what an accuracy (or any other label-reading) computation calls before
+    /// it reads the placeholder labels of an unlabelled set.
+    /// </summary>
+    /// <param name="source">The batches.</param>
+    /// <param name="what">What needs them, for the message (e.g. "accuracy").</param>
+    public static void RequireLabels(IBatchSource source, string what)
+    {
+        if (source is DataLoader { Data.IsLabelled: false } d)
+            throw new SecateurException(ErrorCode.BadArgument, $"{what} needs labelled images, but {d.Data.Name} has none (agreement with a reference model needs no labels)", ParameterNames.Data);
+    }
+
     /// <summary>Whether the order changes every epoch.</summary>
     public bool Shuffle { get; }
 

@@ -59,6 +59,19 @@ public sealed record DataSet(string Name, ImageDataset Train, ImageDataset Test,
     /// </summary>
     public DataLoader Loader(ImageDataset images, int batchSize = 256) => new(images, batchSize, preprocessing: Preprocessing);
 
+    /// <summary>True when the training images carry labels (false for an unlabelled folder or a label-free run).</summary>
+    public bool TrainLabelled => Train.IsLabelled;
+
+    /// <summary>True when the test images carry labels, so that accuracy can be measured on them.</summary>
+    public bool TestLabelled => Test.IsLabelled;
+
+    /// <summary>
+    /// The same data with the training images' labels dropped: calibration, recalibration, fine-tuning and every
+    /// decision made on held-out training images then run without labels; the test split is unchanged, so its labels
+    /// (if any) still score the result.
+    /// </summary>
+    public DataSet WithoutTrainLabels() => Train.IsLabelled ? this with { Train = Train.WithoutLabels() } : this;
+
     /// <summary>The same data with the training split replaced (e.g. by a subset).</summary>
     public DataSet WithTrain(ImageDataset train) => this with { Train = train };
 
@@ -161,6 +174,12 @@ public sealed record DataSourceOptions
     /// <summary>Number of classes of a segmentation set whose folder does not name them (the model's); null for the masks' largest value + 1.</summary>
     public int? ClassCount { get; init; }
 
+    /// <summary>
+    /// Use the training images without their labels (<see cref="DataSet.WithoutTrainLabels"/>): nothing that changes a
+    /// model reads a label; the test split keeps its labels, if it has any, to score the result.
+    /// </summary>
+    public bool LabelFree { get; init; }
+
     /// <summary>Checks the values; throws <see cref="SecateurException"/> (BadArgument) when one is out of range.</summary>
     public DataSourceOptions Validated()
     {
@@ -206,7 +225,7 @@ public sealed record DataSourceOptions
 public static class DataSource
 {
     /// <summary>The accepted forms, for help texts and errors.</summary>
-    public const string Forms = "fashion-mnist, embedded (alias fashion-mnist-mini), mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, segfolder:DIR (images/ and masks/), or a directory holding IDX, CIFAR, class-folder or segmentation data";
+    public const string Forms = "fashion-mnist, embedded (alias fashion-mnist-mini), mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR (class sub-folders, or images directly in DIR: unlabelled), segfolder:DIR (images/ and masks/), or a directory holding IDX, CIFAR, class-folder, image or segmentation data";
 
     /// <summary>Loads the dataset named by <paramref name="spec"/>.</summary>
     /// <param name="spec">One of <see cref="Forms"/>.</param>
@@ -235,6 +254,7 @@ public static class DataSource
         if (options.Task == TaskKind.Classification && masks)
             throw new SecateurException(ErrorCode.BadArgument, $"'{set.Name}' is a segmentation set (masks, no image labels): it cannot train or score a classifier", ParameterNames.Task);
         if (options.Preprocessing is { } p) set = set.WithPreprocessing(p);
+        if (options.LabelFree) set = set.WithoutTrainLabels();
         return options.StatisticsFromData ? set.WithStatisticsFromTrain() : set;
     }
 
@@ -277,8 +297,8 @@ public static class DataSource
         if (files.Contains("train.bin") || Directory.Exists(Path.Combine(dir, "cifar-100-binary")))
             return new DataSet("cifar100", Cifar.Load100(dir, true), Cifar.Load100(dir, false), InputPreprocessing.Cifar10);
         if (IsSegmentation(dir) || IsSegmentation(Path.Combine(dir, "train"))) return Segmentation(dir, options);
-        if (Directory.GetDirectories(dir).Length > 0) return Folder(dir, options);
-        throw new SecateurException(ErrorCode.BadFile, $"'{dir}' holds no IDX, CIFAR or class-folder data");
+        if (Directory.GetDirectories(dir).Length > 0 || ImageFolder.HasImages(dir)) return Folder(dir, options);
+        throw new SecateurException(ErrorCode.BadFile, $"'{dir}' holds no IDX, CIFAR, class-folder, image or segmentation data");
     }
 
     private static DataSet Idx(string name, string? dir)
@@ -297,6 +317,20 @@ public static class DataSource
         var trainDir = Sub("train", "training");
         var testDir = Sub("test", "val", "validation");
         ImageDataset train, test;
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(dir));
+        if (trainDir is null && ImageFolder.HasImages(dir))
+        {
+            // Images directly in the folder: no labels. A held-out 10% (at least one image) is what agreement with the
+            // dense model is reported on, so that it is measured on images fine-tuning did not see.
+            var all = ImageFolder.LoadUnlabelled(dir, shape, resize);
+            if (all.Count < 2) throw Bad($"the unlabelled folder '{dir}' has {all.Count} image; at least 2 are needed (one is held out to measure on)");
+            int held = Math.Max(1, (int)Math.Round(all.Count * 0.1));
+            var order = Enumerable.Range(0, all.Count).ToArray();
+            new Random(0).Shuffle(order);
+            test = all.Subset(order[..held].Order(), name + " (held-out)");
+            train = all.Subset(order[held..].Order(), name);
+            return new DataSet(name, train, test, InputPreprocessing.Unit);
+        }
         if (trainDir is not null && testDir is not null)
         {
             train = ImageFolder.Load(trainDir, shape, resize);
@@ -314,7 +348,7 @@ public static class DataSource
             (train, test) = ImageFolder.Load(trainDir ?? dir, shape, resize).Split(0.1, seed: 0);
         }
         // The user's images say nothing about what a model expects: [0, 1] unless told (statistics only when asked).
-        return new DataSet(Path.GetFileName(Path.TrimEndingDirectorySeparator(dir)), train, test, InputPreprocessing.Unit);
+        return new DataSet(name, train, test, InputPreprocessing.Unit);
     }
 
     private static bool IsSegmentation(string dir) =>

@@ -27,11 +27,12 @@ public sealed class ImageDataset
 
     private ImageDataset(
         string name, ImageShape shape, ReadOnlyMemory<byte>[]? bytes, ReadOnlyMemory<float>[]? floats,
-        int[] labels, int classCount, IReadOnlyList<string>? classNames, ReadOnlyMemory<byte>[]? masks = null, int ignoreIndex = DefaultIgnoreIndex)
+        int[] labels, int classCount, IReadOnlyList<string>? classNames, ReadOnlyMemory<byte>[]? masks = null, int ignoreIndex = DefaultIgnoreIndex, bool labelled = true)
     {
         _masks = masks;
         IgnoreIndex = ignoreIndex;
         Name = name;
+        IsLabelled = labelled;
         Shape = shape;
         _bytes = bytes;
         _floats = floats;
@@ -120,6 +121,16 @@ public sealed class ImageDataset
     /// can index it cheaply): treat it as read-only.
     /// </summary>
     public int[] Labels { get; }
+
+    /// <summary>
+    /// False for images without labels (a flat folder, or a labelled set used label-free): <see cref="Labels"/> are then
+    /// all 0 and <see cref="ClassCount"/> is 1, placeholders that no metric or loss may read.
+    /// </summary>
+    public bool IsLabelled { get; }
+
+    /// <summary>The same images without their labels (no pixels are copied): what a label-free workflow trains on.</summary>
+    public ImageDataset WithoutLabels(string? name = null) =>
+        new(name ?? Name, Shape, _bytes, _floats, new int[Count], 1, null, labelled: false);
 
     /// <summary>Class names indexed by label, or null when the source has none.</summary>
     public IReadOnlyList<string>? ClassNames { get; }
@@ -251,7 +262,7 @@ public sealed class ImageDataset
             if (floats is not null) floats[i] = _floats![source];
             if (masks is not null) masks[i] = _masks![source];
         }
-        return new ImageDataset(name ?? Name, Shape, bytes, floats, labels, ClassCount, ClassNames, masks, IgnoreIndex);
+        return new ImageDataset(name ?? Name, Shape, bytes, floats, labels, ClassCount, ClassNames, masks, IgnoreIndex, IsLabelled);
     }
 
     /// <summary>The first <paramref name="count"/> images (all of them if there are fewer).</summary>
@@ -300,7 +311,7 @@ public sealed class ImageDataset
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"{Name}: {Count} images {Shape}, {ClassCount} classes";
+    public override string ToString() => IsLabelled ? $"{Name}: {Count} images {Shape}, {ClassCount} classes" : $"{Name}: {Count} unlabelled images {Shape}";
 
     private static ImageDataset Create(
         string name, ImageShape shape, ReadOnlyMemory<byte>[]? bytes, ReadOnlyMemory<float>[]? floats,

@@ -40,7 +40,7 @@ public static class ImageFolder
         {
             var dir = Path.Combine(root, classes[c]);
             if (!Directory.Exists(dir)) continue;
-            foreach (var file in Directory.EnumerateFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal))
+            foreach (var file in ImageFiles(dir))
             {
                 images.Add(Decode(file, shape, resize));
                 labels.Add(c);
@@ -49,6 +49,32 @@ public static class ImageFolder
         if (images.Count == 0) throw new SecateurException(ErrorCode.BadFile, $"image folder '{root}' has no images ({string.Join(", ", Extensions)})");
         return ImageDataset.FromByteImages([.. images], shape, [.. labels], classes.Count, classes, Path.GetFileName(Path.TrimEndingDirectorySeparator(root)));
     }
+
+    /// <summary>
+    /// Loads the images directly in <paramref name="root"/> (sorted by file name; sub-folders are not read) as an
+    /// unlabelled set (<see cref="ImageDataset.IsLabelled"/> false), each brought to <paramref name="shape"/> by
+    /// <paramref name="resize"/>: any size goes in, the model's input size comes out.
+    /// </summary>
+    /// <param name="root">Folder holding image files.</param>
+    /// <param name="shape">Output shape: 1 (grey) or 3 (RGB) channels, and the model's input height and width.</param>
+    /// <param name="resize">Stretch to the size, or keep the aspect ratio and crop the centre.</param>
+    public static ImageDataset LoadUnlabelled(string root, ImageShape shape, ResizePolicy resize)
+    {
+        if (shape.Channels is not (1 or 3)) throw new SecateurException(ErrorCode.BadArgument, $"image folders load 1 or 3 channels, not {shape.Channels}");
+        shape.CheckValid(nameof(shape));
+        resize.Validated();
+        if (!Directory.Exists(root)) throw new SecateurException(ErrorCode.BadFile, $"image folder '{root}' does not exist");
+        var images = ImageFiles(root).Select(f => (ReadOnlyMemory<byte>)Decode(f, shape, resize)).ToArray();
+        if (images.Length == 0) throw new SecateurException(ErrorCode.BadFile, $"image folder '{root}' has no images ({string.Join(", ", Extensions)})");
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(root));
+        return ImageDataset.FromByteImages(images, shape, new int[images.Length], 1, null, name).WithoutLabels();
+    }
+
+    /// <summary>True when <paramref name="dir"/> itself holds at least one image file (a flat, unlabelled folder).</summary>
+    public static bool HasImages(string dir) => Directory.Exists(dir) && ImageFiles(dir).Any();
+
+    private static IEnumerable<string> ImageFiles(string dir) =>
+        Directory.EnumerateFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f))).Order(StringComparer.Ordinal);
 
     /// <summary>Decodes one image file to CHW bytes of <paramref name="shape"/>, stretched to its size.</summary>
     public static byte[] Decode(string path, ImageShape shape) => Decode(path, shape, ResizePolicy.Stretch);

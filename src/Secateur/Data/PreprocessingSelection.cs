@@ -82,7 +82,7 @@ public static class PreprocessingSelection
         if (model.Preprocessing is { } recorded)
             return new PreprocessingChoice(recorded, true, [], 0, $"the model records its input preprocessing ({recorded.Describe()})", true);
         options = (options ?? new PreprocessingSelectionOptions()).Validated();
-        if (labelled is null || labelled.Count == 0)
+        if (labelled is null || labelled.Count == 0 || !labelled.IsLabelled)
             throw Bad("the model records no input preprocessing and there are no labelled images to choose one by; give the preprocessing explicitly");
         if (model.Outputs.Count > 0 && model.Outputs[0].Dims is { Count: 2 } outDims && !outDims[1].IsSymbolic && outDims[1].Value < labelled.ClassCount)
             throw Bad($"the model records no input preprocessing and the labelled images' {labelled.ClassCount} classes do not fit its {outDims[1].Value} outputs, so they cannot choose one; give the preprocessing explicitly");

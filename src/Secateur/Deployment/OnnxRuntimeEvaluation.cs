@@ -33,6 +33,7 @@ public static class OnnxRuntimeEvaluation
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(batches);
+        DataLoader.RequireLabels(batches, "accuracy");
         long samples = 0, correct = 0;
         var predictions = new List<int>();
         foreach (var batch in batches.Epoch(0))

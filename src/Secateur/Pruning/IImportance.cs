@@ -22,6 +22,9 @@ public interface IImportance
     /// <summary>True when <see cref="ImportanceContext.Calibration"/> is required.</summary>
     bool NeedsData { get; }
 
+    /// <summary>True when the criterion reads the calibration data's labels (a loss on them), so unlabelled data cannot feed it.</summary>
+    bool NeedsLabels => false;
+
     /// <summary>One score per channel for each prunable group of <paramref name="dependencies"/>.</summary>
     IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context);
 }

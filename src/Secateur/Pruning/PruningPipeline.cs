@@ -26,7 +26,11 @@ public sealed record PruneRequest
     public IReadOnlyList<string> Exclude { get; init; } = [];
     /// <summary>How pruning is spread over steps.</summary>
     public ScheduleOptions Schedule { get; init; } = new();
-    /// <summary>Training data (calibration, recalibration, fine-tuning) and test data (accuracies), or null.</summary>
+    /// <summary>
+    /// Training data (calibration, recalibration, fine-tuning) and test data (accuracies), or null. Training images
+    /// without labels (<see cref="DataSet.TrainLabelled"/> false) make the run label-free: fine-tuning distils from the
+    /// unpruned model, the dynamic schedule watches agreement with it, and agreement is reported at every stage.
+    /// </summary>
     public DataSet? Data { get; init; }
     /// <summary>Batches of 64 training images that data-driven criteria score on.</summary>
     public int CalibrationBatches { get; init; } = 8;
@@ -63,6 +67,13 @@ public sealed record PruneRequest
             if (FineTuning.Epochs > 0) Fail("fine-tuning needs data", ParameterNames.Data);
             if (Allocation.Kind == AllocationKind.Sensitivity) Fail("sensitivity allocation needs data for its analysis", ParameterNames.Data);
             if (Schedule.Kind == PruningScheduleKind.Dynamic) Fail("the dynamic schedule watches validation accuracy and needs data", ParameterNames.Data);
+        }
+        if (Data is { TrainLabelled: false })
+        {
+            if (Importance.NeedsLabels)
+                Fail($"criterion '{Importance.Name}' back-propagates a loss on labels, but the training images of {Data.Name} have none; use a criterion that needs no labels (l1, l2, fpgm, bn, activation, apoz, reconstruction)", ParameterNames.Data);
+            if (Allocation.Kind == AllocationKind.Sensitivity)
+                Fail($"sensitivity allocation measures accuracy on held-out labelled training images, but the training images of {Data.Name} have no labels", nameof(PruningOptions.Sensitivity));
         }
         if (CalibrationBatches < 1) Fail($"calibration batches must be at least 1 (got {CalibrationBatches})", nameof(CalibrationBatches));
         if (RecalibrationImages < 0) Fail($"recalibration images must be at least 0 (got {RecalibrationImages})", nameof(RecalibrationImages));
@@ -111,7 +122,16 @@ public sealed record PruneOutcome(ModelGraph Original, ModelGraph Graph, ModelSt
 
     /// <summary>The (validated) request the run carried out.</summary>
     public required PruneRequest Request { get; init; }
+
+    /// <summary>Agreement with the unpruned model at each stage, when the training images had no labels; else null.</summary>
+    public AgreementStages? Agreement { get; init; }
 }
+
+/// <summary>Agreement with the unpruned model at each stage of a label-free run (on the test split); with a multi-step schedule, the first two are measured after step 1.</summary>
+/// <param name="Pruned">Right after pruning.</param>
+/// <param name="Recalibrated">After batch-norm recalibration (null when recalibration is off).</param>
+/// <param name="FineTuned">After fine-tuning (null without fine-tuning).</param>
+public sealed record AgreementStages(AgreementReport? Pruned, AgreementReport? Recalibrated, AgreementReport? FineTuned);
 
 /// <summary>Test accuracy of a pruning run at each stage; with a multi-step schedule, the middle two are measured after step 1.</summary>
 /// <param name="Before">The unpruned model.</param>
@@ -141,8 +161,12 @@ public static class PruningPipeline
         int seed = request.Seed;
         // Only a run with data touches libtorch here: a data-free run with a managed criterion need not load it.
         var device = set is null ? null : Runtime.Devices.Parse(request.Device);
-        var test = set?.TestLoader();
+        var test = set is { TestLabelled: true } ? set.TestLoader() : null;
         double? Accuracy(ModelGraph g) => test is null ? null : Trainer.Accuracy(g, test, device);
+        // Without training labels, agreement with the unpruned model is what recovery aims at: report it on the test split.
+        bool labelFree = set is { TrainLabelled: false };
+        var compare = labelFree ? set!.TestLoader() : null;
+        AgreementReport? Agree(ModelGraph g) => compare is null ? null : Training.Agreement.Measure(g, graph, compare, device);
 
         // The dynamic schedule accepts or rejects steps on a held-out slice of the training data, which fine-tuning
         // then does not see; the test split only feeds the reported stage accuracies.
@@ -154,7 +178,8 @@ public static class PruningPipeline
             validation = (set with { Test = slice }).TestLoader();
             set = rest;
         }
-        double? Validate(ModelGraph g) => validation is null ? null : Trainer.Accuracy(g, validation, device);
+        double? Validate(ModelGraph g) => validation is null ? null
+            : labelFree ? Training.Agreement.Measure(g, graph, validation, device).Score : Trainer.Accuracy(g, validation, device);
 
         var accBefore = Accuracy(graph);
         var importance = new ImportanceContext(set?.TrainLoader(64, seed, augment: false), request.CalibrationBatches, seed, request.Device);
@@ -171,6 +196,7 @@ public static class PruningPipeline
         var tuner = FineTuner.ForRecovery(graph, set, request.FineTuning, seed, request.Device, request.Distillation, progress);
         var history = new List<EpochResult>();
         double? accPruned = null, accRecalibrated = null;
+        AgreementReport? agreePruned = null, agreeRecalibrated = null;
         var outside = new Stopwatch();
         var scheduleClock = Stopwatch.StartNew();
         var result = PruningSchedule.Run(graph, request.Importance, options, request.Schedule, (step, pruned, retry) =>
@@ -180,15 +206,23 @@ public static class PruningPipeline
             try
             {
                 bool first = step == 1 && retry == 0;
-                if (first) accPruned = Accuracy(pruned);
+                if (first)
+                {
+                    accPruned = Accuracy(pruned);
+                    agreePruned = Agree(pruned);
+                }
                 var recalibrated = set is not null && request.RecalibrationImages > 0
                     ? BatchNormRecalibration.Recalibrate(pruned, set.TrainLoader(128, seed, augment: false), request.RecalibrationImages, request.Device)
                     : pruned;
-                if (first && !ReferenceEquals(recalibrated, pruned)) accRecalibrated = Accuracy(recalibrated);
+                if (first && !ReferenceEquals(recalibrated, pruned))
+                {
+                    accRecalibrated = Accuracy(recalibrated);
+                    agreeRecalibrated = Agree(recalibrated);
+                }
                 return FineTune(tuner, recalibrated, step, retry, request, history);
             }
             finally { outside.Stop(); }
-        }, Validate, progress.Log);
+        }, Validate, progress.Log, labelFree ? "agreement" : "accuracy");
         double pruneSeconds = scheduleClock.Elapsed.TotalSeconds - outside.Elapsed.TotalSeconds;
         double? accFinetuned = request.FineTuning.Epochs > 0 ? Accuracy(result.Graph) : null;
         return new PruneOutcome(graph, result.Graph, ModelStats.Compute(graph), ModelStats.Compute(result.Graph),
@@ -201,6 +235,7 @@ public static class PruningPipeline
             ReachedTarget = result.ReachedTarget,
             Notes = RoundingNotes(request, ModelStats.Compute(graph), ModelStats.Compute(result.Graph)),
             Warnings = Ignored(graph, request),
+            Agreement = labelFree ? new AgreementStages(agreePruned, agreeRecalibrated, request.FineTuning.Epochs > 0 ? Agree(result.Graph) : null) : null,
         };
     }
 

@@ -13,7 +13,10 @@ public enum PruningScheduleKind
     Iterative,
     /// <summary>Zhu and Gupta's automated gradual pruning: removed fraction r_f·(1 − (1 − k/N)³), fast early, gentle late.</summary>
     Agp,
-    /// <summary>Iterative steps that watch validation accuracy and back off (smaller step, more fine-tuning) when it drops more than a tolerance.</summary>
+    /// <summary>
+    /// Iterative steps that watch validation accuracy (without labels: agreement with the unpruned model) and back off
+    /// (smaller step, more fine-tuning) when it drops more than a tolerance.
+    /// </summary>
     Dynamic,
 }
 
@@ -38,7 +41,7 @@ public sealed record ScheduleOptions(PruningScheduleKind Kind = PruningScheduleK
 /// <param name="TargetMacs">MACs budget of the step (or params budget for a params target).</param>
 /// <param name="Macs">MACs reached.</param>
 /// <param name="Params">Parameters reached.</param>
-/// <param name="Accuracy">Validation accuracy after the step's fine-tuning, when measured.</param>
+/// <param name="Accuracy">Validation accuracy (without training labels: agreement score with the unpruned model) after the step's fine-tuning, when measured.</param>
 /// <param name="Accepted">False when the dynamic schedule rejected the step and backed off.</param>
 /// <param name="Note">What the schedule decided.</param>
 public sealed record ScheduleStep(int Step, long TargetMacs, long Macs, long Params, double? Accuracy, bool Accepted, string Note);
@@ -91,8 +94,9 @@ public static class PruningSchedule
     /// <param name="afterPrune">Recalibrates and fine-tunes a freshly pruned graph (step index, graph, retry count) and returns it.</param>
     /// <param name="validate">Validation accuracy of a graph, or null when there is no data (the dynamic schedule needs it).</param>
     /// <param name="log">Receives one line per decision.</param>
+    /// <param name="measure">What <paramref name="validate"/> measures, for the decisions' wording: accuracy, or agreement with the unpruned model.</param>
     public static ScheduleResult Run(ModelGraph graph, IImportance importance, PruningOptions options, ScheduleOptions schedule,
-        Func<int, ModelGraph, int, ModelGraph> afterPrune, Func<ModelGraph, double?> validate, Action<string>? log = null)
+        Func<int, ModelGraph, int, ModelGraph> afterPrune, Func<ModelGraph, double?> validate, Action<string>? log = null, string measure = "accuracy")
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(options);
@@ -166,7 +170,7 @@ public static class PruningSchedule
                 continue;
             }
             // Back off: retry half-way between where we are and this budget, with more fine-tuning.
-            string why = $"accuracy {acc:P2} dropped {(baseline!.Value - acc!.Value) * 100:0.00} points (> {schedule.Tolerance * 100:0.##})";
+            string why = $"{measure} {acc:P2} dropped {(baseline!.Value - acc!.Value) * 100:0.00} points (> {schedule.Tolerance * 100:0.##})";
             steps.Add(new ScheduleStep(step, budget, stats.Macs, stats.Params, acc, false, why + ", backing off"));
             log?.Invoke($"step {step}: {why}; backing off to a smaller step with more fine-tuning");
             if (++retries > schedule.MaxRetries || reached - budget < Math.Max(1, baseCount / 100))

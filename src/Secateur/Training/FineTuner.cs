@@ -4,11 +4,26 @@ using Secateur.Runtime;
 
 namespace Secateur.Training;
 
-/// <summary>Knowledge distillation settings: the loss is (1 − α)·CE + α·T²·KL(teacher ‖ student) at temperature T.</summary>
-/// <param name="Alpha">Weight α of the distillation term, in [0, 1].</param>
+/// <summary>
+/// Knowledge distillation settings. With labelled training images the loss is (1 − α)·CE + α·D, without labels it is
+/// D alone, where D is <see cref="Distiller"/>'s term: T²·KL(teacher ‖ student) at temperature T for classifier
+/// outputs and normalised MSE for the others, summed over every output, plus <see cref="FeatureWeight"/> × attention
+/// transfer at the pruned activations.
+/// </summary>
+/// <param name="Alpha">Weight α of the distillation term, in [0, 1] (not read without labels).</param>
 /// <param name="Temperature">Softmax temperature T, positive.</param>
 public sealed record DistillationOptions(double Alpha = 0.7, double Temperature = 4.0)
 {
+    /// <summary>Weight of feature matching (attention transfer) at the pruned activations; 0 (the default) turns it off.</summary>
+    public double FeatureWeight { get; init; }
+
+    /// <summary>
+    /// Teachers whose outputs are averaged (an ensemble fused into one student) instead of the unpruned model's; empty
+    /// (the default): the unpruned model teaches. Each must have the student's input and as many outputs. Feature
+    /// matching always compares with the unpruned model.
+    /// </summary>
+    public IReadOnlyList<ModelGraph> Teachers { get; init; } = [];
+
     /// <summary>Throws <see cref="SecateurException"/> (BadArgument) naming the first invalid value.</summary>
     public DistillationOptions Validated()
     {
@@ -16,6 +31,8 @@ public sealed record DistillationOptions(double Alpha = 0.7, double Temperature 
             throw new SecateurException(ErrorCode.BadArgument, $"the distillation weight must be in [0, 1] (got {Alpha})", nameof(Alpha));
         if (!(Temperature > 0) || double.IsInfinity(Temperature))
             throw new SecateurException(ErrorCode.BadArgument, $"the distillation temperature must be positive (got {Temperature})", nameof(Temperature));
+        if (!(FeatureWeight >= 0) || double.IsInfinity(FeatureWeight))
+            throw new SecateurException(ErrorCode.BadArgument, $"the feature-matching weight must be at least 0 (got {FeatureWeight})", nameof(FeatureWeight));
         return this;
     }
 }
@@ -65,9 +82,10 @@ public sealed class FineTuner
         DistillationOptions? distillation, IWorkflowProgress progress)
     {
         ArgumentNullException.ThrowIfNull(training);
+        // Without labels the only thing to learn from is the unpruned model: fine-tuning then always distils.
         return data is null ? null : new FineTuner(data, training with { Seed = seed }, device)
         {
-            Teacher = distillation is null ? null : original,
+            Teacher = distillation is null && data.TrainLabelled ? null : original,
             Distillation = distillation ?? new DistillationOptions(),
             Progress = progress,
         };
@@ -89,15 +107,38 @@ public sealed class FineTuner
         if (options.Epochs <= 0) return new FineTuneResult(graph, []);
         var device = Devices.Parse(_device);
         Distillation.Validated();
+        if (!_data.TrainLabelled && Teacher is null && Distillation.Teachers.Count == 0)
+            throw new SecateurException(ErrorCode.BadArgument, $"the training images of {_data.Name} have no labels: fine-tuning them needs a teacher to distil from", nameof(Teacher));
         using var module = new GraphModule(graph, device);
-        using var teacher = Teacher is null ? null : new GraphModule(Teacher, device);
-        var trainer = new Trainer(module, options)
+        // The dense model teaches unless other teachers are given; it is also the feature-matching reference.
+        var teachers = new List<GraphModule>();
+        try
         {
-            Constraint = constraint,
-            Distillation = teacher is null ? null : (teacher, Distillation.Alpha, Distillation.Temperature),
-        };
+            if (Teacher is not null) teachers.Add(new GraphModule(Teacher, device));
+            foreach (var t in Distillation.Teachers) teachers.Add(new GraphModule(t, device));
+            var outputTeachers = Distillation.Teachers.Count > 0 && teachers.Count > Distillation.Teachers.Count ? teachers.Skip(1).ToList() : teachers;
+            // Distillation's teachers alone distil too, with or without the dense model.
+            var distiller = teachers.Count == 0 ? null : new Distiller(module, outputTeachers, Distillation, teachers[0]);
+            var trainer = new Trainer(module, options)
+            {
+                Constraint = constraint,
+                Distillation = distiller,
+                DistillationAlpha = _data.TrainLabelled ? Distillation.Alpha : 1,
+                LabelFree = !_data.TrainLabelled,
+            };
+            return Fit(trainer, module, options, title, rewindEpoch);
+        }
+        finally
+        {
+            foreach (var t in teachers) t.Dispose();
+        }
+    }
+
+    private FineTuneResult Fit(Trainer trainer, GraphModule module, TrainingOptions options, string title, int? rewindEpoch)
+    {
         var loader = _data.TrainLoader(options.BatchSize, options.Seed, options.Augment);
-        var test = _data.TestLoader();
+        // Without test labels there is no accuracy to watch per epoch (agreement is measured by the workflows).
+        var test = _data.TestLabelled ? _data.TestLoader() : null;
         ModelGraph? rewind = null;
         var history = Progress.Train(title, options.Epochs, options.Epochs * loader.BatchesPerEpoch, (batches, epochEnd) =>
             trainer.Fit(loader, test, batches, e =>

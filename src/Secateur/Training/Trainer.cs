@@ -27,10 +27,20 @@ public sealed class Trainer
     }
 
     /// <summary>
-    /// Optional teacher for knowledge distillation: when set, the loss is
-    /// <c>(1-α)·CE(student, label) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T))</c>.
+    /// Optional knowledge distillation: when set, the loss is <c>(1-α)·CE(student, label) + α·D</c> with D the
+    /// distiller's term over every output (<see cref="Distiller"/>; α is <see cref="DistillationAlpha"/>), or D alone
+    /// when <see cref="LabelFree"/>.
     /// </summary>
-    public (GraphModule Teacher, double Alpha, double Temperature)? Distillation { get; init; }
+    public Distiller? Distillation { get; init; }
+
+    /// <summary>Weight α of the distillation term against the cross-entropy with labels, in [0, 1].</summary>
+    public double DistillationAlpha { get; init; } = 0.7;
+
+    /// <summary>
+    /// Train without labels (the batches' labels are placeholders): the loss is the distillation term alone, and the
+    /// running "accuracy" is top-1 agreement with the teachers. Needs <see cref="Distillation"/>.
+    /// </summary>
+    public bool LabelFree { get; init; }
 
     /// <summary>
     /// Optional constraint on the parameters (e.g. fixed sparsity masks): applied before training, after every
@@ -48,7 +58,11 @@ public sealed class Trainer
         Action<EpochResult>? onEpoch = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(train);
+        if (!LabelFree) DataLoader.RequireLabels(train, "training with a loss on labels");
         if (train.BatchesPerEpoch == 0) throw new SecateurException(ErrorCode.BadArgument, "the training set yields no batches (is it smaller than one batch with drop-last?)");
+        if (LabelFree && Distillation is null) throw new SecateurException(ErrorCode.BadArgument, "training without labels needs a teacher to distil from", nameof(Distillation));
+        if (DistillationAlpha is < 0 or > 1 || double.IsNaN(DistillationAlpha))
+            throw new SecateurException(ErrorCode.BadArgument, $"the distillation weight must be in [0, 1] (got {DistillationAlpha})", nameof(DistillationAlpha));
         manual_seed(_options.Seed);
         var parameters = _module.GraphParameters().Select(p => p.Parameter).ToList();
         using var optimizer = CreateOptimizer(parameters);
@@ -85,16 +99,15 @@ public sealed class Trainer
                 {
                     var (x, y) = ToTensors(batch, _module.Device);
                     optimizer.zero_grad();
-                    var logits = _module.forward(x); // (N, classes)
-                    var loss = Loss(logits, y, x, batch.IgnoreIndex);
+                    var outputs = _module.Run(new Dictionary<string, Tensor> { [_module.Graph.Inputs[0].Name] = x }, Distillation?.Capture);
+                    var logits = outputs[_module.Graph.Outputs[0].Name]; // (N, classes)
+                    var (loss, hits, counted) = Loss(outputs, logits, y, x, batch.IgnoreIndex);
                     loss.backward();
                     optimizer.step();
                     Constraint?.Apply(_module);
                     lossSum += loss.item<float>() * batch.Count;
-                    // Classification: right samples; segmentation: right pixels among the counted ones.
-                    var counted = y.ne(batch.IgnoreIndex);
-                    correct += logits.argmax(1).eq(y).logical_and(counted).sum().item<long>();
-                    targets += counted.sum().item<long>();
+                    correct += hits;
+                    targets += counted;
                 }
                 seen += batch.Count;
                 imagesThisRun += batch.Count;
@@ -120,22 +133,29 @@ public sealed class Trainer
         return history;
     }
 
-    private Tensor Loss(Tensor logits, Tensor labels, Tensor input, int ignoreIndex)
+    /// <summary>
+    /// The batch loss, its top-1 hits and how many targets they are out of: against the labels (samples, or for
+    /// segmentation the pixels not at <paramref name="ignoreIndex"/>), or (label-free) against the teachers' top class.
+    /// </summary>
+    private (Tensor Loss, long Hits, long Counted) Loss(Dictionary<string, Tensor> outputs, Tensor logits, Tensor labels, Tensor input, int ignoreIndex)
     {
-        // (N, K) against (N) labels, or pixel-wise (N, K, H, W) against (N, H, W) masks, ignored targets left out.
-        var ce = F.cross_entropy(logits, labels, ignore_index: ignoreIndex, label_smoothing: _options.LabelSmoothing);
-        if (Distillation is not { } kd) return ce;
-        Tensor teacherLogits;
-        using (no_grad())
+        (long Hits, long Counted) Against(Tensor target)
         {
-            kd.Teacher.eval();
-            teacherLogits = kd.Teacher.forward(input);
+            var counted = target.ne(ignoreIndex);
+            return (logits.argmax(1).eq(target).logical_and(counted).sum().item<long>(), counted.sum().item<long>());
         }
-        double t = kd.Temperature;
-        // Per sample for classification, per pixel for segmentation: the KL sum over all positions, divided by their number.
-        var kl = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacherLogits / t, 1), reduction: nn.Reduction.Sum, log_target: true)
-                 / (logits.numel() / logits.shape[1]);
-        return ce * (1 - kd.Alpha) + kl * (kd.Alpha * t * t);
+        // (N, K) against (N) labels, or pixel-wise (N, K, H, W) against (N, H, W) masks, ignored targets left out.
+        Tensor CrossEntropy() => F.cross_entropy(logits, labels, ignore_index: ignoreIndex, label_smoothing: _options.LabelSmoothing);
+        if (Distillation is not { } kd)
+        {
+            var (h, c) = Against(labels);
+            return (CrossEntropy(), h, c);
+        }
+        var d = kd.Loss(outputs, input);
+        if (LabelFree)
+            return d.TeacherTop1 is { } t && d.StudentTop1 is { } s ? (d.Loss, s.eq(t).sum().item<long>(), t.numel()) : (d.Loss, 0, labels.shape[0]);
+        var (hits, total) = Against(labels);
+        return (CrossEntropy() * (1 - DistillationAlpha) + d.Loss * DistillationAlpha, hits, total);
     }
 
     private TorchSharp.Modules.OptimizerHelper CreateOptimizer(IList<TorchSharp.Modules.Parameter> parameters) => _options.Optimizer switch
@@ -178,6 +198,7 @@ public sealed class Trainer
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(data);
+        DataLoader.RequireLabels(data, "accuracy");
         bool wasTraining = module.training;
         module.eval();
         double lossSum = 0; long top1 = 0, top5 = 0, seen = 0;

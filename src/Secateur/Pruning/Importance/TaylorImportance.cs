@@ -22,6 +22,9 @@ public sealed class TaylorImportance : IImportance
     public bool NeedsData => true;
 
     /// <inheritdoc/>
+    public bool NeedsLabels => true;
+
+    /// <inheritdoc/>
     public IReadOnlyDictionary<PruningGroup, float[]> Score(DependencyGraph dependencies, ImportanceContext context)
     {
         ImportanceMath.CheckWithTorch(dependencies, context);

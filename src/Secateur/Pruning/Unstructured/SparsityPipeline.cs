@@ -128,7 +128,7 @@ public static class SparsityPipeline
         var set = request.Data;
         // Only a run with data touches libtorch here: a data-free run with a managed criterion need not load it.
         var device = set is null ? null : Runtime.Devices.Parse(request.Device);
-        var test = set?.TestLoader();
+        var test = set is { TestLabelled: true } ? set.TestLoader() : null;
         double? Accuracy(ModelGraph g) => test is null ? null : Trainer.Accuracy(g, test, device);
         bool lottery = request.Schedule.Kind == SparsityScheduleKind.Lottery;
         var tuner = FineTuner.ForRecovery(graph, set, request.FineTuning, request.Seed, request.Device, request.Distillation, progress);
