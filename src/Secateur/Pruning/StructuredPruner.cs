@@ -21,7 +21,24 @@ public static class StructuredPruner
         ArgumentNullException.ThrowIfNull(dependencies);
         ArgumentNullException.ThrowIfNull(remove);
         var graph = dependencies.Graph;
-        // Per tensor and axis, the indices to drop.
+        var cuts = Cuts(remove);
+        var result = new ModelGraph(graph.Name);
+        result.Inputs.AddRange(graph.Inputs);
+        result.Outputs.AddRange(graph.Outputs);
+        foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
+        var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
+        foreach (var (name, data) in graph.Initializers)
+            result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
+        // Attributes that count channels (Conv's group) follow the smaller initializers.
+        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, result));
+        GraphValidator.Validate(result);
+        return result;
+    }
+
+    /// <summary>Per tensor and axis, the indices <paramref name="remove"/> drops (checked as <see cref="Prune"/> documents).</summary>
+    internal static Dictionary<(string Tensor, int Axis), HashSet<long>> Cuts(IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> remove)
+    {
         var cuts = new Dictionary<(string Tensor, int Axis), HashSet<long>>();
         foreach (var (group, indices) in remove)
         {
@@ -42,18 +59,7 @@ public static class StructuredPruner
                     for (long k = 0; k < s.Factor; k++) set.Add(s.Start(j) + k);
             }
         }
-        var result = new ModelGraph(graph.Name);
-        result.Inputs.AddRange(graph.Inputs);
-        result.Outputs.AddRange(graph.Outputs);
-        foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
-        var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
-        foreach (var (name, data) in graph.Initializers)
-            result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
-        // Attributes that count channels (Conv's group) follow the smaller initializers.
-        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, result));
-        GraphValidator.Validate(result);
-        return result;
+        return cuts;
     }
 
     /// <summary>A copy of <paramref name="data"/> without the given indices along <paramref name="axis"/>.</summary>
