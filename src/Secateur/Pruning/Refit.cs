@@ -32,13 +32,22 @@ public sealed record RefitOptions
     /// <summary>Device name (cpu, cuda, cuda:N).</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>Checks every value; throws <see cref="SecateurException"/> (BadArgument) naming the property.</summary>
+    /// <summary>The <see cref="SecateurException.Parameter"/> of a bad <see cref="Images"/> (prefixed: other options have images too).</summary>
+    public const string ImagesParameter = "RefitImages";
+    /// <summary>The <see cref="SecateurException.Parameter"/> of a bad <see cref="Ridge"/>.</summary>
+    public const string RidgeParameter = "RefitRidge";
+    /// <summary>The <see cref="SecateurException.Parameter"/> of a bad <see cref="PositionsPerImage"/>.</summary>
+    public const string PositionsParameter = "RefitPositionsPerImage";
+    /// <summary>The <see cref="SecateurException.Parameter"/> of a bad <see cref="BatchSize"/>.</summary>
+    public const string BatchSizeParameter = "RefitBatchSize";
+
+    /// <summary>Checks every value; throws <see cref="SecateurException"/> (BadArgument) naming the parameter (the constants above).</summary>
     public RefitOptions Validated()
     {
-        if (Images < 1) Fail($"refit needs at least 1 calibration image (got {Images})", nameof(Images));
-        if (!(Ridge >= 0) || double.IsInfinity(Ridge)) Fail($"the refit ridge must be a finite number of at least 0 (got {Ridge.ToString(CultureInfo.InvariantCulture)})", nameof(Ridge));
-        if (PositionsPerImage < 1) Fail($"refit positions per image must be at least 1 (got {PositionsPerImage})", nameof(PositionsPerImage));
-        if (BatchSize < 1) Fail($"the refit batch size must be at least 1 (got {BatchSize})", nameof(BatchSize));
+        if (Images < 1) Fail($"refit needs at least 1 calibration image (got {Images})", ImagesParameter);
+        if (!(Ridge >= 0) || double.IsInfinity(Ridge)) Fail($"the refit ridge must be a finite number of at least 0 (got {Ridge.ToString(CultureInfo.InvariantCulture)})", RidgeParameter);
+        if (PositionsPerImage < 1) Fail($"refit positions per image must be at least 1 (got {PositionsPerImage})", PositionsParameter);
+        if (BatchSize < 1) Fail($"the refit batch size must be at least 1 (got {BatchSize})", BatchSizeParameter);
         return this;
     }
 

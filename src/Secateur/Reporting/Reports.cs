@@ -51,7 +51,7 @@ public static class Reports
                 .. FileSize("ONNX file size", files),
                 .. latency,
             ],
-            Accuracy = Stages(("before pruning", a.Before), ("right after pruning" + first, a.Pruned), ("after BN recalibration" + first, a.Recalibrated),
+            Accuracy = Stages(("before pruning", a.Before), ("right after pruning" + first, a.Pruned), ("after least-squares refit" + first, a.Refit), ("after BN recalibration" + first, a.Recalibrated),
                 ("after fine-tuning", a.FineTuned)),
             Layers = outcome.Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
             TradeOff = tradeOff,
