@@ -116,6 +116,9 @@ public static class Cli
         { nameof(PruningTarget.Threshold), "--threshold" },
         { nameof(PruneRequest.CalibrationBatches), "--calibration-batches" },
         { nameof(PruneRequest.RecalibrationImages), "--recalibrate" },
+        { RefitOptions.ImagesParameter, "--refit-images" },
+        { RefitOptions.RidgeParameter, "--refit-ridge" },
+        { RefitOptions.PositionsParameter, "--refit-positions" },
         { nameof(PruneRequest.SensitivityRatios), "--sensitivity-ratios" },
         { nameof(PruneRequest.Distillation), "--distill" }, // also SparsityRequest.Distillation
         { nameof(DistillationOptions.Alpha), "--distill-alpha" },

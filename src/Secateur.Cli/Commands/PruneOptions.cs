@@ -25,15 +25,19 @@ internal sealed class PruneOptions
     public Option<bool> DryRun { get; } = new("--dry-run") { Description = "only list the groups: layers, channels, prunable or blocked and why" };
     public Option<int> Calibration { get; } = new("--calibration-batches") { Description = "batches of 64 training images for data-driven criteria", DefaultValueFactory = _ => 8 };
     public Option<int> Recalibrate { get; } = new("--recalibrate") { Description = "re-estimate batch-norm statistics on N training images after pruning (0: off)", DefaultValueFactory = _ => 1024 };
+    public Option<bool> Refit { get; } = new("--refit") { Description = "after pruning, refit every layer reading pruned channels by least squares to reproduce the dense model's outputs (needs --data; before --recalibrate)" };
+    public Option<int?> RefitImages { get; } = new("--refit-images") { Description = $"training images --refit solves on (default {new RefitOptions().Images})" };
+    public Option<double?> RefitRidge { get; } = new("--refit-ridge") { Description = $"--refit ridge, relative to each layer's mean input energy (default {new RefitOptions().Ridge.ToString(System.Globalization.CultureInfo.InvariantCulture)})" };
+    public Option<int?> RefitPositions { get; } = new("--refit-positions") { Description = $"output positions --refit samples per image and conv layer (default {new RefitOptions().PositionsPerImage})" };
     public Option<string> Schedule { get; } = new Option<string>("--schedule") { Description = "oneshot, iterative, agp or dynamic; lottery with --granularity weight", DefaultValueFactory = _ => "oneshot" }
         .AcceptOnlyFromAmong("oneshot", "iterative", "agp", "dynamic", "lottery");
     public Option<double> Tolerance { get; } = new("--tolerance") { Description = "dynamic: largest accepted validation accuracy drop (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
 
     /// <summary>Every option, in help order.</summary>
-    public IEnumerable<Option> All => [Criterion, Ratio, Speedup, Macs, Params, Threshold, Latency, LatencyBatch, Global, BySensitivity, SensitivityRatios, RoundTo, MaxRatio, DryRun, Calibration, Recalibrate, Schedule, Tolerance];
+    public IEnumerable<Option> All => [Criterion, Ratio, Speedup, Macs, Params, Threshold, Latency, LatencyBatch, Global, BySensitivity, SensitivityRatios, RoundTo, MaxRatio, DryRun, Calibration, Recalibrate, Refit, RefitImages, RefitRidge, RefitPositions, Schedule, Tolerance];
 
     /// <summary>The options that only mean something for channel pruning (rejected with <c>--granularity weight</c>).</summary>
-    public IEnumerable<Option> ChannelOnly => [Ratio, Speedup, Macs, Params, Threshold, Latency, Global, BySensitivity, SensitivityRatios, DryRun, RoundTo, MaxRatio, Recalibrate, Calibration, Tolerance];
+    public IEnumerable<Option> ChannelOnly => [Ratio, Speedup, Macs, Params, Threshold, Latency, Global, BySensitivity, SensitivityRatios, DryRun, RoundTo, MaxRatio, Recalibrate, Calibration, Tolerance, Refit, RefitImages, RefitRidge, RefitPositions];
 
     /// <summary>The request these options and the shared ones describe.</summary>
     public PruneRequest Request(ParseResult r, RecoveryOptions common, DataSet? data)
@@ -58,10 +62,29 @@ internal sealed class PruneOptions
             Data = data,
             CalibrationBatches = r.GetValue(Calibration),
             RecalibrationImages = r.GetValue(Recalibrate),
+            Refit = RefitRequest(r),
             FineTuning = common.FineTuning(r),
             Distillation = common.Distillation(r),
             Seed = r.GetValue(common.Seed),
             Device = r.GetValue(common.Device)!,
+        };
+    }
+
+    /// <summary>The refit settings with <c>--refit</c>; its tuning options alone are a mistake, not a silent no-op.</summary>
+    private RefitOptions? RefitRequest(ParseResult r)
+    {
+        if (!r.GetValue(Refit))
+        {
+            foreach (var o in new Option[] { RefitImages, RefitRidge, RefitPositions })
+                if (r.GetResult(o) is { Implicit: false }) throw new SecateurException(ErrorCode.BadArgument, $"{o.Name} has no effect without --refit");
+            return null;
+        }
+        var defaults = new RefitOptions();
+        return defaults with
+        {
+            Images = r.GetValue(RefitImages) ?? defaults.Images,
+            Ridge = r.GetValue(RefitRidge) ?? defaults.Ridge,
+            PositionsPerImage = r.GetValue(RefitPositions) ?? defaults.PositionsPerImage,
         };
     }
 }

@@ -38,6 +38,11 @@ public sealed record PruneRequest
     public IReadOnlyList<double> SensitivityRatios { get; init; } = [0.25, 0.5, 0.75];
     /// <summary>Training images batch-norm statistics are re-estimated on after every pruning step (0: off).</summary>
     public int RecalibrationImages { get; init; } = 1024;
+    /// <summary>
+    /// When set, every pruning step is followed by a least-squares refit of the layers that read pruned channels
+    /// (<see cref="Pruning.Refit"/>) on training images, before batch-norm recalibration; null: off.
+    /// </summary>
+    public RefitOptions? Refit { get; init; }
     /// <summary>Fine-tuning after every pruning step (its <see cref="TrainingOptions.Seed"/> is replaced by <see cref="Seed"/>).</summary>
     public TrainingOptions FineTuning { get; init; } = DefaultFineTuning;
     /// <summary>When set, fine-tuning distils from the unpruned model with these settings.</summary>
@@ -76,6 +81,11 @@ public sealed record PruneRequest
                 Fail($"sensitivity allocation measures accuracy on held-out labelled training images, but the training images of {Data.Name} have no labels", nameof(PruningOptions.Sensitivity));
         }
         if (CalibrationBatches < 1) Fail($"calibration batches must be at least 1 (got {CalibrationBatches})", nameof(CalibrationBatches));
+        if (Refit is not null)
+        {
+            if (Data is null) Fail("refit needs calibration images", ParameterNames.Data);
+            Refit.Validated();
+        }
         if (RecalibrationImages < 0) Fail($"recalibration images must be at least 0 (got {RecalibrationImages})", nameof(RecalibrationImages));
         if (RetryEpochFactor < 1) Fail($"the retry epoch factor must be at least 1 (got {RetryEpochFactor})", nameof(RetryEpochFactor));
         if (Allocation.Kind == AllocationKind.Sensitivity && (SensitivityRatios.Count == 0 || SensitivityRatios.Any(r => r is <= 0 or >= 1)))
@@ -138,7 +148,11 @@ public sealed record AgreementStages(AgreementReport? Pruned, AgreementReport? R
 /// <param name="Pruned">Right after pruning.</param>
 /// <param name="Recalibrated">After batch-norm recalibration (null when recalibration is off).</param>
 /// <param name="FineTuned">After fine-tuning (null without fine-tuning).</param>
-public sealed record AccuracyStages(double? Before, double? Pruned, double? Recalibrated, double? FineTuned);
+public sealed record AccuracyStages(double? Before, double? Pruned, double? Recalibrated, double? FineTuned)
+{
+    /// <summary>After the least-squares refit, before recalibration (null when refit is off).</summary>
+    public double? Refit { get; init; }
+}
 
 /// <summary>
 /// The structured-pruning workflow as one call: optional sensitivity analysis on a held-out slice of the training
@@ -195,21 +209,28 @@ public static class PruningPipeline
         };
         var tuner = FineTuner.ForRecovery(graph, set, request.FineTuning, seed, request.Device, request.Distillation, progress);
         var history = new List<EpochResult>();
-        double? accPruned = null, accRecalibrated = null;
+        double? accPruned = null, accRefit = null, accRecalibrated = null;
         AgreementReport? agreePruned = null, agreeRecalibrated = null;
         var outside = new Stopwatch();
         var scheduleClock = Stopwatch.StartNew();
-        var result = PruningSchedule.Run(graph, request.Importance, options, request.Schedule, (step, pruned, retry) =>
+        var result = PruningSchedule.Run(graph, request.Importance, options, request.Schedule, (int step, PruningResult pruning, int retry) =>
         {
             // Everything here is recovery, not pruning: it does not count towards the prune time.
             outside.Start();
             try
             {
                 bool first = step == 1 && retry == 0;
+                var pruned = pruning.Pruned;
                 if (first)
                 {
                     accPruned = Accuracy(pruned);
                     agreePruned = Agree(pruned);
+                }
+                if (request.Refit is { } refit)
+                {
+                    pruned = Refit.Run(pruning.Plan, pruned, set!.TrainLoader(refit.BatchSize, seed, augment: false),
+                        refit with { Seed = seed, Device = request.Device }, progress).Graph;
+                    if (first) accRefit = Accuracy(pruned);
                 }
                 var recalibrated = set is not null && request.RecalibrationImages > 0
                     ? BatchNormRecalibration.Recalibrate(pruned, set.TrainLoader(128, seed, augment: false), request.RecalibrationImages, request.Device)
@@ -226,7 +247,7 @@ public static class PruningPipeline
         double pruneSeconds = scheduleClock.Elapsed.TotalSeconds - outside.Elapsed.TotalSeconds;
         double? accFinetuned = request.FineTuning.Epochs > 0 ? Accuracy(result.Graph) : null;
         return new PruneOutcome(graph, result.Graph, ModelStats.Compute(graph), ModelStats.Compute(result.Graph),
-            new AccuracyStages(accBefore, accPruned, accRecalibrated, accFinetuned), result.Steps, result.Stop, result.Groups, history,
+            new AccuracyStages(accBefore, accPruned, accRecalibrated, accFinetuned) { Refit = accRefit }, result.Steps, result.Stop, result.Groups, history,
             pruneSeconds, clock.Elapsed.TotalSeconds)
         {
             Latency = result.Latency,

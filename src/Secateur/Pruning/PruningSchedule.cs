@@ -98,6 +98,22 @@ public static class PruningSchedule
     public static ScheduleResult Run(ModelGraph graph, IImportance importance, PruningOptions options, ScheduleOptions schedule,
         Func<int, ModelGraph, int, ModelGraph> afterPrune, Func<ModelGraph, double?> validate, Action<string>? log = null, string measure = "accuracy")
     {
+        ArgumentNullException.ThrowIfNull(afterPrune);
+        return Run(graph, importance, options, schedule, (int step, PruningResult pruning, int retry) => afterPrune(step, pruning.Pruned, retry), validate, log, measure);
+    }
+
+    /// <summary>Runs the schedule, handing every step's whole <see cref="PruningResult"/> (its plan too) to <paramref name="afterPrune"/>.</summary>
+    /// <param name="graph">The unpruned graph.</param>
+    /// <param name="importance">Criterion.</param>
+    /// <param name="options">Target (ratio targets only for one-shot), allocation, exclusions, criterion context.</param>
+    /// <param name="schedule">Schedule settings.</param>
+    /// <param name="afterPrune">Recovers a freshly pruned step (step index, its pruning result, retry count) and returns the graph.</param>
+    /// <param name="validate">Validation accuracy of a graph, or null when there is no data (the dynamic schedule needs it).</param>
+    /// <param name="log">Receives one line per decision.</param>
+    /// <param name="measure">What <paramref name="validate"/> measures, for the decisions' wording: accuracy, or agreement with the unpruned model.</param>
+    public static ScheduleResult Run(ModelGraph graph, IImportance importance, PruningOptions options, ScheduleOptions schedule,
+        Func<int, PruningResult, int, ModelGraph> afterPrune, Func<ModelGraph, double?> validate, Action<string>? log = null, string measure = "accuracy")
+    {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(afterPrune);
@@ -107,7 +123,7 @@ public static class PruningSchedule
         if (schedule.Kind == PruningScheduleKind.OneShot)
         {
             var pruning = Pruner.Prune(graph, importance, options);
-            var once = afterPrune(1, pruning.Pruned, 0);
+            var once = afterPrune(1, pruning, 0);
             var st = ModelStats.Compute(once);
             // The search met the budget, but the side-by-side re-measurement is the figure reported: judge by it.
             bool met = pruning.Latency is not { WithinBudget: false };
@@ -144,7 +160,7 @@ public static class PruningSchedule
             try
             {
                 pruning = Pruner.Prune(current, importance, stepOptions);
-                candidate = afterPrune(step, pruning.Pruned, retries);
+                candidate = afterPrune(step, pruning, retries);
             }
             catch (SecateurException e) when (e.Code == ErrorCode.ImpossibleTarget)
             {

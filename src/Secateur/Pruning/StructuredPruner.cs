@@ -21,7 +21,30 @@ public static class StructuredPruner
         ArgumentNullException.ThrowIfNull(dependencies);
         ArgumentNullException.ThrowIfNull(remove);
         var graph = dependencies.Graph;
-        // Per tensor and axis, the indices to drop.
+        var cuts = Cuts(remove);
+        var result = new ModelGraph(graph.Name);
+        result.Inputs.AddRange(graph.Inputs);
+        result.Outputs.AddRange(graph.Outputs);
+        foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
+        var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
+        foreach (var (name, data) in graph.Initializers)
+            result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
+        // Attributes that count channels (Conv's group) follow the smaller initializers, constants that do (a Slice's
+        // range of the channels) follow the removed channels.
+        var kept = new KeptChannels(dependencies, remove);
+        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, graph, result, kept));
+        // Constants a rewrite replaced (the old ranges) are dropped when no node reads them any more.
+        var read = result.Nodes.SelectMany(n => n.Inputs).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in graph.Nodes.SelectMany(n => n.Inputs).Where(i => graph.IsInitializer(i) && !read.Contains(i)).Distinct().ToList())
+            result.Initializers.Remove(name);
+        GraphValidator.Validate(result);
+        return result;
+    }
+
+    /// <summary>Per tensor and axis, the indices <paramref name="remove"/> drops (checked as <see cref="Prune"/> documents).</summary>
+    internal static Dictionary<(string Tensor, int Axis), HashSet<long>> Cuts(IReadOnlyDictionary<PruningGroup, IReadOnlyCollection<long>> remove)
+    {
         var cuts = new Dictionary<(string Tensor, int Axis), HashSet<long>>();
         foreach (var (group, indices) in remove)
         {
@@ -45,24 +68,7 @@ public static class StructuredPruner
                     for (long k = 0; k < s.Factor; k++) set.Add(s.Start(j) + k);
             }
         }
-        var result = new ModelGraph(graph.Name);
-        result.Inputs.AddRange(graph.Inputs);
-        result.Outputs.AddRange(graph.Outputs);
-        foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
-        var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
-        foreach (var (name, data) in graph.Initializers)
-            result.Initializers.Add(name, cutsByTensor.TryGetValue(name, out var axes) ? Remove(data, axes) : data.Clone());
-        // Attributes that count channels (Conv's group) follow the smaller initializers, constants that do (a Slice's
-        // range of the channels) follow the removed channels.
-        var kept = new KeptChannels(dependencies, remove);
-        foreach (var node in graph.Nodes) result.Nodes.Add(OpRegistry.For(node).RewriteAfterPruning(node, graph, result, kept));
-        // Constants a rewrite replaced (the old ranges) are dropped when no node reads them any more.
-        var read = result.Nodes.SelectMany(n => n.Inputs).ToHashSet(StringComparer.Ordinal);
-        foreach (var name in graph.Nodes.SelectMany(n => n.Inputs).Where(i => graph.IsInitializer(i) && !read.Contains(i)).Distinct().ToList())
-            result.Initializers.Remove(name);
-        GraphValidator.Validate(result);
-        return result;
+        return cuts;
     }
 
     /// <summary>Which indices of the original values a removal keeps, from the values' channel segments.</summary>

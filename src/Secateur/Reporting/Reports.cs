@@ -43,7 +43,7 @@ public static class Reports
                 .. FileSize("ONNX file size", files),
                 .. latency,
             ],
-            Accuracy = PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned),
+            Accuracy = PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned, a.Refit),
             Layers = outcome.Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
             TradeOff = PruneTradeOff(outcome.Before.Macs, a.Before, multi ? outcome.Steps.Select(s => ((long)s.Step, s.Macs, s.Accuracy)).ToList() : [], outcome.After.Macs,
                 a.FineTuned ?? a.Recalibrated ?? a.Pruned),
@@ -150,10 +150,11 @@ public static class Reports
         stages.Where(s => s.Value is not null).Select(s => new AccuracyStage(s.Name, s.Value!.Value)).ToList();
 
     /// <summary>A structured prune's accuracy stages; with several steps, "right after pruning" is measured after the first one.</summary>
-    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned)
+    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned, double? refit = null)
     {
         string first = multiStep ? " (step 1)" : "";
-        return Stages(("before pruning", before), ("right after pruning" + first, pruned), ("after BN recalibration" + first, recalibrated), ("after fine-tuning", fineTuned));
+        return Stages(("before pruning", before), ("right after pruning" + first, pruned), ("after least-squares refit" + first, refit),
+            ("after BN recalibration" + first, recalibrated), ("after fine-tuning", fineTuned));
     }
 
     /// <summary>The dense model, every evaluated step (of a multi-step schedule) and the result, unless the last step is the result.</summary>

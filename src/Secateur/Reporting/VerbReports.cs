@@ -67,7 +67,7 @@ internal static class VerbReports
             Model = Text(r, "model") ?? "?",
             Command = Text(r, "command"),
             Summary = summary,
-            Accuracy = Reports.PruneStages(multi, Number(r, "accuracyBefore"), Number(r, "accuracyPruned"), Number(r, "accuracyRecalibrated"), Number(r, "accuracyFinetuned")),
+            Accuracy = Reports.PruneStages(multi, Number(r, "accuracyBefore"), Number(r, "accuracyPruned"), Number(r, "accuracyRecalibrated"), Number(r, "accuracyFinetuned"), Number(r, "accuracyRefit")),
             Layers = Items(r, "groups").Select(g => new LayerChange(Text(g, "group") ?? "?", Count(g, "before") ?? 0, Count(g, "after") ?? 0)).ToList(),
             TradeOff = Reports.PruneTradeOff(Count(r, "macsBefore") ?? 0, Number(r, "accuracyBefore"),
                 multi ? steps.Select(s => (Count(s, "step") ?? 0, Count(s, "macs") ?? 0, Number(s, "accuracy"))).ToList() : [],

@@ -90,33 +90,13 @@ public static class Agreement
         return new AgreementReport([.. acc.Select((x, o) => x.Result(model.Graph.Outputs[o].Name))], seen);
     }
 
-    /// <summary>
-    /// Mean intersection over union of two class maps: per class, |pred = c ∧ ref = c| / |pred = c ∨ ref = c| summed
-    /// over all pixels given, averaged over the classes that occur in either map (classes in neither are skipped).
-    /// </summary>
-    /// <param name="intersection">Pixels per class where both maps say that class.</param>
-    /// <param name="union">Pixels per class where either map says that class.</param>
-    public static double MeanIoU(IReadOnlyList<long> intersection, IReadOnlyList<long> union)
-    {
-        ArgumentNullException.ThrowIfNull(intersection);
-        ArgumentNullException.ThrowIfNull(union);
-        double sum = 0;
-        int present = 0;
-        for (int c = 0; c < union.Count; c++)
-        {
-            if (union[c] == 0) continue;
-            sum += intersection[c] / (double)union[c];
-            present++;
-        }
-        return present == 0 ? 1 : sum / present;
-    }
-
     /// <summary>Sums over batches for one output.</summary>
     private sealed class Accumulator
     {
         private double _diff, _ref, _cosine;
         private long _samples, _hits;
-        private long[]? _inter, _union;
+        // Class maps: the reference's argmax as the targets of the segmentation metric (one definition of mIoU).
+        private SegmentationMetrics? _classMap;
         private string _kind = "other";
 
         public void Add(Tensor s, Tensor t)
@@ -142,18 +122,8 @@ public static class Agreement
             else if (s.dim() == 4 && s.shape[1] >= 2)
             {
                 _kind = "class map";
-                int k = (int)s.shape[1];
-                _inter ??= new long[k];
-                _union ??= new long[k];
-                var ps = s.argmax(1);
-                var pt = t.argmax(1);
-                for (int c = 0; c < k; c++)
-                {
-                    var inS = ps.eq(c);
-                    var inT = pt.eq(c);
-                    _inter[c] += inS.logical_and(inT).sum().item<long>();
-                    _union[c] += inS.logical_or(inT).sum().item<long>();
-                }
+                _classMap ??= new SegmentationMetrics((int)s.shape[1], ignoreIndex: -1);
+                _classMap.Add(s, t.argmax(1));
             }
         }
 
@@ -161,6 +131,6 @@ public static class Agreement
             _ref > 0 ? Math.Sqrt(_diff / _ref) : _diff == 0 ? 0 : double.PositiveInfinity,
             _cosine / Math.Max(1, _samples),
             _kind == "classifier" ? _hits / (double)Math.Max(1, _samples) : null,
-            _kind == "class map" ? MeanIoU(_inter!, _union!) : null);
+            _kind == "class map" ? _classMap!.Compute().MeanIoU : null);
     }
 }

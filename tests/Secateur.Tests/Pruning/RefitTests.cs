@@ -1,0 +1,183 @@
+using Secateur.Data;
+using Secateur.Graph;
+using Secateur.Models;
+using Secateur.Pruning;
+using Secateur.Runtime;
+using static TorchSharp.torch;
+
+namespace Secateur.Tests.Pruning;
+
+/// <summary>Normal-distributed images in fixed batches (labels 0): calibration data for refit tests.</summary>
+internal sealed class RandomImages(int count, long[] shape, int batchSize = 16, int seed = 1) : IBatchSource
+{
+    public long Samples => count;
+
+    public int BatchesPerEpoch => (count + batchSize - 1) / batchSize;
+
+    public IEnumerable<Batch> Epoch(int epoch)
+    {
+        var rng = new Random(seed);
+        long size = shape.Aggregate(1L, (a, b) => a * b);
+        for (int start = 0; start < count; start += batchSize)
+        {
+            int n = Math.Min(batchSize, count - start);
+            var pixels = new float[n * size];
+            for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+            yield return new Batch(pixels, new long[n], n, shape);
+        }
+    }
+}
+
+public sealed class RefitTests
+{
+    private static readonly long[] Image = [3, 12, 12];
+
+    /// <summary>Rows <paramref name="removed"/> of producer weight <paramref name="tensor"/> become random combinations of rows <paramref name="basis"/>.</summary>
+    private static void MakeDependent(ModelGraph g, string tensor, IReadOnlyList<long> removed, IReadOnlyList<long> basis, int seed)
+    {
+        var t = g.Initializers[tensor];
+        long row = t.Floats.Length / t.Shape[0];
+        var rng = new Random(seed);
+        foreach (var r in removed)
+        {
+            var combo = new float[row];
+            foreach (var b in basis)
+            {
+                float c = (float)(rng.NextDouble() * 2 - 1);
+                for (long k = 0; k < row; k++) combo[k] += c * t.Floats[b * row + k];
+            }
+            Array.Copy(combo, 0, t.Floats, r * row, row);
+        }
+    }
+
+    private static (PruningPlan Plan, ModelGraph Pruned) Plan(ModelGraph g, string producer, long[] remove)
+    {
+        var deps = DependencyGraph.Build(g);
+        var group = deps.Prunable.Single(x => x.Producers.Contains(producer));
+        var plan = new PruningPlan(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [group] = remove });
+        return (plan, plan.Apply());
+    }
+
+    private static float[] Outputs(ModelGraph g, IBatchSource data)
+    {
+        using var m = new GraphModule(g);
+        m.eval();
+        var all = new List<float>();
+        using (no_grad())
+            foreach (var batch in data.Epoch(0))
+            {
+                using var scope = NewDisposeScope();
+                var (x, _) = Secateur.Training.Trainer.ToTensors(batch, m.Device);
+                all.AddRange(m.forward(x).contiguous().data<float>().ToArray());
+            }
+        return [.. all];
+    }
+
+    private static double MaxAbs(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+
+    private static double Mse(float[] a, float[] b) => a.Zip(b).Average(p => (double)(p.First - p.Second) * (p.First - p.Second));
+
+    /// <summary>Refit with no ridge on exactly reconstructible channels gives back the dense output on fresh images.</summary>
+    private static void AssertExact(ModelGraph dense, string producer, long[] remove)
+    {
+        var (plan, pruned) = Plan(dense, producer, remove);
+        var calibration = new RandomImages(64, [.. dense.Inputs[0].Dims.Skip(1).Select(d => d.Value)]);
+        var fresh = new RandomImages(16, [.. dense.Inputs[0].Dims.Skip(1).Select(d => d.Value)], seed: 9);
+        var refit = Refit.Run(plan, pruned, calibration, new RefitOptions { Ridge = 0, PositionsPerImage = 32 });
+        refit.Layers.ShouldNotBeEmpty();
+        var want = Outputs(dense, fresh);
+        double scale = want.Max(Math.Abs);
+        scale.ShouldBeGreaterThan(0.1f);
+        // Pruning alone must be visibly wrong, or the test proves nothing.
+        MaxAbs(Outputs(pruned, fresh), want).ShouldBeGreaterThan(1e-2);
+        MaxAbs(Outputs(refit.Graph, fresh), want).ShouldBeLessThan(1e-4 * Math.Max(1, scale));
+        refit.Layers.ShouldAllBe(l => l.ErrorAfter < 1e-8);
+    }
+
+    [Fact]
+    public void Strided_dilated_padded_conv_is_refit_exactly()
+    {
+        var b = new GraphBuilder("conv", 3, 12, 12, seed: 2);
+        var a = b.Conv(b.Input, "a", 8, 3, pad: 1);
+        var g = b.Build(b.Conv(a, "b", 6, 3, stride: 2, pad: 2, dilation: 2, bias: true), "y");
+        MakeDependent(g, "a.weight", [5, 6, 7], [0, 1, 2, 3, 4], seed: 4);
+        AssertExact(g, "a", [5, 6, 7]);
+    }
+
+    [Fact]
+    public void Conv_before_a_batch_norm_folds_its_fitted_bias_into_the_running_mean()
+    {
+        var b = new GraphBuilder("convbn", 3, 12, 12, seed: 3);
+        var a = b.Conv(b.Input, "a", 8, 3, pad: 1, bias: true);
+        var g = b.Build(b.BatchNorm(b.Conv(a, "b", 6, 1), "bn"), "y");
+        // Removed channels are combinations of kept ones plus a constant: only a fitted intercept reproduces them, and
+        // the bias-free conv can only take it through the batch norm's running mean.
+        var rng = new Random(3);
+        var bias = g.Initializers["a.bias"].Floats;
+        for (int i = 0; i < bias.Length; i++) bias[i] = (float)(rng.NextDouble() - 0.5);
+        var stats = g.Initializers["bn.running_var"].Floats;
+        for (int i = 0; i < stats.Length; i++) stats[i] = 0.5f + (float)rng.NextDouble();
+        MakeDependent(g, "a.weight", [0, 4], [1, 2, 3, 5, 6, 7], seed: 5);
+        AssertExact(g, "a", [0, 4]);
+    }
+
+    [Fact]
+    public void Grouped_conv_is_refit_exactly_per_group()
+    {
+        var b = new GraphBuilder("grouped", 3, 12, 12, seed: 5);
+        var a = b.Conv(b.Input, "a", 8, 1);
+        var g = b.Build(b.Conv(a, "b", 4, 3, pad: 1, groups: 2), "y");
+        // Channel 3 is a combination of 0..2 (conv group 0), channel 7 of 4..6 (conv group 1).
+        MakeDependent(g, "a.weight", [3], [0, 1, 2], seed: 6);
+        MakeDependent(g, "a.weight", [7], [4, 5, 6], seed: 7);
+        AssertExact(g, "a", [3, 7]);
+    }
+
+    [Fact]
+    public void Gemm_is_refit_exactly()
+    {
+        var b = new GraphBuilder("gemm", 3, 4, 4, seed: 8);
+        var a = b.Linear(b.Flatten(b.Input), "a", 10, bias: false);
+        var g = b.Build(b.Linear(a, "b", 5), "y");
+        MakeDependent(g, "a.weight", [2, 8], [0, 1, 3, 4, 5, 6, 7, 9], seed: 9);
+        AssertExact(g, "a", [2, 8]);
+    }
+
+    [Fact]
+    public void Padded_conv_transpose_is_refit_exactly()
+    {
+        var b = new GraphBuilder("convt", 3, 6, 6, seed: 10);
+        var a = b.Conv(b.Input, "a", 8, 1);
+        var rng = new Random(11);
+        var w = b.Initializer("b.weight", TensorData.FromFloats([.. Enumerable.Range(0, 8 * 4 * 3 * 3).Select(_ => (float)(rng.NextDouble() - 0.5))], 8, 4, 3, 3));
+        var bias = b.Initializer("b.bias", TensorData.FromFloats([0.1f, -0.2f, 0.3f, 0f], 4));
+        var y = b.Add("b", OpKind.ConvTranspose, [a, w, bias], ("kernel_shape", AttributeValue.Of(3L, 3L)), ("strides", AttributeValue.Of(2L, 2L)),
+            ("pads", AttributeValue.Of(1L, 0L, 0L, 1L)), ("output_padding", AttributeValue.Of(1L, 1L)));
+        var g = b.Build(y, "y");
+        MakeDependent(g, "a.weight", [1, 6], [0, 2, 3, 4, 5, 7], seed: 12);
+        AssertExact(g, "a", [1, 6]);
+    }
+
+    [Fact]
+    [Trait("Category", TestCategories.Slow)]
+    public void Refit_never_worsens_a_layer_and_brings_a_pruned_resnet_closer_to_the_dense_one()
+    {
+        var dense = ModelZoo.Create("resnet20", new ZooOptions(1, 16, 16, 10, Seed: 3));
+        var deps = DependencyGraph.Build(dense);
+        var rng = new Random(13);
+        var remove = deps.Prunable.ToDictionary(g => g, g => (IReadOnlyCollection<long>)g.InEveryBlock(
+            Enumerable.Range(0, (int)g.Period).OrderBy(_ => rng.Next()).Take((int)g.Period / 2).Select(i => (long)i)));
+        var plan = new PruningPlan(deps, remove);
+        var pruned = plan.Apply();
+        var calibration = new RandomImages(64, [1, 16, 16]);
+        var before = Mse(Outputs(pruned, calibration), Outputs(dense, calibration));
+        foreach (var ridge in new[] { 0.0, 1e-3, 1e3 })
+        {
+            var refit = Refit.Run(plan, pruned, calibration, new RefitOptions { Ridge = ridge, PositionsPerImage = 32 });
+            refit.Layers.Count.ShouldBeGreaterThan(10);
+            refit.Layers.ShouldAllBe(l => l.ErrorAfter <= l.ErrorBefore);
+            var after = Mse(Outputs(refit.Graph, calibration), Outputs(dense, calibration));
+            after.ShouldBeLessThanOrEqualTo(before * (ridge >= 1e3 ? 1.0001 : 0.5), $"ridge {ridge}");
+        }
+    }
+}
