@@ -1,5 +1,7 @@
 // Secateur's side of the benchmarks. Prints one JSON line per measurement.
-//   throughput MODEL BATCHES [--threads N] [--warmup W] [--data embedded|fashion-mnist]
+//   throughput MODEL BATCHES [--threads N] [--warmup W] [--data embedded|fashion-mnist] [--profile] [--no-prefetch]
+//     --profile adds the trainer's per-phase breakdown (TrainingProfile) of the measured batches to the JSON line
+//     and prints its table to stderr; --no-prefetch builds each batch on the training thread.
 //   ort-accuracy FILE.onnx IDX_DIR   (top-1 of a classifier in ONNX Runtime on [0, 1] Fashion-MNIST test pixels)
 using System.Diagnostics;
 using System.Text.Json;
@@ -33,17 +35,24 @@ TorchSharp.torch.set_num_threads(threads);
 using var module = new GraphModule(ModelZoo.Create(model));
 // The real trainer on real, augmented batches: one epoch over exactly warm-up + measured batches.
 var subset = data.WithTrain(data.Train.Take((warmup + batches) * 128));
-var loader = subset.TrainLoader(128, seed: 0);
-var trainer = new Trainer(module, new TrainingOptions { Epochs = 1, LearningRate = 0.05, Schedule = ScheduleKind.Constant });
+var loader = argsList.Contains("--no-prefetch")
+    ? new DataLoader(subset.Train, 128, shuffle: true, seed: 0, prefetch: false, preprocessing: subset.Preprocessing,
+        transforms: [new PadAndRandomCrop(subset.CropPadding), new RandomHorizontalFlip(0.5)])
+    : subset.TrainLoader(128, seed: 0);
+var profile = argsList.Contains("--profile") ? new TrainingProfile(warmup) : null;
+var trainer = new Trainer(module, new TrainingOptions { Epochs = 1, LearningRate = 0.05, Schedule = ScheduleKind.Constant }) { Profile = profile };
 var clock = new Stopwatch();
 var sink = new Sink(p => { if (p.Batch == warmup) clock.Restart(); });
 trainer.Fit(loader, progress: sink);
 clock.Stop();
 double seconds = clock.Elapsed.TotalSeconds;
+if (profile is not null) Console.Error.WriteLine($"{model}, {threads} thread(s), secateur:\n{profile.ToTable()}");
 Console.WriteLine(JsonSerializer.Serialize(new
 {
-    runtime = "secateur (TorchSharp 0.107, libtorch 2.10)", model, threads, batch = 128, batches,
+    runtime = "secateur (TorchSharp 0.107, libtorch 2.10)" + (loader.Prefetch ? "" : ", no prefetch"), model, threads, batch = 128, batches,
     seconds = Math.Round(seconds, 3), imagesPerSecond = Math.Round(batches * 128 / seconds, 1),
+    phasesMsPerBatch = profile?.Phases.ToDictionary(p => p.Key, p => Math.Round(p.Value.TotalMilliseconds / profile.Batches, 2)),
+    gc = profile is null ? null : new { gen0 = profile.Collections[0], gen1 = profile.Collections[1], gen2 = profile.Collections[2], pauseMs = Math.Round(profile.GcPause.TotalMilliseconds, 1) },
 }));
 return 0;
 
