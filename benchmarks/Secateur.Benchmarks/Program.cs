@@ -1,5 +1,8 @@
 // Secateur's side of the benchmarks. Prints one JSON line per measurement.
-//   throughput MODEL BATCHES [--threads N] [--warmup W] [--data embedded|fashion-mnist]
+//   throughput MODEL BATCHES [--threads N] [--warmup W] [--data embedded|fashion-mnist] [--profile] [--no-prefetch]
+//     --profile adds the trainer's per-phase breakdown (TrainingProfile) of the measured batches to the JSON line
+//     and prints its table to stderr; --no-prefetch builds each batch on the training thread; --precision bf16 trains
+//     in bfloat16 mixed precision; --eval measures evaluation (Trainer.Evaluate, batch 256, test images) instead.
 //   ort-accuracy FILE.onnx IDX_DIR   (top-1 of a classifier in ONNX Runtime on [0, 1] Fashion-MNIST test pixels)
 using System.Diagnostics;
 using System.Text.Json;
@@ -33,17 +36,50 @@ TorchSharp.torch.set_num_threads(threads);
 using var module = new GraphModule(ModelZoo.Create(model));
 // The real trainer on real, augmented batches: one epoch over exactly warm-up + measured batches.
 var subset = data.WithTrain(data.Train.Take((warmup + batches) * 128));
-var loader = subset.TrainLoader(128, seed: 0);
-var trainer = new Trainer(module, new TrainingOptions { Epochs = 1, LearningRate = 0.05, Schedule = ScheduleKind.Constant });
+var precision = Opt("--precision", "fp32") == "bf16" ? Precision.BFloat16 : Precision.Float32;
+string suffix = precision == Precision.BFloat16 ? ", bf16" : "";
+if (argsList.Contains("--eval"))
+{
+    // Evaluation as every workflow runs it: the test images in order, batch 256, loss + top-1 + top-5.
+    if ((warmup + batches) * 256 > data.Test.Count) throw new ArgumentException($"the test set has only {data.Test.Count / 256} batches of 256");
+    var evalSet = data.Test.Take((warmup + batches) * 256);
+    var evalClock = new Stopwatch();
+    module.Precision = precision;
+    var evalCpu = TimeSpan.Zero;
+    Trainer.Evaluate(module, data.Loader(evalSet, 256), new Progress2(p => { if (p.Batch == warmup) { evalClock.Restart(); evalCpu = Process.GetCurrentProcess().TotalProcessorTime; } }));
+    evalClock.Stop();
+    evalCpu = Process.GetCurrentProcess().TotalProcessorTime - evalCpu;
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        runtime = "secateur eval (TorchSharp 0.107, libtorch 2.10)" + suffix, model, threads, batch = 256, batches,
+        seconds = Math.Round(evalClock.Elapsed.TotalSeconds, 3), imagesPerSecond = Math.Round(batches * 256 / evalClock.Elapsed.TotalSeconds, 1),
+        cpuMsPerImage = Math.Round(evalCpu.TotalSeconds * 1000 / (batches * 256), 3),
+    }));
+    return 0;
+}
+var loader = argsList.Contains("--no-prefetch")
+    ? new DataLoader(subset.Train, 128, shuffle: true, seed: 0, prefetch: false, preprocessing: subset.Preprocessing,
+        transforms: [new PadAndRandomCrop(subset.CropPadding), new RandomHorizontalFlip(0.5)])
+    : subset.TrainLoader(128, seed: 0);
+var profile = argsList.Contains("--profile") ? new TrainingProfile(warmup) : null;
+var trainer = new Trainer(module, new TrainingOptions { Epochs = 1, LearningRate = 0.05, Schedule = ScheduleKind.Constant, Precision = precision }) { Profile = profile };
 var clock = new Stopwatch();
-var sink = new Sink(p => { if (p.Batch == warmup) clock.Restart(); });
+// CPU time of the whole process over the measured batches (every thread: libtorch's, the loader's, the runtime's):
+// unlike wall time, it does not grow with other processes' load, only with the work (and spinning) done.
+var cpuStart = TimeSpan.Zero;
+var sink = new Sink(p => { if (p.Batch == warmup) { clock.Restart(); cpuStart = Process.GetCurrentProcess().TotalProcessorTime; } });
 trainer.Fit(loader, progress: sink);
 clock.Stop();
+double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds;
 double seconds = clock.Elapsed.TotalSeconds;
+if (profile is not null) Console.Error.WriteLine($"{model}, {threads} thread(s), secateur:\n{profile.ToTable()}");
 Console.WriteLine(JsonSerializer.Serialize(new
 {
-    runtime = "secateur (TorchSharp 0.107, libtorch 2.10)", model, threads, batch = 128, batches,
+    runtime = "secateur (TorchSharp 0.107, libtorch 2.10)" + (loader.Prefetch ? "" : ", no prefetch") + suffix, model, threads, batch = 128, batches,
     seconds = Math.Round(seconds, 3), imagesPerSecond = Math.Round(batches * 128 / seconds, 1),
+    cpuMsPerImage = Math.Round(cpuSeconds * 1000 / (batches * 128), 3),
+    phasesMsPerBatch = profile?.Phases.ToDictionary(p => p.Key, p => Math.Round(p.Value.TotalMilliseconds / profile.Batches, 2)),
+    gc = profile is null ? null : new { gen0 = profile.Collections[0], gen1 = profile.Collections[1], gen2 = profile.Collections[2], pauseMs = Math.Round(profile.GcPause.TotalMilliseconds, 1) },
 }));
 return 0;
 
@@ -122,6 +158,12 @@ static class OnnxSpeed
 sealed class Sink(Action<TrainingProgress> report) : IProgress<TrainingProgress>
 {
     public void Report(TrainingProgress value) => report(value);
+}
+
+// Synchronous (Progress<T> would post to the thread pool and restart the clock late).
+sealed class Progress2(Action<(int Batch, int Batches)> report) : IProgress<(int Batch, int Batches)>
+{
+    public void Report((int Batch, int Batches) value) => report(value);
 }
 
 // What a user's application does with the file: ONNX Runtime alone, fed the test images as ToTensor() makes them

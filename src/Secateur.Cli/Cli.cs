@@ -146,6 +146,7 @@ public static class Cli
         { nameof(QuantizationOptions.CalibrationImages), "--calibration-images" },
         { nameof(ArchiveOptions.Level), "--level" },
         { nameof(TrainingOptions.CheckpointPath), "--checkpoint" },
+        { nameof(TrainingOptions.Precision), "--precision" },
         { nameof(LatencyOptions.Warmup), "--warmup" },
         { nameof(LatencyOptions.Runs), "--runs" },
         { nameof(LatencyOptions.Seconds), "--seconds" },

@@ -79,6 +79,17 @@ public static class CommonOptions
         return output;
     }
 
+    /// <summary><c>--precision fp32|bf16</c> of the training verbs (train, and fine-tuning in prune and sparsify).</summary>
+    public static Option<string> Precision() => new Option<string>("--precision")
+    {
+        Description = "training arithmetic: fp32 (default) or bf16 (bfloat16 convolutions and matrix products, float32 weights and batch norm; needs a CPU with AVX-512 BF16 or AMX, or CUDA)",
+        DefaultValueFactory = _ => "fp32",
+    }.AcceptOnlyFromAmong("fp32", "bf16");
+
+    /// <summary>The library precision of a <c>--precision</c> value.</summary>
+    public static Secateur.Runtime.Precision PrecisionOf(ParseResult r, Option<string> precision) =>
+        r.GetValue(precision) == "bf16" ? Secateur.Runtime.Precision.BFloat16 : Secateur.Runtime.Precision.Float32;
+
     /// <summary><c>--threads N</c>: one meaning in every verb (see <see cref="ThreadCount"/>).</summary>
     public static Option<int?> Threads() => new("--threads") { Description = "CPU threads (N >= 1) for libtorch and ONNX Runtime in this process (default: all cores)" };
 

@@ -41,12 +41,13 @@ internal sealed class RecoveryOptions
     public Option<string[]> Teachers { get; } = new("--teacher") { Description = "distil from this .onnx model instead of the unpruned one (repeat it: outputs averaged, an ensemble fused into one student)" };
     public Option<bool> DistillFeatures { get; } = new("--distill-features") { Description = "also match the unpruned model's activations where channels were pruned (attention transfer)" };
     public Option<double> FeatureWeight { get; } = new("--distill-feature-weight") { Description = "weight of --distill-features", DefaultValueFactory = _ => 1.0 };
+    public Option<string> Precision { get; } = CommonOptions.Precision();
 
     /// <summary>Adds every option (and the model argument) to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
         cmd.Arguments.Add(Model);
-        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes, LabelFree, Teachers, DistillFeatures, FeatureWeight })
+        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes, LabelFree, Teachers, DistillFeatures, FeatureWeight, Precision })
             cmd.Options.Add(o);
         Preprocess.AddTo(cmd);
     }
@@ -86,6 +87,7 @@ internal sealed class RecoveryOptions
     {
         Epochs = r.GetValue(Epochs), LearningRate = r.GetValue(LearningRate), BatchSize = r.GetValue(Batch),
         Seed = r.GetValue(Seed), CheckpointPath = r.GetValue(Checkpoint), Resume = r.GetValue(Resume),
+        Precision = CommonOptions.PrecisionOf(r, Precision),
     };
 
     /// <summary>

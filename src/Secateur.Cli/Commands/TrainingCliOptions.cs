@@ -29,11 +29,12 @@ internal sealed class TrainingCliOptions
     private readonly Option<int> _seed = CommonOptions.Seed();
     private readonly Option<string> _device = CommonOptions.Device();
     private readonly Option<int?> _threads = CommonOptions.Threads();
+    private readonly Option<string> _precision = CommonOptions.Precision();
     private readonly PreprocessOptions _preprocess = new(task: true);
 
     public void AddTo(Command cmd)
     {
-        foreach (var option in new Option[] { _data, _dataDir, _input, _classes, _epochs, _batch, _lr, _optimizer, _schedule, _momentum, _noNesterov, _wd, _warmup, _smoothing, _noAugment, _trainLimit, _checkpoint, _resume, _seed, _device, _threads })
+        foreach (var option in new Option[] { _data, _dataDir, _input, _classes, _epochs, _batch, _lr, _optimizer, _schedule, _momentum, _noNesterov, _wd, _warmup, _smoothing, _noAugment, _trainLimit, _checkpoint, _resume, _seed, _device, _threads, _precision })
             cmd.Options.Add(option);
         _preprocess.AddTo(cmd);
     }
@@ -122,6 +123,7 @@ internal sealed class TrainingCliOptions
         Seed = r.GetValue(_seed),
         CheckpointPath = r.GetValue(_checkpoint),
         Resume = r.GetValue(_resume),
+        Precision = CommonOptions.PrecisionOf(r, _precision),
     }.Validated();
 
     public string Device(ParseResult r) => r.GetValue(_device)!;

@@ -70,6 +70,21 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
     /// </summary>
     public double? BatchNormMomentum { get; set; }
 
+    /// <summary>
+    /// The format convolutions and matrix products compute in (see <see cref="Runtime.Precision"/>); the parameters stay
+    /// float32 whatever it is. Setting <see cref="Precision.BFloat16"/> throws <see cref="SecateurException"/>
+    /// (DeviceUnavailable) on a device without native bfloat16 arithmetic.
+    /// </summary>
+    public Precision Precision
+    {
+        get;
+        set
+        {
+            PrecisionSupport.Require(value, Device);
+            field = value;
+        }
+    }
+
     /// <summary>The device the parameters live on.</summary>
     public Device Device { get; }
 

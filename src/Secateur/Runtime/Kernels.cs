@@ -15,6 +15,9 @@ internal readonly struct KernelCall(GraphModule module, Node node, Dictionary<st
     /// <summary>True in training mode (batch statistics, dropout).</summary>
     public bool Training => module.training;
 
+    /// <summary>True when convolutions and matrix products compute in bfloat16 (<see cref="Precision.BFloat16"/>).</summary>
+    public bool BFloat16 => module.Precision == Precision.BFloat16;
+
     /// <summary>The module's batch-norm momentum override, if any.</summary>
     public double? BatchNormMomentum => module.BatchNormMomentum;
 
@@ -49,7 +52,7 @@ internal static class Kernels
 
     private static readonly Dictionary<OpKind, Kernel> Table = new()
     {
-        [OpKind.Conv] = c => Conv(c.Node, c.In(0), c.In(1), c.Opt(2)),
+        [OpKind.Conv] = c => Mixed(c, (x, w, b) => Conv(c.Node, x, w!, b), c.In(0), c.In(1), c.Opt(2)),
         // ONNX momentum weighs the old statistic; PyTorch's weighs the new one.
         [OpKind.BatchNormalization] = c => F.batch_norm(c.In(0), c.In(3), c.In(4), c.In(1), c.In(2), c.Training,
             c.BatchNormMomentum ?? 1.0 - Exact(c.Node.Float("momentum", 0.9f)), Exact(c.Node.Float("epsilon", 1e-5f))),
@@ -69,8 +72,8 @@ internal static class Kernels
         [OpKind.GlobalAveragePool] = c => c.In(0).mean(Enumerable.Range(2, (int)c.In(0).dim() - 2).Select(d => (long)d).ToArray(), keepdim: true),
         [OpKind.Flatten] = Flatten,
         [OpKind.Reshape] = Reshape,
-        [OpKind.Gemm] = c => Gemm(c.Node, c.In(0), c.In(1), c.Opt(2)),
-        [OpKind.MatMul] = c => matmul(c.In(0), c.In(1)),
+        [OpKind.Gemm] = c => Mixed(c, (a, b, bias) => Gemm(c.Node, a, b!, bias), c.In(0), c.In(1), c.Opt(2)),
+        [OpKind.MatMul] = c => Mixed(c, (a, b, _) => matmul(a, b!), c.In(0), c.In(1), null),
         [OpKind.Dropout] = c => F.dropout(c.In(0), c.Node.Float("ratio", 0.5f), c.Training),
         [OpKind.Identity] = c => c.In(0).alias(),
         [OpKind.Softmax] = c => F.softmax(c.In(0), c.Node.Int("axis", -1)),
@@ -116,8 +119,20 @@ internal static class Kernels
         [OpKind.DepthToSpace] = DepthToSpace,
         [OpKind.SpaceToDepth] = SpaceToDepth,
         [OpKind.Resize] = Resize,
-        [OpKind.ConvTranspose] = c => ConvTranspose(c.Node, c.In(0), c.In(1), c.Opt(2)),
+        [OpKind.ConvTranspose] = c => Mixed(c, (x, w, b) => ConvTranspose(c.Node, x, w!, b), c.In(0), c.In(1), c.Opt(2)),
     };
+
+    /// <summary>
+    /// Runs <paramref name="op"/> on its float inputs as they are, or under <see cref="Precision.BFloat16"/> on their
+    /// bfloat16 roundings with the result widened back to float32: the casts are autograd ops, so the gradients of
+    /// float32 weights arrive in float32 (the master weights), and everything downstream (batch norm, the loss) stays float32.
+    /// </summary>
+    private static Tensor Mixed(KernelCall c, Func<Tensor, Tensor?, Tensor?, Tensor> op, Tensor a, Tensor? b, Tensor? bias)
+    {
+        if (!c.BFloat16 || a.dtype != ScalarType.Float32) return op(a, b, bias);
+        static Tensor? Narrow(Tensor? t) => t is not null && t.dtype == ScalarType.Float32 ? t.to_type(ScalarType.BFloat16) : t;
+        return op(Narrow(a)!, Narrow(b), Narrow(bias)).to_type(ScalarType.Float32);
+    }
 
     /// <summary>The ops that have a kernel.</summary>
     public static IEnumerable<OpKind> Supported => Table.Keys;

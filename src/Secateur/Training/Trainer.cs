@@ -33,6 +33,9 @@ public sealed class Trainer
     /// </summary>
     public Distiller? Distillation { get; init; }
 
+    /// <summary>When set, collects the time of every phase of every training step (see <see cref="TrainingProfile"/>).</summary>
+    public TrainingProfile? Profile { get; init; }
+
     /// <summary>Weight α of the distillation term against the cross-entropy with labels, in [0, 1].</summary>
     public double DistillationAlpha { get; init; } = 0.7;
 
@@ -63,6 +66,7 @@ public sealed class Trainer
         if (LabelFree && Distillation is null) throw new SecateurException(ErrorCode.BadArgument, "training without labels needs a teacher to distil from", nameof(Distillation));
         if (DistillationAlpha is < 0 or > 1 || double.IsNaN(DistillationAlpha))
             throw new SecateurException(ErrorCode.BadArgument, $"the distillation weight must be in [0, 1] (got {DistillationAlpha})", nameof(DistillationAlpha));
+        PrecisionSupport.Require(_options.Precision, _module.Device);
         manual_seed(_options.Seed);
         var parameters = _module.GraphParameters().Select(p => p.Parameter).ToList();
         using var optimizer = CreateOptimizer(parameters);
@@ -89,37 +93,73 @@ public sealed class Trainer
             double lossSum = 0; long correct = 0, seen = 0, targets = 0;
             int batchIndex = 0;
             double lr = 0;
-            foreach (var batch in train.Epoch(epoch))
+            var profile = Profile;
+            using var batches = train.Epoch(epoch).GetEnumerator();
+            var precision = _module.Precision;
+            _module.Precision = _options.Precision;
+            try
             {
-                cancellation.ThrowIfCancellationRequested();
-                long step = (long)epoch * train.BatchesPerEpoch + batchIndex;
-                lr = LearningRateSchedule.At(_options.Schedule, _options.LearningRate, step, totalSteps, _options.WarmupFraction);
-                foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-                using (NewDisposeScope())
+                while (true)
                 {
-                    var (x, y) = ToTensors(batch, _module.Device);
-                    optimizer.zero_grad();
-                    var outputs = _module.Run(new Dictionary<string, Tensor> { [_module.Graph.Inputs[0].Name] = x }, Distillation?.Capture);
-                    var logits = outputs[_module.Graph.Outputs[0].Name]; // (N, classes)
-                    var (loss, hits, counted) = Loss(outputs, logits, y, x, batch.IgnoreIndex);
-                    loss.backward();
-                    optimizer.step();
-                    Constraint?.Apply(_module);
-                    lossSum += loss.item<float>() * batch.Count;
-                    correct += hits;
-                    targets += counted;
+                    profile?.BatchStarting();
+                    long t = TrainingProfile.Now();
+                    if (!batches.MoveNext()) break;
+                    var batch = batches.Current;
+                    if (profile is not null) t = profile.Lap(0, t);
+                    cancellation.ThrowIfCancellationRequested();
+                    long step = (long)epoch * train.BatchesPerEpoch + batchIndex;
+                    lr = LearningRateSchedule.At(_options.Schedule, _options.LearningRate, step, totalSteps, _options.WarmupFraction);
+                    foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+                    var scope = NewDisposeScope();
+                    try
+                    {
+                        var (x, y) = ToTensors(batch, _module.Device);
+                        if (profile is not null) t = profile.Lap(1, t);
+                        optimizer.zero_grad();
+                        if (profile is not null) t = profile.Lap(2, t);
+                        var outputs = _module.Run(new Dictionary<string, Tensor> { [_module.Graph.Inputs[0].Name] = x }, Distillation?.Capture);
+                        var logits = outputs[_module.Graph.Outputs[0].Name]; // (N, classes)
+                        if (profile is not null) t = profile.Lap(3, t);
+                        var (loss, metrics) = Loss(outputs, logits, y, x, batch.IgnoreIndex);
+                        if (profile is not null) t = profile.Lap(4, t);
+                        loss.backward();
+                        if (profile is not null) t = profile.Lap(5, t);
+                        optimizer.step();
+                        Constraint?.Apply(_module);
+                        if (profile is not null) t = profile.Lap(6, t);
+                        lossSum += loss.item<float>() * batch.Count;
+                        var (hits, counted) = metrics();
+                        correct += hits;
+                        targets += counted;
+                        if (profile is not null) t = profile.Lap(7, t);
+                    }
+                    finally
+                    {
+                        scope.Dispose();
+                    }
+                    if (profile is not null) t = profile.Lap(8, t);
+                    seen += batch.Count;
+                    imagesThisRun += batch.Count;
+                    batchIndex++;
+                    if (progress is not null)
+                    {
+                        double ips = seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
+                        long remaining = totalSteps - ((long)epoch * train.BatchesPerEpoch + batchIndex);
+                        var eta = TimeSpan.FromSeconds(remaining * (double)_options.BatchSize / Math.Max(1e-9, imagesThisRun / clock.Elapsed.TotalSeconds));
+                        progress.Report(new TrainingProgress(epoch + 1, _options.Epochs, batchIndex, train.BatchesPerEpoch,
+                            lossSum / seen, (double)correct / Math.Max(1, targets), ips, lr, clock.Elapsed, eta));
+                    }
+                    if (profile is not null)
+                    {
+                        profile.Lap(9, t);
+                        profile.BatchDone(batch.Count);
+                    }
                 }
-                seen += batch.Count;
-                imagesThisRun += batch.Count;
-                batchIndex++;
-                if (progress is not null)
-                {
-                    double ips = seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
-                    long remaining = totalSteps - ((long)epoch * train.BatchesPerEpoch + batchIndex);
-                    var eta = TimeSpan.FromSeconds(remaining * (double)_options.BatchSize / Math.Max(1e-9, imagesThisRun / clock.Elapsed.TotalSeconds));
-                    progress.Report(new TrainingProgress(epoch + 1, _options.Epochs, batchIndex, train.BatchesPerEpoch,
-                        lossSum / seen, (double)correct / Math.Max(1, targets), ips, lr, clock.Elapsed, eta));
-                }
+            }
+            finally
+            {
+                // The per-epoch evaluation (and whatever the caller does next) computes in the module's own precision.
+                _module.Precision = precision;
             }
             double seconds = epochClock.Elapsed.TotalSeconds;
             var trainResult = new EvaluationResult(lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, targets), null, seen);
@@ -134,28 +174,24 @@ public sealed class Trainer
     }
 
     /// <summary>
-    /// The batch loss, its top-1 hits and how many targets they are out of: against the labels (samples, or for
-    /// segmentation the pixels not at <paramref name="ignoreIndex"/>), or (label-free) against the teachers' top class.
+    /// The batch loss, and a function that reads its top-1 hits and how many targets they are out of: against the
+    /// labels (samples, or for segmentation the pixels not at <paramref name="ignoreIndex"/>), or (label-free) against
+    /// the teachers' top class. The metrics are read after the optimizer step (they only read the forward's values).
     /// </summary>
-    private (Tensor Loss, long Hits, long Counted) Loss(Dictionary<string, Tensor> outputs, Tensor logits, Tensor labels, Tensor input, int ignoreIndex)
+    private (Tensor Loss, Func<(long Hits, long Counted)> Metrics) Loss(Dictionary<string, Tensor> outputs, Tensor logits, Tensor labels, Tensor input, int ignoreIndex)
     {
-        (long Hits, long Counted) Against(Tensor target)
+        Func<(long Hits, long Counted)> Against(Tensor target) => () =>
         {
             var counted = target.ne(ignoreIndex);
             return (logits.argmax(1).eq(target).logical_and(counted).sum().item<long>(), counted.sum().item<long>());
-        }
+        };
         // (N, K) against (N) labels, or pixel-wise (N, K, H, W) against (N, H, W) masks, ignored targets left out.
         Tensor CrossEntropy() => F.cross_entropy(logits, labels, ignore_index: ignoreIndex, label_smoothing: _options.LabelSmoothing);
-        if (Distillation is not { } kd)
-        {
-            var (h, c) = Against(labels);
-            return (CrossEntropy(), h, c);
-        }
+        if (Distillation is not { } kd) return (CrossEntropy(), Against(labels));
         var d = kd.Loss(outputs, input);
         if (LabelFree)
-            return d.TeacherTop1 is { } t && d.StudentTop1 is { } s ? (d.Loss, s.eq(t).sum().item<long>(), t.numel()) : (d.Loss, 0, labels.shape[0]);
-        var (hits, total) = Against(labels);
-        return (CrossEntropy() * (1 - DistillationAlpha) + d.Loss * DistillationAlpha, hits, total);
+            return (d.Loss, d.TeacherTop1 is { } t && d.StudentTop1 is { } s ? () => (s.eq(t).sum().item<long>(), t.numel()) : () => (0, labels.shape[0]));
+        return (CrossEntropy() * (1 - DistillationAlpha) + d.Loss * DistillationAlpha, Against(labels));
     }
 
     private TorchSharp.Modules.OptimizerHelper CreateOptimizer(IList<TorchSharp.Modules.Parameter> parameters) => _options.Optimizer switch

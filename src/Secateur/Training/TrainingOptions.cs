@@ -1,3 +1,5 @@
+using Secateur.Runtime;
+
 namespace Secateur.Training;
 
 /// <summary>Optimizer used by the <see cref="Trainer"/>.</summary>
@@ -54,6 +56,12 @@ public sealed record TrainingOptions
     public string? CheckpointPath { get; init; }
     /// <summary>Continue from <see cref="CheckpointPath"/> when it exists.</summary>
     public bool Resume { get; init; }
+    /// <summary>
+    /// The format of the training steps' convolutions and matrix products: float32 (the default) or bfloat16 mixed
+    /// precision with float32 master weights, batch norm and loss (see <see cref="Runtime.Precision"/>). Evaluation
+    /// stays float32.
+    /// </summary>
+    public Precision Precision { get; init; } = Precision.Float32;
 
     /// <summary>Throws <see cref="SecateurException"/> (BadArgument) naming the first invalid value.</summary>
     public TrainingOptions Validated()
