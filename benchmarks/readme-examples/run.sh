@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's examples that quote measured figures, re-run by one command:
-#   sensitivity: `secateur sensitivity` on the quick-recipe ResNet-20 (README "which layers tolerate pruning")
-#   report:      the dynamic 2x prune whose HTML report is docs/report.png (README "Reports"), then the screenshot
+# The docs' examples that quote measured figures, re-run by one command:
+#   sensitivity: `secateur sensitivity` on the quick-recipe ResNet-20 (docs/pruning.md "which layers tolerate pruning")
+#   report:      the dynamic 2x prune whose HTML report is docs/report.png (docs/reports.md "Reports"), then the screenshot
 #                (chromium headless, 1100 px wide, as the first one was made).
 # Results: results/sensitivity.json, results/resnet20-2x.{json,md,html} (the page without its png), results/*.meta
 # (date, machine, load, exact command); docs/report.png is overwritten.

@@ -2,7 +2,7 @@
 //   dotnet run -- [model.onnx]
 // Without an argument it quantizes an untrained zoo LeNet-5, so its accuracies are chance level: what it shows is that
 // int8 predicts what fp32 predicts. Pass a trained model (e.g. the demo's demo.onnx) for meaningful accuracies; a model
-// this small is also too small for int8 to be faster than fp32 (ResNet-sized models are, see the README).
+// this small is also too small for int8 to be faster than fp32 (ResNet-sized models are, see docs/quantization.md).
 using Secateur.Data;
 using Secateur.Deployment;
 using Secateur.Models;

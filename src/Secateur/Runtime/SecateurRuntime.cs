@@ -17,7 +17,7 @@ namespace Secateur.Runtime;
 /// What is opt-in, because it changes how the whole process behaves and costs memory: the allocator tuning keeps
 /// freed large blocks in the heap (the process keeps its peak heap) instead of re-faulting them from the kernel on
 /// every training step. It is worth it for training-heavy hosts: measured on the 2-core reference machine it removes
-/// 90,000–160,000 minor page faults a second from MobileNetV2 training (see the README). Call it early, before the
+/// 90,000–160,000 minor page faults a second from MobileNetV2 training (see docs/troubleshooting.md). Call it early, before the
 /// first large allocation; calling it again does nothing.
 /// </para>
 /// </remarks>

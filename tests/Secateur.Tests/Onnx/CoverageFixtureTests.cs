@@ -69,7 +69,7 @@ public sealed class CoverageFixtureTests : IDisposable
     private const string TableEnd = "<!-- what-models-work: end -->";
 
     /// <summary>
-    /// The README's "what models work" table, made from <see cref="Supported"/>, <see cref="NotYet"/>, the manifest's op
+    /// The "what models work" table of docs/models.md, made from <see cref="Supported"/>, <see cref="NotYet"/>, the manifest's op
     /// lists and, for supported files, the dependency graph's prunable groups — so it says what the tests prove.
     /// </summary>
     private static string ModelsTable()
@@ -108,12 +108,12 @@ public sealed class CoverageFixtureTests : IDisposable
     }
 
     [Fact]
-    public void The_readme_table_of_what_models_work_is_what_these_tests_prove()
+    public void The_docs_table_of_what_models_work_is_what_these_tests_prove()
     {
-        var readme = Path.Combine(LibraryWordingTests.RepositoryRoot(), "README.md");
+        var readme = Path.Combine(LibraryWordingTests.RepositoryRoot(), "docs", "models.md");
         var text = File.ReadAllText(readme).ReplaceLineEndings("\n");
         int begin = text.IndexOf(TableBegin, StringComparison.Ordinal), end = text.IndexOf(TableEnd, StringComparison.Ordinal);
-        begin.ShouldBeGreaterThanOrEqualTo(0, "README.md lacks the what-models-work markers");
+        begin.ShouldBeGreaterThanOrEqualTo(0, "docs/models.md lacks the what-models-work markers");
         end.ShouldBeGreaterThan(begin);
         var expected = TableBegin + "\n" + ModelsTable() + "\n";
         var actual = text[begin..end];
@@ -122,7 +122,7 @@ public sealed class CoverageFixtureTests : IDisposable
             File.WriteAllText(readme, text[..begin] + expected + text[end..]);
             return;
         }
-        actual.ShouldBe(expected, "the README table is stale: run this test with SECATEUR_UPDATE_DOCS=1 to regenerate it");
+        actual.ShouldBe(expected, "the docs/models.md table is stale: run this test with SECATEUR_UPDATE_DOCS=1 to regenerate it");
     }
 
     /// <summary>Random inputs in [-1, 1) for every graph input at <paramref name="batch"/>.</summary>
