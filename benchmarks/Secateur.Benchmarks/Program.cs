@@ -11,13 +11,14 @@ using Secateur.Training;
 var argsList = args.ToList();
 string Opt(string name, string fallback) { int i = argsList.IndexOf(name); return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback; }
 if (argsList.Count == 2 && argsList[0] == "onnx-speed") return OnnxSpeed.Run(argsList[1]);
+if (argsList.Count == 3 && argsList[0] == "fold-bn") return FoldBn.Run(argsList[1], argsList[2]);
 if (argsList.Count == 3 && argsList[0] == "ort-accuracy") return OrtAccuracy.Run(argsList[1], argsList[2]);
 if (argsList.Count >= 1 && argsList[0] == "refit-speed")
     return RefitSpeed.Run(int.Parse(Opt("--images", "256"), System.Globalization.CultureInfo.InvariantCulture), int.Parse(Opt("--threads", "2"), System.Globalization.CultureInfo.InvariantCulture));
 if (argsList.Count >= 1 && argsList[0] == "prune-speed") return PruneSpeed.Run(argsList.Count > 1 ? argsList[1] : "resnet50");
 if (argsList.Count < 3 || argsList[0] != "throughput")
 {
-    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]\n       prune-speed [MODEL]\n       refit-speed [--images N] [--threads N]\n       onnx-speed FILE.onnx\n       ort-accuracy FILE.onnx IDX_DIR");
+    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]\n       prune-speed [MODEL]\n       refit-speed [--images N] [--threads N]\n       onnx-speed FILE.onnx\n       ort-accuracy FILE.onnx IDX_DIR\n       fold-bn IN.onnx OUT.onnx");
     return 2;
 }
 string model = argsList[1];
@@ -114,6 +115,24 @@ static class OnnxSpeed
             runtime = "secateur", file = Path.GetFileName(file), bytes = new FileInfo(file).Length,
             importSeconds = Math.Round(best.Import, 4), pruneSeconds = Math.Round(best.Prune, 4), exportSeconds = Math.Round(best.Export, 4),
             totalSeconds = Math.Round(best.Import + best.Prune + best.Export, 4), allRuns = runs.Select(r => Math.Round(r.Import + r.Prune + r.Export, 4)),
+        }));
+        return 0;
+    }
+}
+
+// An eval-mode export's form of a model: every Conv -> BatchNormalization folded into the Conv (the library's own fold,
+// the one quantization uses), so that batch-norm recalibration has nothing left to recalibrate.
+static class FoldBn
+{
+    public static int Run(string input, string output)
+    {
+        var graph = Secateur.Onnx.OnnxSerializer.Load(input);
+        var folded = Secateur.Quantization.GraphPreparation.FoldBatchNorms(graph);
+        Secateur.Onnx.OnnxSerializer.Save(folded, output);
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            input = Path.GetFileName(input), output = Path.GetFileName(output), nodesBefore = graph.Nodes.Count, nodesAfter = folded.Nodes.Count,
+            batchNormsLeft = folded.Nodes.Count(n => n.Op == Secateur.Graph.OpKind.BatchNormalization),
         }));
         return 0;
     }

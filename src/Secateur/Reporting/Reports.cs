@@ -43,10 +43,10 @@ public static class Reports
                 .. FileSize("ONNX file size", files),
                 .. latency,
             ],
-            Accuracy = PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned, a.Refit),
+            Accuracy = PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned, a.Refit, a.BatchNormRecovered),
             Layers = outcome.Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
             TradeOff = PruneTradeOff(outcome.Before.Macs, a.Before, multi ? outcome.Steps.Select(s => ((long)s.Step, s.Macs, s.Accuracy)).ToList() : [], outcome.After.Macs,
-                a.FineTuned ?? a.Recalibrated ?? a.Pruned),
+                a.FineTuned ?? a.Recalibrated ?? a.BatchNormRecovered ?? a.Refit ?? a.Pruned),
             Training = Curves(outcome.History.Select(e => ((long)e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Score)), multi),
             Notes =
             [
@@ -150,10 +150,11 @@ public static class Reports
         stages.Where(s => s.Value is not null).Select(s => new AccuracyStage(s.Name, s.Value!.Value)).ToList();
 
     /// <summary>A structured prune's accuracy stages; with several steps, "right after pruning" is measured after the first one.</summary>
-    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned, double? refit = null)
+    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned, double? refit = null, double? bnRecovered = null)
     {
         string first = multiStep ? " (step 1)" : "";
         return Stages(("before pruning", before), ("right after pruning" + first, pruned), ("after least-squares refit" + first, refit),
+            ("after BN recovery" + first, bnRecovered),
             ("after BN recalibration" + first, recalibrated), ("after fine-tuning", fineTuned));
     }
 

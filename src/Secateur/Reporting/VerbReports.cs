@@ -67,11 +67,11 @@ internal static class VerbReports
             Model = Text(r, "model") ?? "?",
             Command = Text(r, "command"),
             Summary = summary,
-            Accuracy = Reports.PruneStages(multi, Number(r, "accuracyBefore"), Number(r, "accuracyPruned"), Number(r, "accuracyRecalibrated"), Number(r, "accuracyFinetuned"), Number(r, "accuracyRefit")),
+            Accuracy = Reports.PruneStages(multi, Number(r, "accuracyBefore"), Number(r, "accuracyPruned"), Number(r, "accuracyRecalibrated"), Number(r, "accuracyFinetuned"), Number(r, "accuracyRefit"), Number(r, "accuracyBnRecovered")),
             Layers = Items(r, "groups").Select(g => new LayerChange(Text(g, "group") ?? "?", Count(g, "before") ?? 0, Count(g, "after") ?? 0)).ToList(),
             TradeOff = Reports.PruneTradeOff(Count(r, "macsBefore") ?? 0, Number(r, "accuracyBefore"),
                 multi ? steps.Select(s => (Count(s, "step") ?? 0, Count(s, "macs") ?? 0, Number(s, "accuracy"))).ToList() : [],
-                Count(r, "macsAfter") ?? 0, Number(r, "accuracyFinetuned") ?? Number(r, "accuracyRecalibrated") ?? Number(r, "accuracyPruned")),
+                Count(r, "macsAfter") ?? 0, Number(r, "accuracyFinetuned") ?? Number(r, "accuracyRecalibrated") ?? Number(r, "accuracyBnRecovered") ?? Number(r, "accuracyRefit") ?? Number(r, "accuracyPruned")),
             Training = Curves(r, multi),
             Notes =
             [
