@@ -8,7 +8,7 @@
 #             2x and 4x: right after pruning, batch-norm recovery only (--bn-recovery on), refit, refit + BN recovery
 #   cost:     refit of ResNet-50 (3x224x224) pruned 2x on 256 images, wall time and peak memory (/usr/bin/time -v)
 # Every run appends one JSON line (with the command and the machine load) to results/*.jsonl; a configuration already
-# recorded there is skipped, so a rerun resumes. Usage: benchmarks/refit/run.sh [accuracy|sweep|folded|cost|all] (env THREADS=2;
+# recorded there is skipped, so a rerun resumes. Usage: benchmarks/refit/run.sh [accuracy|sweep|folded|rerun|cost|all] (env THREADS=2;
 # ONLY=regex runs only the matching configurations, so that several can run side by side; BIN=dir reuses a published build).
 set -euo pipefail
 what=${1:-all}
@@ -63,6 +63,11 @@ if [[ $what == folded || $what == all ]]; then
     MODEL=$folded run folded.jsonl "l1-${s}x-folded-bnrecovery" --speedup "$s" --criterion l1 --bn-recovery on
     MODEL=$folded run folded.jsonl "l1-${s}x-folded-refit-bnrecovery" --speedup "$s" --criterion l1 --refit --bn-recovery on
   done
+fi
+if [[ $what == rerun ]]; then
+  # One accuracy configuration again after the refit's memory and speed rework (streamed dense targets, float32
+  # per-batch products above 256 regressors), to compare with its line in accuracy.jsonl.
+  run rerun.jsonl l1-2x-refit-streamed --speedup 2 --criterion l1 --refit
 fi
 if [[ $what == cost || $what == all ]]; then
   load=$(cut -d' ' -f1-3 /proc/loadavg)
