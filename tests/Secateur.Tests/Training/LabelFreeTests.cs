@@ -187,6 +187,10 @@ public sealed class LabelFreeTests
         var agreement = Agreement.Measure(outcome.Graph, dense, (unlabelled with { Test = held }).TestLoader());
         step.Accuracy.ShouldNotBeNull().ShouldBe(agreement.Score, 1e-9);
         agreement.Score.ShouldBeLessThan(1.0); // pruning changed the outputs, so the figure is a real comparison
+        // The report shows agreement beside the accuracies the test labels give.
+        var stages = Secateur.Reporting.Reports.From(outcome).Accuracy;
+        stages.Single(a => a.Stage == "agreement with the unpruned model, right after pruning").Value.ShouldBe(outcome.Agreement!.Pruned!.Score);
+        stages.ShouldContain(a => a.Stage == "right after pruning");
     }
 
     [Fact]
