@@ -14,13 +14,14 @@ using Secateur.Training;
 var argsList = args.ToList();
 string Opt(string name, string fallback) { int i = argsList.IndexOf(name); return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback; }
 if (argsList.Count == 2 && argsList[0] == "onnx-speed") return OnnxSpeed.Run(argsList[1]);
+if (argsList.Count == 3 && argsList[0] == "fold-bn") return FoldBn.Run(argsList[1], argsList[2]);
 if (argsList.Count == 3 && argsList[0] == "ort-accuracy") return OrtAccuracy.Run(argsList[1], argsList[2]);
 if (argsList.Count >= 1 && argsList[0] == "refit-speed")
     return RefitSpeed.Run(int.Parse(Opt("--images", "256"), System.Globalization.CultureInfo.InvariantCulture), int.Parse(Opt("--threads", "2"), System.Globalization.CultureInfo.InvariantCulture));
 if (argsList.Count >= 1 && argsList[0] == "prune-speed") return PruneSpeed.Run(argsList.Count > 1 ? argsList[1] : "resnet50");
 if (argsList.Count < 3 || argsList[0] != "throughput")
 {
-    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]\n       prune-speed [MODEL]\n       refit-speed [--images N] [--threads N]\n       onnx-speed FILE.onnx\n       ort-accuracy FILE.onnx IDX_DIR");
+    Console.Error.WriteLine("usage: throughput MODEL BATCHES [--threads N] [--warmup W] [--data fashion-mnist]\n       prune-speed [MODEL]\n       refit-speed [--images N] [--threads N]\n       onnx-speed FILE.onnx\n       ort-accuracy FILE.onnx IDX_DIR\n       fold-bn IN.onnx OUT.onnx");
     return 2;
 }
 string model = argsList[1];
@@ -155,6 +156,24 @@ static class OnnxSpeed
     }
 }
 
+// An eval-mode export's form of a model: every Conv -> BatchNormalization folded into the Conv (the library's own fold,
+// the one quantization uses), so that batch-norm recalibration has nothing left to recalibrate.
+static class FoldBn
+{
+    public static int Run(string input, string output)
+    {
+        var graph = Secateur.Onnx.OnnxSerializer.Load(input);
+        var folded = Secateur.Quantization.GraphPreparation.FoldBatchNorms(graph);
+        Secateur.Onnx.OnnxSerializer.Save(folded, output);
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            input = Path.GetFileName(input), output = Path.GetFileName(output), nodesBefore = graph.Nodes.Count, nodesAfter = folded.Nodes.Count,
+            batchNormsLeft = folded.Nodes.Count(n => n.Op == Secateur.Graph.OpKind.BatchNormalization),
+        }));
+        return 0;
+    }
+}
+
 sealed class Sink(Action<TrainingProgress> report) : IProgress<TrainingProgress>
 {
     public void Report(TrainingProgress value) => report(value);
@@ -233,18 +252,37 @@ static class RefitSpeed
             new Secateur.Pruning.PruningOptions { Target = new Secateur.Pruning.PruningTarget { Speedup = 2 } });
         var source = new Upscaled(DataSource.Resolve("fashion-mnist").Train, images, 32);
         string load = File.ReadAllText("/proc/loadavg").Trim();
+        Console.Error.WriteLine($"[peak RSS after building and pruning the model: {PeakMB()} MB]");
+        // The same-run baseline: one plain forward of the dense model over the same images (batches of 32, as the refit).
+        double forward;
+        using (var module = new GraphModule(graph))
+        using (TorchSharp.torch.no_grad())
+        {
+            module.eval();
+            var sw = Stopwatch.StartNew();
+            foreach (var b in source.Epoch(0))
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var (x, _) = Trainer.ToTensors(b, module.Device);
+                module.forward(x);
+            }
+            forward = sw.Elapsed.TotalSeconds;
+        }
+        Console.Error.WriteLine($"[peak RSS after the baseline forward: {PeakMB()} MB]");
         var clock = Stopwatch.StartNew();
         var result = Secateur.Pruning.Refit.Run(pruning.Plan, pruning.Pruned, source, new Secateur.Pruning.RefitOptions { Images = images },
-            WorkflowProgress.ToLines(l => Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s] {l}")));
+            WorkflowProgress.ToLines(l => Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s, peak RSS {PeakMB()} MB] {l}")));
         double seconds = clock.Elapsed.TotalSeconds;
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             model = "resnet50 3x224x224", speedup = Math.Round(pruning.Speedup, 3), images, threads, layers = result.Layers.Count,
-            seconds = Math.Round(seconds, 1), loadBefore = load, loadAfter = File.ReadAllText("/proc/loadavg").Trim(),
+            seconds = Math.Round(seconds, 1), denseForwardSeconds = Math.Round(forward, 1), loadBefore = load, loadAfter = File.ReadAllText("/proc/loadavg").Trim(),
             meanErrorBefore = Math.Round(result.Layers.Average(l => l.ErrorBefore), 4), meanErrorAfter = Math.Round(result.Layers.Average(l => l.ErrorAfter), 4),
         }));
         return 0;
     }
+
+    private static long PeakMB() => long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
 
     private sealed class Upscaled(ImageDataset data, int count, int batchSize) : IBatchSource
     {

@@ -4,9 +4,11 @@
 #   accuracy: right after pruning, no fine-tuning: L1 and reconstruction at 2x and 4x (--round-to 1), BN recalibration
 #             only vs refit + recalibration, test accuracy on the full Fashion-MNIST test split
 #   sweep:    refit images / ridge / positions choices at L1 4x (refit + recalibration)
+#   folded:   the same model with every batch norm folded into its convolution (what an eval-mode export ships), L1 at
+#             2x and 4x: right after pruning, batch-norm recovery only (--bn-recovery on), refit, refit + BN recovery
 #   cost:     refit of ResNet-50 (3x224x224) pruned 2x on 256 images, wall time and peak memory (/usr/bin/time -v)
 # Every run appends one JSON line (with the command and the machine load) to results/*.jsonl; a configuration already
-# recorded there is skipped, so a rerun resumes. Usage: benchmarks/refit/run.sh [accuracy|sweep|cost|all] (env THREADS=2;
+# recorded there is skipped, so a rerun resumes. Usage: benchmarks/refit/run.sh [accuracy|sweep|folded|rerun|cost|all] (env THREADS=2;
 # ONLY=regex runs only the matching configurations, so that several can run side by side; BIN=dir reuses a published build).
 set -euo pipefail
 what=${1:-all}
@@ -26,12 +28,13 @@ run() {
   if [[ -f $out/$file ]] && grep -q "\"name\": \"$name\"" "$out/$file"; then echo "skip $name (recorded)"; return; fi
   if [[ -n ${ONLY:-} && ! $name =~ $ONLY ]]; then return; fi
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
-  local cmd="secateur prune resnet20-full.onnx --round-to 1 --data fashion-mnist $* --threads ${THREADS:-2} --json"
-  secateur prune "$base" --round-to 1 --data fashion-mnist "$@" --threads "${THREADS:-2}" -o "$bin/$name.onnx" --json 2> "$bin/$name.log" \
+  local model=${MODEL:-$base}
+  local cmd="secateur prune $(basename "$model") --round-to 1 --data fashion-mnist $* --threads ${THREADS:-2} --json"
+  secateur prune "$model" --round-to 1 --data fashion-mnist "$@" --threads "${THREADS:-2}" -o "$bin/$name.onnx" --json 2> "$bin/$name.log" \
     | NAME="$name" CMD="$cmd" LOAD="$load" MACHINE="$machine" /usr/bin/python3 -c "
 import json, os, sys, datetime
 d = json.load(sys.stdin)
-keep = ['criterion', 'speedup', 'paramsAfter', 'macsAfter', 'accuracyBefore', 'accuracyPruned', 'accuracyRefit', 'accuracyRecalibrated', 'totalSeconds']
+keep = ['criterion', 'speedup', 'paramsAfter', 'macsAfter', 'accuracyBefore', 'accuracyPruned', 'accuracyRefit', 'accuracyBnRecovered', 'accuracyRecalibrated', 'totalSeconds']
 r = {'name': os.environ['NAME']} | {k: d.get(k) for k in keep}
 r |= {'command': os.environ['CMD'], 'loadAtStart': os.environ['LOAD'], 'machine': os.environ['MACHINE'], 'date': datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%MZ')}
 print(json.dumps(r))" | tee -a "$out/$file"
@@ -51,6 +54,20 @@ if [[ $what == sweep || $what == all ]]; then
   run sweep.jsonl l1-4x-ridge1e-5 --speedup 4 --criterion l1 --refit --refit-ridge 0.00001
   run sweep.jsonl l1-4x-positions256 --speedup 4 --criterion l1 --refit --refit-positions 256
   run sweep.jsonl l1-4x-norecal --speedup 4 --criterion l1 --refit --recalibrate 0
+fi
+if [[ $what == folded || $what == all ]]; then
+  folded="$bin/resnet20-full-folded.onnx"
+  [[ -f $folded ]] || dotnet "$bin/bench/Secateur.Benchmarks.dll" fold-bn "$base" "$folded" | tee "$out/folded-model.json"
+  for s in 2 4; do
+    # accuracyPruned of these runs is "right after pruning", accuracyRefit "refit only": two runs give all four stages.
+    MODEL=$folded run folded.jsonl "l1-${s}x-folded-bnrecovery" --speedup "$s" --criterion l1 --bn-recovery on
+    MODEL=$folded run folded.jsonl "l1-${s}x-folded-refit-bnrecovery" --speedup "$s" --criterion l1 --refit --bn-recovery on
+  done
+fi
+if [[ $what == rerun ]]; then
+  # One accuracy configuration again after the refit's memory and speed rework (streamed dense targets, float32
+  # per-batch products above 256 regressors), to compare with its line in accuracy.jsonl.
+  run rerun.jsonl l1-2x-refit-streamed --speedup 2 --criterion l1 --refit
 fi
 if [[ $what == cost || $what == all ]]; then
   load=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -119,6 +119,7 @@ public static class Cli
         { RefitOptions.ImagesParameter, "--refit-images" },
         { RefitOptions.RidgeParameter, "--refit-ridge" },
         { RefitOptions.PositionsParameter, "--refit-positions" },
+        { nameof(PruneRequest.BatchNormRecovery), "--bn-recovery" },
         { nameof(PruneRequest.SensitivityRatios), "--sensitivity-ratios" },
         { nameof(PruneRequest.Distillation), "--distill" }, // also SparsityRequest.Distillation
         { nameof(DistillationOptions.Alpha), "--distill-alpha" },

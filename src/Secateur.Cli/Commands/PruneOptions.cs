@@ -29,15 +29,17 @@ internal sealed class PruneOptions
     public Option<int?> RefitImages { get; } = new("--refit-images") { Description = $"training images --refit solves on (default {new RefitOptions().Images})" };
     public Option<double?> RefitRidge { get; } = new("--refit-ridge") { Description = $"--refit ridge, relative to each layer's mean input energy (default {new RefitOptions().Ridge.ToString(System.Globalization.CultureInfo.InvariantCulture)})" };
     public Option<int?> RefitPositions { get; } = new("--refit-positions") { Description = $"output positions --refit samples per image and conv layer (default {new RefitOptions().PositionsPerImage})" };
+    public Option<string> BnRecovery { get; } = new Option<string>("--bn-recovery") { Description = "for models exported with batch norms folded into the convolutions: insert a batch norm after every pruned convolution, calibrate it to the dense model's statistics on the --recalibrate images and fold it back (auto: when the model has no batch norm)", DefaultValueFactory = _ => "auto" }
+        .AcceptOnlyFromAmong("auto", "on", "off");
     public Option<string> Schedule { get; } = new Option<string>("--schedule") { Description = "oneshot, iterative, agp or dynamic; lottery with --granularity weight", DefaultValueFactory = _ => "oneshot" }
         .AcceptOnlyFromAmong("oneshot", "iterative", "agp", "dynamic", "lottery");
     public Option<double> Tolerance { get; } = new("--tolerance") { Description = "dynamic: largest accepted validation accuracy drop (0.01 = 1 point)", DefaultValueFactory = _ => 0.01 };
 
     /// <summary>Every option, in help order.</summary>
-    public IEnumerable<Option> All => [Criterion, Ratio, Speedup, Macs, Params, Threshold, Latency, LatencyBatch, Global, BySensitivity, SensitivityRatios, RoundTo, MaxRatio, DryRun, Calibration, Recalibrate, Refit, RefitImages, RefitRidge, RefitPositions, Schedule, Tolerance];
+    public IEnumerable<Option> All => [Criterion, Ratio, Speedup, Macs, Params, Threshold, Latency, LatencyBatch, Global, BySensitivity, SensitivityRatios, RoundTo, MaxRatio, DryRun, Calibration, Recalibrate, Refit, RefitImages, RefitRidge, RefitPositions, BnRecovery, Schedule, Tolerance];
 
     /// <summary>The options that only mean something for channel pruning (rejected with <c>--granularity weight</c>).</summary>
-    public IEnumerable<Option> ChannelOnly => [Ratio, Speedup, Macs, Params, Threshold, Latency, Global, BySensitivity, SensitivityRatios, DryRun, RoundTo, MaxRatio, Recalibrate, Calibration, Tolerance, Refit, RefitImages, RefitRidge, RefitPositions];
+    public IEnumerable<Option> ChannelOnly => [Ratio, Speedup, Macs, Params, Threshold, Latency, Global, BySensitivity, SensitivityRatios, DryRun, RoundTo, MaxRatio, Recalibrate, Calibration, Tolerance, Refit, RefitImages, RefitRidge, RefitPositions, BnRecovery];
 
     /// <summary>The request these options and the shared ones describe.</summary>
     public PruneRequest Request(ParseResult r, RecoveryOptions common, DataSet? data)
@@ -63,6 +65,7 @@ internal sealed class PruneOptions
             CalibrationBatches = r.GetValue(Calibration),
             RecalibrationImages = r.GetValue(Recalibrate),
             Refit = RefitRequest(r),
+            BatchNormRecovery = r.GetValue(BnRecovery) switch { "on" => BatchNormRecoveryMode.On, "off" => BatchNormRecoveryMode.Off, _ => BatchNormRecoveryMode.Auto },
             FineTuning = common.FineTuning(r),
             Distillation = common.Distillation(r),
             Seed = r.GetValue(common.Seed),

@@ -59,6 +59,8 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
     public double? AccuracyPruned => outcome.Stages.Pruned;
     /// <summary>Test accuracy after the least-squares refit, before recalibration (of the first step; null without refit).</summary>
     public double? AccuracyRefit => outcome.Stages.Refit;
+    /// <summary>Test accuracy after batch-norm recovery of folded convolutions, before recalibration (of the first step; null when recovery did not run).</summary>
+    public double? AccuracyBnRecovered => outcome.Stages.BatchNormRecovered;
     /// <summary>Test accuracy after BN recalibration (of the first step).</summary>
     public double? AccuracyRecalibrated => outcome.Stages.Recalibrated;
     /// <summary>Test accuracy after fine-tuning.</summary>
@@ -105,7 +107,7 @@ public sealed class PruneSummary(PruneOutcome outcome, string output, string com
             : "";
         return FormattableString.Invariant(
             $"{Model}: params {ParamsBefore:N0} -> {ParamsAfter:N0} ({ParamsBefore / (double)ParamsAfter:0.00}x), MACs {MacsBefore:N0} -> {MacsAfter:N0} ({Speedup:0.00}x); ") + latency +
-            $"{Metric} before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, {(outcome.Request.Refit is null ? "" : $"after refit {A(AccuracyRefit)}, ")}after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; " +
+            $"{Metric} before {A(AccuracyBefore)}, right after pruning {A(AccuracyPruned)}, {(outcome.Request.Refit is null ? "" : $"after refit {A(AccuracyRefit)}, ")}{(AccuracyBnRecovered is null ? "" : $"after BN recovery {A(AccuracyBnRecovered)}, ")}after BN recalibration {A(AccuracyRecalibrated)}, after fine-tuning {A(AccuracyFinetuned)}; " +
             (outcome.Agreement is { } g ? $"agreement with the unpruned model right after pruning {G(g.Pruned)}, after BN recalibration {G(g.Recalibrated)}, after fine-tuning {G(g.FineTuned)}; " : "") +
             $"{Stop}; saved {Output}" +
             (Preprocessing is null ? "" : $"; preprocessing {Secateur.Graph.InputPreprocessing.Parse(Preprocessing).Describe()}");

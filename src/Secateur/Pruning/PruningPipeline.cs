@@ -43,6 +43,12 @@ public sealed record PruneRequest
     /// (<see cref="Pruning.Refit"/>) on training images, before batch-norm recalibration; null: off.
     /// </summary>
     public RefitOptions? Refit { get; init; }
+    /// <summary>
+    /// Batch-norm recovery (<see cref="BatchNormRecovery"/>) after every pruning step, after the refit and before
+    /// recalibration, on <see cref="RecalibrationImages"/> training images: for models whose batch norms were folded
+    /// into the convolutions. Auto: on when the unpruned model has convolutions and no batch norm, and data is given.
+    /// </summary>
+    public BatchNormRecoveryMode BatchNormRecovery { get; init; } = BatchNormRecoveryMode.Auto;
     /// <summary>Fine-tuning after every pruning step (its <see cref="TrainingOptions.Seed"/> is replaced by <see cref="Seed"/>).</summary>
     public TrainingOptions FineTuning { get; init; } = DefaultFineTuning;
     /// <summary>When set, fine-tuning distils from the unpruned model with these settings.</summary>
@@ -87,6 +93,12 @@ public sealed record PruneRequest
             Refit.Validated();
         }
         if (RecalibrationImages < 0) Fail($"recalibration images must be at least 0 (got {RecalibrationImages})", nameof(RecalibrationImages));
+        if (BatchNormRecovery == BatchNormRecoveryMode.On)
+        {
+            if (Data is null) Fail("batch-norm recovery needs calibration images", ParameterNames.Data);
+            if (RecalibrationImages == 0) Fail("batch-norm recovery calibrates on the recalibration images, and they are 0", nameof(RecalibrationImages));
+        }
+        if (!Enum.IsDefined(BatchNormRecovery)) Fail($"unknown batch-norm recovery mode {(int)BatchNormRecovery}", nameof(BatchNormRecovery));
         if (RetryEpochFactor < 1) Fail($"the retry epoch factor must be at least 1 (got {RetryEpochFactor})", nameof(RetryEpochFactor));
         if (Allocation.Kind == AllocationKind.Sensitivity && (SensitivityRatios.Count == 0 || SensitivityRatios.Any(r => r is <= 0 or >= 1)))
             Fail("sensitivity ratios must be in (0, 1), e.g. 0.25, 0.5, 0.75", nameof(SensitivityRatios));
@@ -152,6 +164,9 @@ public sealed record AccuracyStages(double? Before, double? Pruned, double? Reca
 {
     /// <summary>After the least-squares refit, before recalibration (null when refit is off).</summary>
     public double? Refit { get; init; }
+
+    /// <summary>After batch-norm recovery, before recalibration (null when recovery did not run).</summary>
+    public double? BatchNormRecovered { get; init; }
 }
 
 /// <summary>
@@ -209,7 +224,8 @@ public static class PruningPipeline
         };
         var tuner = FineTuner.ForRecovery(graph, set, request.FineTuning, seed, request.Device, request.Distillation, progress);
         var history = new List<EpochResult>();
-        double? accPruned = null, accRefit = null, accRecalibrated = null;
+        double? accPruned = null, accRefit = null, accRecovered = null, accRecalibrated = null;
+        bool recover = set is not null && request.RecalibrationImages > 0 && Pruning.BatchNormRecovery.Applies(request.BatchNormRecovery, graph);
         AgreementReport? agreePruned = null, agreeRecalibrated = null;
         var outside = new Stopwatch();
         var scheduleClock = Stopwatch.StartNew();
@@ -232,6 +248,12 @@ public static class PruningPipeline
                         refit with { Seed = seed, Device = request.Device }, progress).Graph;
                     if (first) accRefit = Accuracy(pruned);
                 }
+                if (recover)
+                {
+                    var recovery = Pruning.BatchNormRecovery.Run(pruning.Plan, pruned, set!.TrainLoader(128, seed, augment: false), request.RecalibrationImages, request.Device, progress);
+                    if (first && recovery.Layers.Count > 0) accRecovered = Accuracy(recovery.Graph);
+                    pruned = recovery.Graph;
+                }
                 var recalibrated = set is not null && request.RecalibrationImages > 0
                     ? BatchNormRecalibration.Recalibrate(pruned, set.TrainLoader(128, seed, augment: false), request.RecalibrationImages, request.Device)
                     : pruned;
@@ -247,7 +269,7 @@ public static class PruningPipeline
         double pruneSeconds = scheduleClock.Elapsed.TotalSeconds - outside.Elapsed.TotalSeconds;
         double? accFinetuned = request.FineTuning.Epochs > 0 ? Accuracy(result.Graph) : null;
         return new PruneOutcome(graph, result.Graph, ModelStats.Compute(graph), ModelStats.Compute(result.Graph),
-            new AccuracyStages(accBefore, accPruned, accRecalibrated, accFinetuned) { Refit = accRefit }, result.Steps, result.Stop, result.Groups, history,
+            new AccuracyStages(accBefore, accPruned, accRecalibrated, accFinetuned) { Refit = accRefit, BatchNormRecovered = accRecovered }, result.Steps, result.Stop, result.Groups, history,
             pruneSeconds, clock.Elapsed.TotalSeconds)
         {
             Latency = result.Latency,

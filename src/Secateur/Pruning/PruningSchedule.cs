@@ -180,7 +180,8 @@ public static class PruningSchedule
                 reached = byParams ? stats.Params : stats.Macs;
                 retries = 0;
                 Compose(groups, pruning.Groups);
-                var note = acc is { } a ? $"accepted at {a:P2}" : "accepted";
+                // Labelled runs keep their wording; a label-free run says that its figure is agreement, not accuracy.
+                var note = acc is { } a ? (measure == "accuracy" ? $"accepted at {a:P2}" : $"accepted at {measure} {a:P2}") : "accepted";
                 steps.Add(new ScheduleStep(step, budget, stats.Macs, stats.Params, acc, true, note));
                 log?.Invoke($"step {step}: budget {budget:N0} reached ({stats.Macs:N0} MACs, {stats.Params:N0} params), {note}");
                 continue;

@@ -72,13 +72,14 @@ public sealed record RefitResult(ModelGraph Graph, IReadOnlyList<RefitLayer> Lay
 /// Least-squares refit after pruning: every layer that reads a pruned group (Conv of any kernel, stride, dilation,
 /// padding and group; ConvTranspose; Gemm; MatMul with a constant weight) gets new weights so that, from the channels
 /// that remain, it reproduces the dense model's pre-activation output on calibration images — the seed's
-/// input–output reconstruction min ‖W X − Y‖² solved rather than only used for scoring. Both models are run node by
-/// node over all calibration images at once, so a layer's inputs come from the already-refit pruned model and its
-/// targets from the dense model (restricted to the output channels that were kept): errors do not accumulate.
+/// input–output reconstruction min ‖W X − Y‖² solved rather than only used for scoring. The pruned model is run node
+/// by node over all calibration images at once, so a layer's inputs come from the already-refit pruned model; its
+/// targets come from the dense model (restricted to the output channels that were kept), which is run first, batch by
+/// batch, keeping only the targets at the sampled positions: errors do not accumulate.
 /// <para>
 /// Each layer is a ridge regression on input patches (im2col) at <see cref="RefitOptions.PositionsPerImage"/> sampled
 /// output positions per image; the normal equations XᵀX and XᵀY are accumulated in float64 (per-batch products in
-/// float32 for layers with more than 1,024 regressors, where float64 products would dominate the run), one layer at
+/// float32 for layers with more than 256 regressors, where float64 products would dominate the run), one layer at
 /// a time, and solved per convolution group by a Cholesky factorisation for all its output channels at once. The
 /// bias is fitted too: into the layer's own bias, else folded into a following batch norm's running mean or a
 /// following Add of a per-channel constant; a layer with none of them is fitted without one. A solution that fits the
@@ -86,15 +87,13 @@ public sealed record RefitResult(ModelGraph Graph, IReadOnlyList<RefitLayer> Lay
 /// </para>
 /// <para>
 /// Memory: one layer's equations at a time, Σ over its groups of (D+1)·(D+1+O) doubles for D regressors and O outputs
-/// (ResNet-50's widest 3×3 layer pruned 2×: about 90 MB), plus both models' live activations for all calibration
-/// images, which dominates for large inputs.
+/// (ResNet-50's widest 3×3 layer pruned 2×: about 90 MB); the dense targets at the sampled positions (float32, or
+/// float16 when they would exceed 256 MB), freed layer by layer; and the pruned model's live activations for all
+/// calibration images, which dominates for large inputs. The dense model's activations are held for one batch only.
 /// </para>
 /// </summary>
 public static class Refit
 {
-    // Regressors above which per-batch products are computed in float32 (then accumulated in float64).
-    private const long Float64Regressors = 1024;
-
     /// <summary>Refits the layers of <paramref name="pruned"/>, the result of applying <paramref name="plan"/>, that read pruned channels.</summary>
     /// <param name="plan">The removal; its <see cref="PruningPlan.Dependencies"/> graph is the dense model the targets come from.</param>
     /// <param name="pruned">The pruned graph (<see cref="PruningPlan.Apply"/>), not modified.</param>
@@ -124,31 +123,129 @@ public static class Refit
         denseModule.eval();
         prunedModule.eval();
         var done = new List<RefitLayer>();
-        using (no_grad())
+        var byNode = layers.ToDictionary(l => l.Index);
+        var targets = new Dictionary<int, List<(Tensor? Positions, Tensor Targets)>>();
+        var clocks = new RefitLayers.Clocks();
+        double denseSeconds, prunedSeconds = 0;
+        try
         {
-            var images = Images(data, options.Images, device);
-            using var d = new Stepper(denseModule, images);
-            using var p = new Stepper(prunedModule, images);
-            foreach (var t in images) t.Dispose();
-            var generator = new Random(options.Seed);
-            var byNode = layers.ToDictionary(l => l.Index);
-            for (int i = 0; i < pruned.Nodes.Count; i++)
+            using (no_grad())
             {
-                d.Step(i);
-                if (byNode.TryGetValue(i, out var layer))
+                var images = Images(data, options.Images, device);
+                // The positions, drawn layer by layer and batch by batch, before any forward.
+                var shapes = ShapeInference.Infer(dense);
+                var generator = new Random(options.Seed);
+                var samples = layers.ToDictionary(l => l.Index, l => images.Select(x => l.SamplePositions(shapes[l.Output], x.shape[0], options.PositionsPerImage, generator)).ToList());
+                // The dense model streams batch by batch and leaves only each layer's targets at its sampled positions
+                // (float32, or float16 beyond the budget); only the pruned model runs node by node over all images.
+                long bytes = layers.Sum(l => Enumerable.Range(0, images.Count)
+                    .Sum(b => (samples[l.Index][b]?.LongLength ?? images[b].shape[0] * RowsPerImage(shapes[l.Output])) * l.KeptOutputs * 4L));
+                var store = bytes > TargetBudgetBytes ? ScalarType.Float16 : ScalarType.Float32;
+                var clock0 = Stopwatch.StartNew();
+                for (int b = 0; b < images.Count; b++)
                 {
-                    var r = layer.Fit(prunedModule, p, d, options, generator);
-                    done.Add(r);
-                    progress.Log(string.Create(CultureInfo.InvariantCulture,
-                        $"refit {done.Count}/{layers.Count} {r.Node}: {r.Inputs} inputs × {r.Samples:N0} samples, relative error {r.ErrorBefore:0.####} -> {r.ErrorAfter:0.####}"));
+                    using var scope = NewDisposeScope();
+                    DenseBatch(denseModule, images[b], byNode, l => samples[l.Index][b], store, targets);
                 }
-                p.Step(i);
-                d.Release(i);
-                p.Release(i);
+                denseSeconds = clock0.Elapsed.TotalSeconds;
+                progress.Log(string.Create(CultureInfo.InvariantCulture,
+                    $"refit: dense targets of {layers.Count} layers at sampled positions, {bytes * (store == ScalarType.Float16 ? 0.5 : 1) / 1048576.0:0} MB in {(store == ScalarType.Float16 ? "float16" : "float32")}, in {denseSeconds:0.0} s"));
+                using var p = new Stepper(prunedModule, images);
+                foreach (var t in images) t.Dispose();
+                for (int i = 0; i < pruned.Nodes.Count; i++)
+                {
+                    if (byNode.TryGetValue(i, out var layer))
+                    {
+                        double s0 = clocks.Solve.Elapsed.TotalSeconds, g0 = clocks.Gram.Elapsed.TotalSeconds;
+                        var r = layer.Fit(prunedModule, p, targets[i], options, clocks);
+                        foreach (var (q, t) in targets[i])
+                        {
+                            q?.Dispose();
+                            t.Dispose();
+                        }
+                        targets.Remove(i);
+                        done.Add(r);
+                        progress.Log(string.Create(CultureInfo.InvariantCulture,
+                            $"refit {done.Count}/{layers.Count} {r.Node}: {r.Inputs} inputs × {r.Samples:N0} samples, relative error {r.ErrorBefore:0.####} -> {r.ErrorAfter:0.####} (equations {clocks.Gram.Elapsed.TotalSeconds - g0:0.0} s, solve {clocks.Solve.Elapsed.TotalSeconds - s0:0.0} s)"));
+                    }
+                    var stepClock = Stopwatch.StartNew();
+                    p.Step(i);
+                    p.Release(i);
+                    prunedSeconds += stepClock.Elapsed.TotalSeconds;
+                }
             }
         }
+        finally
+        {
+            foreach (var list in targets.Values)
+                foreach (var (q, t) in list)
+                {
+                    q?.Dispose();
+                    t.Dispose();
+                }
+        }
+        progress.Log(string.Create(CultureInfo.InvariantCulture,
+            $"refit: {clock.Elapsed.TotalSeconds:0.0} s: dense forward {denseSeconds:0.0} s, pruned forward {prunedSeconds:0.0} s, sampling rows {clocks.Rows.Elapsed.TotalSeconds:0.0} s, normal equations {clocks.Gram.Elapsed.TotalSeconds:0.0} s, solves {clocks.Solve.Elapsed.TotalSeconds:0.0} s"));
         return new RefitResult(prunedModule.ToGraph(), done, clock.Elapsed.TotalSeconds);
     }
+
+    // Dense targets above this size are kept in float16 (relative rounding 5e-4, well below a pruned layer's fit error).
+    private const long TargetBudgetBytes = 256L << 20;
+
+    private static long RowsPerImage(long[] shape) => shape.Length > 2 ? shape[1..^1].Aggregate(1L, (a, b) => a * b) : 1;
+
+    /// <summary>Runs the dense model on one batch, keeping every value until its last use, and cuts each refit layer's targets.</summary>
+    private static void DenseBatch(GraphModule module, Tensor x, Dictionary<int, RefitLayers> layers, Func<RefitLayers, long[]?> sample,
+        ScalarType store, Dictionary<int, List<(Tensor?, Tensor)>> targets)
+    {
+        var graph = module.Graph;
+        var values = new Dictionary<string, Tensor>(StringComparer.Ordinal) { [graph.Inputs[0].Name] = x };
+        var lastUse = LastUse(graph);
+        try
+        {
+            for (int i = 0; i < graph.Nodes.Count; i++)
+            {
+                var node = graph.Nodes[i];
+                // One scope per node: a kernel's temporaries go with it, not at the end of the batch.
+                using (var scope = NewDisposeScope())
+                {
+                    var y = Kernels.For(node)(new KernelCall(module, node, values));
+                    if (layers.TryGetValue(i, out var layer))
+                    {
+                        var (q, t) = layer.Targets(y, sample(layer));
+                        t = t.to_type(store).contiguous();
+                        q?.DetachFromDisposeScope();
+                        t.DetachFromDisposeScope();
+                        if (!targets.TryGetValue(i, out var list)) targets[i] = list = [];
+                        list.Add((q, t));
+                    }
+                    y.DetachFromDisposeScope();
+                    values[node.Output] = y;
+                }
+                foreach (var v in node.Inputs.Append(node.Output).Distinct())
+                    if (lastUse.TryGetValue(v, out int last) && last == i && v != graph.Inputs[0].Name && values.Remove(v, out var dead)) dead.Dispose();
+            }
+        }
+        finally
+        {
+            foreach (var (name, t) in values)
+                if (name != graph.Inputs[0].Name) t.Dispose();
+        }
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelGraph, Dictionary<string, int>> LastUses = new();
+
+    /// <summary>The node index that last reads each value (a value nobody reads: the node that makes it).</summary>
+    private static Dictionary<string, int> LastUse(ModelGraph graph) => LastUses.GetValue(graph, g =>
+    {
+        var last = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < g.Nodes.Count; i++)
+        {
+            last.TryAdd(g.Nodes[i].Output, i);
+            foreach (var v in g.Nodes[i].Inputs.Where(v => v.Length > 0)) last[v] = i;
+        }
+        return last;
+    });
 
     /// <summary>Up to <paramref name="count"/> images as batches on the device.</summary>
     private static List<Tensor> Images(IBatchSource data, int count, Device device)

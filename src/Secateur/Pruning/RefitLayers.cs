@@ -23,6 +23,7 @@ internal sealed class RefitLayers
     private readonly long[] _keptOut;
     private readonly Sink _sink;
     private readonly string? _sinkTensor;
+    private long[]? _outSpatial;
 
     private RefitLayers(int index, Node node, Kind kind, long[] keptOut, Sink sink, string? sinkTensor)
     {
@@ -113,15 +114,76 @@ internal sealed class RefitLayers
 
     private bool Intercept => _sink != Sink.None;
 
-    /// <summary>Accumulates the normal equations over every batch, solves them and writes the weights into <paramref name="module"/>.</summary>
-    public RefitLayer Fit(GraphModule module, Refit.Stepper pruned, Refit.Stepper dense, RefitOptions options, Random rng)
+    /// <summary>Output channels the layer keeps, in the dense output's numbering.</summary>
+    public long KeptOutputs => _keptOut.Length;
+
+    /// <summary>The layer's output value (the same name in the dense and the pruned graph).</summary>
+    public string Output => _node.Output;
+
+    /// <summary>
+    /// The regression positions of one batch of <paramref name="batch"/> images whose layer output has shape
+    /// <paramref name="outputShape"/> (batch axis included, any batch size): flat indices for a matrix product (null:
+    /// every row), else <c>batch × P</c> output positions per image. Drawn from <paramref name="rng"/>, layer by layer
+    /// and batch by batch.
+    /// </summary>
+    public long[]? SamplePositions(long[] outputShape, long batch, int positionsPerImage, Random rng)
+    {
+        if (_kind is Kind.Gemm or Kind.MatMul)
+        {
+            long perImage = outputShape[1..^1].Aggregate(1L, (p, q) => p * q);
+            return perImage <= positionsPerImage ? null : Sample(batch, perImage, positionsPerImage, rng, flat: true);
+        }
+        long positions = outputShape[2..].Aggregate(1L, (p, q) => p * q);
+        return Sample(batch, positions, Math.Min(positions, positionsPerImage), rng, flat: false);
+    }
+
+    /// <summary>
+    /// Cuts the targets of one batch from the dense layer's output <paramref name="y"/> (kept channels only) at
+    /// <paramref name="sample"/> (<see cref="SamplePositions"/>): (positions, targets (S, O)); positions are (N, P)
+    /// output positions of a convolution, or (S) flat row indices of a matrix product (null: every row).
+    /// </summary>
+    public (Tensor? Positions, Tensor Targets) Targets(Tensor y, long[]? sample)
+    {
+        using var kept = tensor(_keptOut, device: y.device);
+        if (_kind is Kind.Gemm or Kind.MatMul)
+        {
+            var t = y.reshape(-1, y.shape[^1]).index_select(1, kept);                    // (rows, O)
+            if (sample is null) return (null, t);
+            var pick = tensor(sample, device: y.device);
+            return (pick, t.index_select(0, pick));
+        }
+        long batch = y.shape[0];
+        _outSpatial = y.shape[2..]; // the pruned layer's output has the dense one's spatial shape
+        long positions = _outSpatial.Aggregate(1L, (p, q) => p * q);
+        long count = sample!.Length / batch;
+        var q = tensor(sample, device: y.device).reshape(batch, count);                                            // (N, P) flat output positions
+        var yf = y.reshape(batch, y.shape[1], positions).index_select(1, kept);                                    // (N, O, L)
+        return (q, yf.gather(2, q.unsqueeze(1).expand(batch, yf.shape[1], count)).permute(0, 2, 1).reshape(batch * count, yf.shape[1]));
+    }
+
+    /// <summary>Where one refit's time goes: cutting regression rows (im2col), accumulating the normal equations, solving them.</summary>
+    public sealed class Clocks
+    {
+        /// <summary>Cutting regression rows.</summary>
+        public readonly System.Diagnostics.Stopwatch Rows = new();
+        /// <summary>Accumulating XᵀX and XᵀY.</summary>
+        public readonly System.Diagnostics.Stopwatch Gram = new();
+        /// <summary>Solving and writing the weights.</summary>
+        public readonly System.Diagnostics.Stopwatch Solve = new();
+    }
+
+    /// <summary>
+    /// Accumulates the normal equations over every batch — inputs from <paramref name="pruned"/>, targets and positions
+    /// from <paramref name="targets"/> (one entry per batch, cut by <see cref="Targets"/> in the dense pass) — solves
+    /// them and writes the weights into <paramref name="module"/>.
+    /// </summary>
+    public RefitLayer Fit(GraphModule module, Refit.Stepper pruned, IReadOnlyList<(Tensor? Positions, Tensor Targets)> targets, RefitOptions options, Clocks clocks)
     {
         var w = module.Tensor(_node.Inputs[1]);
         long groups = _kind is Kind.Conv or Kind.ConvTranspose ? _node.Int("group", 1) : 1;
         long outputs = _keptOut.Length, perGroup = outputs / groups;
         long regressors = 0, samples = 0;
         double before = 0, after = 0, energy = 0;
-        using var kept = tensor(_keptOut, device: module.Device);
         var gram = new Tensor?[groups];
         var cross = new Tensor?[groups];
         var total = new double[groups];
@@ -130,17 +192,23 @@ internal sealed class RefitLayers
             for (int b = 0; b < pruned.Count; b++)
             {
                 using var scope = NewDisposeScope();
+                clocks.Rows.Start();
                 var x = pruned.Value(b, _node.Inputs[0]);
-                var y = dense.Value(b, _node.Output);
-                var (rows, targets) = Rows(x, y, w, kept, options.PositionsPerImage, rng);
-                samples += targets.shape[0];
+                var (positions, stored) = targets[b];
+                var all = stored.to_type(x.dtype);
+                var rows = Rows(x, w, positions);
+                samples += all.shape[0];
+                clocks.Rows.Stop();
                 for (long gi = 0; gi < groups; gi++)
                 {
+                    clocks.Rows.Start();
                     var a = rows(gi);                                                   // (S, D)
                     if (Intercept) a = cat([a, ones(a.shape[0], 1, dtype: a.dtype, device: a.device)], 1);
-                    var t = targets.narrow(1, gi * perGroup, perGroup);                 // (S, O_g)
+                    var t = all.narrow(1, gi * perGroup, perGroup);                     // (S, O_g)
+                    clocks.Rows.Stop();
+                    clocks.Gram.Start();
                     regressors = a.shape[1];
-                    var type = regressors <= 1024 ? ScalarType.Float64 : ScalarType.Float32;
+                    var type = regressors <= Float64Regressors ? ScalarType.Float64 : ScalarType.Float32;
                     a = a.to_type(type);
                     t = t.to_type(type);
                     var g = a.t().mm(a).to_type(ScalarType.Float64);
@@ -156,8 +224,10 @@ internal sealed class RefitLayers
                         gram[gi]!.add_(g);
                         cross[gi]!.add_(h);
                     }
+                    clocks.Gram.Stop();
                 }
             }
+            clocks.Solve.Start();
             for (long gi = 0; gi < groups; gi++)
             {
                 using var scope = NewDisposeScope();
@@ -173,6 +243,7 @@ internal sealed class RefitLayers
                 }
                 else after += rOld;
             }
+            clocks.Solve.Stop();
         }
         finally
         {
@@ -183,34 +254,25 @@ internal sealed class RefitLayers
         return new RefitLayer(_node.Name, regressors, samples, Math.Max(0, before * scale), Math.Max(0, after * scale));
     }
 
-    /// <summary>Regression rows per convolution group and the targets (S, O), from pruned input <paramref name="x"/> and dense output <paramref name="y"/>.</summary>
-    private (Func<long, Tensor> Rows, Tensor Targets) Rows(Tensor x, Tensor y, Tensor w, Tensor kept, int positionsPerImage, Random rng)
+    // Regressors above which per-batch products are computed in float32 (then accumulated in float64): below it the
+    // float64 products cost little; above it they were half of ResNet-50's refit time (benchmarks/refit, cost).
+    private const long Float64Regressors = 256;
+
+    /// <summary>Regression rows per convolution group from pruned input <paramref name="x"/> at the sampled <paramref name="positions"/>.</summary>
+    private Func<long, Tensor> Rows(Tensor x, Tensor w, Tensor? positions)
     {
         if (_kind is Kind.Gemm or Kind.MatMul)
         {
-            long k = x.shape[^1];
-            var a = x.reshape(-1, k);                                                    // (rows, K)
-            var t = y.reshape(-1, y.shape[^1]).index_select(1, kept);                    // (rows, O)
-            long n = x.shape[0], perImage = a.shape[0] / n;
-            if (perImage > positionsPerImage)
-            {
-                var pick = tensor(Sample(n, perImage, positionsPerImage, rng, flat: true), device: x.device);
-                a = a.index_select(0, pick);
-                t = t.index_select(0, pick);
-            }
-            return (_ => a, t);
+            var a = x.reshape(-1, x.shape[^1]);                                          // (rows, K)
+            if (positions is not null) a = a.index_select(0, positions);
+            return _ => a;
         }
-        long batch = x.shape[0];
-        var outSpatial = y.shape[2..];
-        long positions = outSpatial.Aggregate(1L, (p, q) => p * q);
-        long p = Math.Min(positions, positionsPerImage);
-        var q = tensor(Sample(batch, positions, p, rng, flat: false), device: x.device).reshape(batch, p); // (N, P) flat output positions
-        var yf = y.reshape(batch, y.shape[1], positions).index_select(1, kept);                             // (N, O, L)
-        var targets = yf.gather(2, q.unsqueeze(1).expand(batch, yf.shape[1], p)).permute(0, 2, 1).reshape(batch * p, yf.shape[1]);
+        var q = positions!;
         long groups = _node.Int("group", 1);
         var (padded, kernel, strides, dilations) = _kind == Kind.Conv ? ConvInput(x, w) : TransposedInput(x, w);
+        var outSpatial = _outSpatial!;
         long perGroup = padded.shape[1] / groups;
-        return (gi => Patches(padded.narrow(1, gi * perGroup, perGroup), kernel, strides, dilations, outSpatial, q), targets);
+        return gi => Patches(padded.narrow(1, gi * perGroup, perGroup), kernel, strides, dilations, outSpatial, q);
     }
 
     /// <summary>Padded input of a Conv and its window.</summary>

@@ -18,15 +18,15 @@ internal static class GraphPreparation
     /// ONNX Runtime drops the DequantizeLinear/QuantizeLinear pair around them.</summary>
     public static bool IsPassThrough(Node n) => OpRegistry.For(n).IsQuantizationPassThrough;
 
-    /// <summary>A copy of <paramref name="graph"/> with every Conv → BatchNormalization pair folded into one Conv.</summary>
-    public static ModelGraph FoldBatchNorms(ModelGraph graph)
+    /// <summary>A copy of <paramref name="graph"/> with every Conv → BatchNormalization pair folded into one Conv (only the batch norms <paramref name="which"/> accepts, when given).</summary>
+    public static ModelGraph FoldBatchNorms(ModelGraph graph, Func<Node, bool>? which = null)
     {
         var g = graph.Clone();
         var outputs = g.Outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         for (int i = 0; i < g.Nodes.Count; i++)
         {
             var bn = g.Nodes[i];
-            if (bn.Op != OpKind.BatchNormalization) continue;
+            if (bn.Op != OpKind.BatchNormalization || (which is not null && !which(bn))) continue;
             var conv = g.Producer(bn.Inputs[0]);
             if (conv is null || conv.Op != OpKind.Conv || outputs.Contains(conv.Output) || g.Consumers(conv.Output).Count() != 1) continue;
             if (!g.IsInitializer(conv.Inputs[1]) || bn.Inputs.Skip(1).Any(v => !g.IsInitializer(v))) continue;

@@ -43,10 +43,14 @@ public static class Reports
                 .. FileSize("ONNX file size", files),
                 .. latency,
             ],
-            Accuracy = PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned, a.Refit),
+            Accuracy =
+            [
+                .. PruneStages(multi, a.Before, a.Pruned, a.Recalibrated, a.FineTuned, a.Refit, a.BatchNormRecovered),
+                .. AgreementStages(multi, outcome.Agreement?.Pruned?.Score, outcome.Agreement?.Recalibrated?.Score, outcome.Agreement?.FineTuned?.Score),
+            ],
             Layers = outcome.Groups.Select(g => new LayerChange(g.Group, g.Before, g.After)).ToList(),
             TradeOff = PruneTradeOff(outcome.Before.Macs, a.Before, multi ? outcome.Steps.Select(s => ((long)s.Step, s.Macs, s.Accuracy)).ToList() : [], outcome.After.Macs,
-                a.FineTuned ?? a.Recalibrated ?? a.Pruned),
+                a.FineTuned ?? a.Recalibrated ?? a.BatchNormRecovered ?? a.Refit ?? a.Pruned),
             Training = Curves(outcome.History.Select(e => ((long)e.Epoch, e.Train.Loss, e.Train.Top1, e.Test?.Score)), multi),
             Notes =
             [
@@ -149,11 +153,23 @@ public static class Reports
     internal static List<AccuracyStage> Stages(params (string Name, double? Value)[] stages) =>
         stages.Where(s => s.Value is not null).Select(s => new AccuracyStage(s.Name, s.Value!.Value)).ToList();
 
+    /// <summary>
+    /// Without training labels: agreement with the unpruned model at each stage (its score: top-1 agreement, mIoU
+    /// against the dense argmax, or cosine; the mean over outputs), beside the accuracies the test labels give.
+    /// </summary>
+    internal static List<AccuracyStage> AgreementStages(bool multiStep, double? pruned, double? recalibrated, double? fineTuned)
+    {
+        string first = multiStep ? " (step 1)" : "";
+        return Stages(("agreement with the unpruned model, right after pruning" + first, pruned),
+            ("agreement with the unpruned model, after BN recalibration" + first, recalibrated), ("agreement with the unpruned model, after fine-tuning", fineTuned));
+    }
+
     /// <summary>A structured prune's accuracy stages; with several steps, "right after pruning" is measured after the first one.</summary>
-    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned, double? refit = null)
+    internal static List<AccuracyStage> PruneStages(bool multiStep, double? before, double? pruned, double? recalibrated, double? fineTuned, double? refit = null, double? bnRecovered = null)
     {
         string first = multiStep ? " (step 1)" : "";
         return Stages(("before pruning", before), ("right after pruning" + first, pruned), ("after least-squares refit" + first, refit),
+            ("after BN recovery" + first, bnRecovered),
             ("after BN recalibration" + first, recalibrated), ("after fine-tuning", fineTuned));
     }
 

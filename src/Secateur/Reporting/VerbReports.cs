@@ -67,11 +67,15 @@ internal static class VerbReports
             Model = Text(r, "model") ?? "?",
             Command = Text(r, "command"),
             Summary = summary,
-            Accuracy = Reports.PruneStages(multi, Number(r, "accuracyBefore"), Number(r, "accuracyPruned"), Number(r, "accuracyRecalibrated"), Number(r, "accuracyFinetuned"), Number(r, "accuracyRefit")),
+            Accuracy =
+            [
+                .. Reports.PruneStages(multi, Number(r, "accuracyBefore"), Number(r, "accuracyPruned"), Number(r, "accuracyRecalibrated"), Number(r, "accuracyFinetuned"), Number(r, "accuracyRefit"), Number(r, "accuracyBnRecovered")),
+                .. Reports.AgreementStages(multi, Score(r, "agreementPruned"), Score(r, "agreementRecalibrated"), Score(r, "agreementFinetuned")),
+            ],
             Layers = Items(r, "groups").Select(g => new LayerChange(Text(g, "group") ?? "?", Count(g, "before") ?? 0, Count(g, "after") ?? 0)).ToList(),
             TradeOff = Reports.PruneTradeOff(Count(r, "macsBefore") ?? 0, Number(r, "accuracyBefore"),
                 multi ? steps.Select(s => (Count(s, "step") ?? 0, Count(s, "macs") ?? 0, Number(s, "accuracy"))).ToList() : [],
-                Count(r, "macsAfter") ?? 0, Number(r, "accuracyFinetuned") ?? Number(r, "accuracyRecalibrated") ?? Number(r, "accuracyPruned")),
+                Count(r, "macsAfter") ?? 0, Number(r, "accuracyFinetuned") ?? Number(r, "accuracyRecalibrated") ?? Number(r, "accuracyBnRecovered") ?? Number(r, "accuracyRefit") ?? Number(r, "accuracyPruned")),
             Training = Curves(r, multi),
             Notes =
             [
@@ -192,6 +196,10 @@ internal static class VerbReports
 
     private static double? Number(JsonElement r, string name) =>
         r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+
+    /// <summary>The score of an agreement report property (null when absent or null).</summary>
+    private static double? Score(JsonElement r, string name) =>
+        r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object ? Number(v, "score") : null;
 
     private static long? Count(JsonElement r, string name) =>
         r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long n) ? n : null;

@@ -166,6 +166,35 @@ public sealed class LabelFreeTests
 
     [Fact]
     [Trait("Category", TestCategories.Slow)]
+    public void The_dynamic_schedule_without_labels_decides_on_agreement_with_the_dense_model()
+    {
+        var data = WorkflowData.Slice(256, 50);
+        var dense = new FineTuner(data, PruneRequest.DefaultFineTuning with { Epochs = 1, BatchSize = 32, LearningRate = 0.05 }).Run(ModelZoo.Create("lenet5"), "dense").Graph;
+        var unlabelled = data.WithoutTrainLabels();
+        var outcome = PruningPipeline.Run(dense, new PruneRequest
+        {
+            Importance = Importances.Create("l1"), Target = new PruningTarget { Speedup = 1.5 }, Allocation = new AllocationOptions(RoundTo: 1),
+            Schedule = new ScheduleOptions(PruningScheduleKind.Dynamic, Steps: 1, Tolerance: 0.9), Data = unlabelled, RecalibrationImages = 0,
+            BatchNormRecovery = BatchNormRecoveryMode.Off,
+        });
+        var step = outcome.Steps.Single();
+        step.Accepted.ShouldBeTrue(step.Note);
+        step.Note.ShouldContain("agreement");
+        // The figure the step was judged on is the agreement score with the dense model on the held-out training
+        // images (one step, no fine-tuning: the step's graph is the result) — not an accuracy, which needs labels.
+        var held = HeldOut.Split(unlabelled, 0).Validation;
+        held.IsLabelled.ShouldBeFalse();
+        var agreement = Agreement.Measure(outcome.Graph, dense, (unlabelled with { Test = held }).TestLoader());
+        step.Accuracy.ShouldNotBeNull().ShouldBe(agreement.Score, 1e-9);
+        agreement.Score.ShouldBeLessThan(1.0); // pruning changed the outputs, so the figure is a real comparison
+        // The report shows agreement beside the accuracies the test labels give.
+        var stages = Secateur.Reporting.Reports.From(outcome).Accuracy;
+        stages.Single(a => a.Stage == "agreement with the unpruned model, right after pruning").Value.ShouldBe(outcome.Agreement!.Pruned!.Score);
+        stages.ShouldContain(a => a.Stage == "right after pruning");
+    }
+
+    [Fact]
+    [Trait("Category", TestCategories.Slow)]
     public void Label_free_fine_tuning_reads_no_label()
     {
         var data = WorkflowData.Slice(128, 50);
