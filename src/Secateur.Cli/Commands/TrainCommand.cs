@@ -31,7 +31,6 @@ public static class TrainCommand
             var options = o.Training(r);
             var path = CommonOptions.NotAnInput(r.GetValue(output) ?? ModelSource.DefaultOutput(spec, ".trained.onnx"), spec);
             var outcome = Run(context, graph, data, options, o.Device(r), o.Threads(r));
-            outcome.Graph.Preprocessing = data.Preprocessing; // the trained model expects what it was trained on
             CommonOptions.Save(outcome.Graph, path, r.GetValue(opset));
             Report(context, r.GetValue(json), outcome, path);
             return 0;
@@ -60,6 +59,7 @@ public static class TrainCommand
             }));
         var result = (history.Count > 0 && history[^1].Test is { } last ? last : Trainer.Evaluate(module, test)).ForClasses(data.Train.ClassCount);
         var trained = module.ToGraph();
+        trained.Preprocessing = data.Preprocessing; // the trained model expects what it was trained on (train and demo)
         return new Outcome(trained, history, result, ModelStats.Compute(trained), data.Name, clock.Elapsed.TotalSeconds, data.Train.Count);
     }
 

@@ -129,6 +129,19 @@ public sealed class PreprocessingCliTests
     }
 
     [Fact]
+    public void The_demo_model_records_what_it_was_trained_on_so_prune_does_not_guess()
+    {
+        using var dir = new TempDir();
+        var demo = dir.File("demo.onnx");
+        var (code, _, error) = CliTests.Run("demo", "--epochs", "1", "-o", demo);
+        code.ShouldBe(0, error);
+        Secateur.Onnx.OnnxSerializer.Load(demo).Preprocessing.ShouldNotBeNull().ShouldBe(DataSource.Resolve("embedded").Preprocessing);
+        (code, _, error) = CliTests.Run("eval", demo, "--data", "embedded");
+        code.ShouldBe(0, error);
+        error.ShouldNotContain("preprocessing:"); // recorded, so nothing was chosen
+    }
+
+    [Fact]
     public void A_bgr_model_given_bgr_is_evaluated_and_pruned_on_its_own_channel_order()
     {
         using var dir = new TempDir();
