@@ -215,7 +215,11 @@ public sealed class DependencyGraph
     private sealed class Builder(ModelGraph graph)
     {
         /// <summary>A value's channels while the graph is visited: segments of groups on an axis (see <see cref="ValueChannels"/>).</summary>
-        private readonly record struct Layout(Segment[] Segments, long Factor, int Axis = 1, long Divisor = 1);
+        /// <remarks>
+        /// <c>NonZero</c>, when set, says why the value's removed channels are not 0 in the model with them zeroed (an op
+        /// that maps 0 elsewhere, see <see cref="OpDefinition.MapsZeroTo"/>): a layer reading it blocks its groups.
+        /// </remarks>
+        private readonly record struct Layout(Segment[] Segments, long Factor, int Axis = 1, long Divisor = 1, string? NonZero = null);
 
         private readonly Dictionary<string, long[]> _shapes = ShapeInference.Infer(graph);
         private readonly Dictionary<string, Layout> _layout = new(StringComparer.Ordinal);
@@ -433,10 +437,19 @@ public sealed class DependencyGraph
             return s.Offset == 0 && channels * s.Factor == t.Shape[s.Axis] ? null : $"[{s.Offset}:{s.Offset + channels}]";
         }
 
-        // The op's definition says how channels flow; this applies it to the groups.
+        // The op's definition says how channels flow; this applies it to the groups, then marks an output whose removed
+        // channels are no longer 0.
         private void Visit(Node node)
         {
-            switch (OpRegistry.For(node).Channels(node, graph, _shapes))
+            var op = OpRegistry.For(node);
+            Apply(node, op.Channels(node, graph, _shapes));
+            if (op.MapsZeroTo(node, graph) is { } z && _layout.TryGetValue(node.Output, out var o) && o.NonZero is null)
+                _layout[node.Output] = o with { NonZero = $"'{node.Name}' ({node.Op}) maps 0 to {z}" };
+        }
+
+        private void Apply(Node node, ChannelRule channelRule)
+        {
+            switch (channelRule)
             {
                 case ChannelRule.PassThrough rule:
                     {
@@ -541,6 +554,8 @@ public sealed class DependencyGraph
                 return;
             }
             var fresh = Fresh(rule.OutChannels, axis: rule.Axis);
+            // A removed channel that is not 0 here still feeds the layer (its constant times the weights), unlike a removed one.
+            if (l.NonZero is not null) Block(inLayout, $"{l.NonZero}, so a removed channel would change what '{node.Name}' reads");
             if (rule.Groups > 1)
             {
                 // A grouped convolution: its input must be one group (a Concat's parts would have to be cut in step with
@@ -567,7 +582,8 @@ public sealed class DependencyGraph
             int channelAxis = layouts[0].Axis;
             if (axis == channelAxis && layouts.All(l => l.Factor == 1 && l.Axis == channelAxis && l.Divisor == layouts[0].Divisor))
             {
-                _layout[node.Output] = new(layouts.SelectMany(l => l.Segments).ToArray(), 1, channelAxis, layouts[0].Divisor);
+                _layout[node.Output] = new(layouts.SelectMany(l => l.Segments).ToArray(), 1, channelAxis, layouts[0].Divisor,
+                    layouts.Select(l => l.NonZero).FirstOrDefault(z => z is not null));
                 return;
             }
             var why = axis == channelAxis && layouts.All(l => l.Factor == 1 && l.Axis == channelAxis)
@@ -672,7 +688,11 @@ public sealed class DependencyGraph
                 // A per-channel constant — (C,1,1) or (1,C,1,1) channels first, (C) channels last — must lose the same channels.
                 int axis = cShape.Length - (vShape.Length - l.Axis);
                 if (axis >= 0 && cShape[axis] == vShape[l.Axis] && cShape.Where((d, i) => i != axis).All(d => d == 1) && l.Factor == 1)
+                {
                     Slices(l.Segments, 1, node, constant, axis, SliceRole.PerChannel, divisor: l.Divisor);
+                    // A per-channel scale is zeroed with the channel, so the product is 0 again.
+                    if (node.Op == OpKind.Mul) _layout[output] = _layout[output] with { NonZero = null };
+                }
                 else Block(l.Segments, $"'{node.Name}' combines the channels with a constant of shape {TensorData.FormatShape(cShape)}");
                 return;
             }
@@ -683,8 +703,10 @@ public sealed class DependencyGraph
             if (sa.Length - la.Axis == sb.Length - lb.Axis && la.Axis < sa.Length && lb.Axis < sb.Length && sa[la.Axis] == sb[lb.Axis]
                 && la.Factor == lb.Factor && la.Divisor == lb.Divisor && Tie(ref la, ref lb))
             {
-                // Residual connections and gates: channel j of both operands is channel j of the result.
-                _layout[output] = la with { Axis = outShape.Length - (sa.Length - la.Axis) };
+                // Residual connections and gates: channel j of both operands is channel j of the result. A product is 0 where
+                // either operand is (the gate x·σ(x) zeroes what σ made 0.5); a sum, difference or extremum is not.
+                var nonZero = node.Op == OpKind.Mul ? (la.NonZero is null || lb.NonZero is null ? null : la.NonZero) : la.NonZero ?? lb.NonZero;
+                _layout[output] = la with { Axis = outShape.Length - (sa.Length - la.Axis), NonZero = nonZero };
                 return;
             }
             var why = $"'{node.Name}' ({node.Op}) combines operands whose channels do not line up";
@@ -754,7 +776,7 @@ public sealed class DependencyGraph
                 BlockInto(node, l, $"'{node.Name}' (DepthToSpace, DCR) reads channels that cannot be lined up with its {rule.Squares} blocks");
                 return;
             }
-            _layout[node.Output] = output;
+            _layout[node.Output] = output with { NonZero = l.NonZero };
         }
 
         private static bool Aligned(Segment[] a, Segment[] b) =>

@@ -259,7 +259,7 @@ public sealed class NormAndStructureOpsTests
                 pruned.Initializers["gn.scale"].Floats.ShouldBe([0.5f, -1f]);
                 // Part of a norm group would change the rest of its statistics: refused, naming the rule.
                 Should.Throw<SecateurException>(() => StructuredPruner.Prune(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [group] = [1] }))
-                    .Message.ShouldContain("whole norm groups");
+                    .Message.ShouldContain("whole runs");
             }
             else group.BlockedReason.ShouldNotBeNull().ShouldContain("one scale per group");
             // Saved at the opset its form needs (one scale per channel: 21; per group: 18), ONNX Runtime computes the same.
