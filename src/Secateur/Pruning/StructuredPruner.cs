@@ -26,6 +26,7 @@ public static class StructuredPruner
         result.Inputs.AddRange(graph.Inputs);
         result.Outputs.AddRange(graph.Outputs);
         foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
+        result.SourceOpset = graph.SourceOpset;
         var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
         foreach (var (name, data) in graph.Initializers)
