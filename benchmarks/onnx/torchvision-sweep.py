@@ -115,14 +115,26 @@ def main():
     ap.add_argument("--step-seconds", type=float, default=240)
     ap.add_argument("--max-params", type=float, default=100e6)
     ap.add_argument("--only", default=None, help="regular expression: only builders whose name matches")
+    ap.add_argument("--resume", default=None, help="a .jsonl of an earlier run with the same secateur: keep its rows, run only the models it did not reach")
     args = ap.parse_args()
     started = time.time()
     rows = []
+    done = {}
+    if args.resume:
+        with open(args.resume) as f:
+            for line in f:
+                r = json.loads(line)
+                if not r.get("error", "").startswith("not run"):
+                    done[r["model"]] = r
     jsonl = os.path.splitext(args.out)[0] + ".jsonl"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with tempfile.TemporaryDirectory() as work, open(jsonl, "w") as log:
         for family, name, fn in builders():
             if args.only and not re.search(args.only, name):
+                continue
+            if name in done:
+                rows.append(done[name])
+                log.write(json.dumps(done[name]) + "\n")
                 continue
             row = {"family": family, "model": name}
             t0 = time.time()
@@ -170,7 +182,8 @@ def write_table(path, rows, started):
         f.write("# torchvision sweep: every classification and segmentation builder through Secateur\n\n")
         f.write(f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))} by `benchmarks/onnx/torchvision-sweep.sh` "
                 f"(torch {torch.__version__}, torchvision {torchvision.__version__}, random weights, eval mode, dynamic batch; "
-                f"{os.cpu_count()} cores, load average at the end {' '.join(load)}; {time.time() - started:.0f} s in all).\n\n")
+                f"{os.cpu_count()} cores, load average at the end {' '.join(load)}; {time.time() - started:.0f} s"
+                + (f" in this pass, resuming an earlier pass of the same build for {len(done)} models" if done else " in all") + ").\n\n")
         f.write(f"{len(ok)} of {len(rows)} builders import; per model: `secateur inspect` then "
                 "`secateur prune --dry-run --speedup 2` (groups prunable / blocked, and the blocked groups' reasons, node "
                 "names elided, most frequent first). The graph output's own group (the classifier or the segmentation head) "
