@@ -115,6 +115,8 @@ def main():
     ap.add_argument("--step-seconds", type=float, default=240)
     ap.add_argument("--max-params", type=float, default=100e6)
     ap.add_argument("--only", default=None, help="regular expression: only builders whose name matches")
+    ap.add_argument("--fallback", nargs=2, metavar=("JSONL", "LABEL"), default=None,
+                    help="rows of another build's run for the models this one did not reach, marked ‡ and described by LABEL")
     ap.add_argument("--resume", default=None, help="a .jsonl of an earlier run with the same secateur: keep its rows, run only the models it did not reach")
     args = ap.parse_args()
     started = time.time()
@@ -172,22 +174,35 @@ def main():
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(json.dumps(row), flush=True)
-    write_table(args.out, rows, started)
+    fallback = None
+    if args.fallback:
+        with open(args.fallback[0]) as f:
+            fallback = ({(r := json.loads(line))["model"]: r for line in f}, args.fallback[1])
+    write_table(args.out, rows, started, fallback, len(done))
 
 
-def write_table(path, rows, started):
+def write_table(path, rows, started, fallback=None, resumed=0):
     load = open("/proc/loadavg").read().split()[:3]
+    filled = 0
+    if fallback:
+        by_model, label = fallback
+        for i, r in enumerate(rows):
+            if r.get("error", "").startswith("not run") and r["model"] in by_model:
+                rows[i] = dict(by_model[r["model"]], model=r["model"] + " ‡")
+                filled += 1
     ok = [r for r in rows if r.get("import")]
     with open(path, "w") as f:
         f.write("# torchvision sweep: every classification and segmentation builder through Secateur\n\n")
         f.write(f"Recorded {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))} by `benchmarks/onnx/torchvision-sweep.sh` "
                 f"(torch {torch.__version__}, torchvision {torchvision.__version__}, random weights, eval mode, dynamic batch; "
                 f"{os.cpu_count()} cores, load average at the end {' '.join(load)}; {time.time() - started:.0f} s"
-                + (f" in this pass, resuming an earlier pass of the same build for {len(done)} models" if done else " in all") + ").\n\n")
+                + (f" in this pass, resuming an earlier pass of the same build for {resumed} models" if resumed else " in all") + ").\n\n")
         f.write(f"{len(ok)} of {len(rows)} builders import; per model: `secateur inspect` then "
                 "`secateur prune --dry-run --speedup 2` (groups prunable / blocked, and the blocked groups' reasons, node "
                 "names elided, most frequent first). The graph output's own group (the classifier or the segmentation head) "
                 "is always blocked, by design.\n\n")
+        if filled:
+            f.write(f"‡ {filled} models this build did not reach within the time cap: their row is {fallback[1]}.\n\n")
         f.write("| family | model | params | input | opset | import | prunable | blocked | blocked reasons / error | s |\n")
         f.write("|---|---|---:|---:|---:|---|---:|---:|---|---:|\n")
         for r in rows:
