@@ -55,6 +55,12 @@ public sealed class ModelGraph
     /// <summary>Graph outputs.</summary>
     public List<ValueInfo> Outputs { get; } = [];
 
+    /// <summary>
+    /// The ai.onnx opset of the file the graph was imported from, or null (zoo models, built graphs). Saving with no
+    /// explicit opset keeps it when it is newer than the automatic choice; pruning and training keep it.
+    /// </summary>
+    public int? SourceOpset { get; set; }
+
     /// <summary>Free-form metadata saved as ONNX metadata_props (e.g. class names, normalisation).</summary>
     public SortedDictionary<string, string> Metadata { get; } = new(StringComparer.Ordinal);
 
@@ -142,6 +148,7 @@ public sealed class ModelGraph
         g.Inputs.AddRange(Inputs);
         g.Outputs.AddRange(Outputs);
         foreach (var kv in Metadata) g.Metadata[kv.Key] = kv.Value;
+        g.SourceOpset = SourceOpset;
         return g;
     }
 }

@@ -12,9 +12,10 @@ internal static class OnnxExporter
 {
     /// <summary>
     /// The IR version written with <paramref name="opset"/>: the one of the ONNX release that introduced the opset
-    /// (8 up to opset 18, 9 for 19–20, 10 for 21), so that checkers of that release accept the file.
+    /// (8 up to opset 18, 9 for 19–20, 10 for 21–22, 11 for 23, 12 for 24, 13 for 25–26), so that checkers of that release
+    /// accept the file.
     /// </summary>
-    internal static long IrVersion(int opset) => opset switch { <= 18 => 8, <= 20 => 9, _ => 10 };
+    internal static long IrVersion(int opset) => opset switch { <= 18 => 8, <= 20 => 9, <= 22 => 10, 23 => 11, 24 => 12, _ => 13 };
 
     public static ModelProto Export(ModelGraph graph, OnnxSaveOptions options)
     {
@@ -56,12 +57,20 @@ internal static class OnnxExporter
         return model;
     }
 
-    /// <summary>The lowest opset from <see cref="OnnxSaveOptions.DefaultOpset"/> up that writes every op as it is; the highest when none does.</summary>
+    /// <summary>
+    /// The lowest opset from <see cref="OnnxSaveOptions.DefaultOpset"/> up that writes every op as it is (the highest when
+    /// none does), or the opset of the file the graph came from when that is newer and writable: a file of opset 23 stays 23.
+    /// </summary>
     internal static int ChooseOpset(ModelGraph graph)
     {
+        int chosen = OnnxSaveOptions.MaxOpset;
         for (int opset = OnnxSaveOptions.DefaultOpset; opset < OnnxSaveOptions.MaxOpset; opset++)
-            if (!graph.Nodes.Any(n => OpRegistry.For(n).OpsetProblems(n, graph, opset).Any())) return opset;
-        return OnnxSaveOptions.MaxOpset;
+            if (!graph.Nodes.Any(n => OpRegistry.For(n).OpsetProblems(n, graph, opset).Any()))
+            {
+                chosen = opset;
+                break;
+            }
+        return graph.SourceOpset is int source && source > chosen && source <= OnnxSaveOptions.MaxOpset ? source : chosen;
     }
 
     /// <summary>

@@ -23,8 +23,36 @@ internal sealed class OnnxImporter
     /// <summary>
     /// The operator sets whose op forms the importer knows. Files below 11 are read by translating their attribute forms
     /// (Pad, Slice, BatchNormalization's spatial) into the 11+ forms Secateur keeps, so they save at any supported opset.
+    /// The top is 26, the newest the bundled ONNX Runtime 1.31 runs; see <see cref="RevisedAfter21"/> for why 22–26 read
+    /// as 21 does.
     /// </summary>
-    internal const int MinOpset = 7, MaxOpset = 21;
+    internal const int MinOpset = 7, MaxOpset = 26;
+
+    /// <summary>
+    /// Every op Secateur reads (its ops and the shape arithmetic the folder evaluates) that ONNX revised in opsets 22–26,
+    /// with the opsets and what the revision changed, from ONNX's docs/Changelog.md: null when the meaning for float
+    /// models is the one Secateur implements (types added: bfloat16, float8, int4, float4; wording), else why not — a file
+    /// at or past that opset using the op is refused, naming the node and the opset. An op not listed is unchanged since
+    /// opset 21 or older. Opset 27 revises Range (folded here) and is past what ONNX Runtime 1.31 runs.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, (int[] Opsets, string? Changed)> RevisedAfter21 =
+        new Dictionary<string, (int[], string?)>(StringComparer.Ordinal)
+        {
+            // Opset 22: bfloat16 added to these float ops; AveragePool and MaxPool also say that with ceil_mode a window
+            // starting in the right padding is dropped, which is what ConvGeometry (and PyTorch, and ORT) always did.
+            ["Conv"] = ([22], null), ["ConvTranspose"] = ([22], null), ["AveragePool"] = ([22], null), ["MaxPool"] = ([22], null),
+            ["GlobalAveragePool"] = ([22], null), ["GlobalMaxPool"] = ([22], null), ["InstanceNormalization"] = ([22], null),
+            ["Elu"] = ([22], null), ["Selu"] = ([22], null), ["Mish"] = ([22], null), ["HardSigmoid"] = ([22], null),
+            ["HardSwish"] = ([22], null), ["Softplus"] = ([22], null),
+            // Dropout 22: float8 types; the ratio text no longer says an omitted ratio means 0 (its default stays 0.5).
+            ["Dropout"] = ([22], null),
+            // Opsets 23, 24, 25: float4e2m1, float8e8m0, int2/uint2 added to these; Cast's conversion tables for float8
+            // and its round_mode (float8e8m0 only) do not concern float and integer casts.
+            ["Cast"] = ([23, 24, 25], null), ["Constant"] = ([23, 24, 25], null), ["ConstantOfShape"] = ([23, 24, 25], null),
+            ["Flatten"] = ([23, 24, 25], null), ["Identity"] = ([23, 24, 25], null), ["Pad"] = ([23, 24, 25], null),
+            ["Reshape"] = ([23, 24, 25], null), ["Shape"] = ([23, 24, 25], null), ["Squeeze"] = ([23, 24, 25], null),
+            ["Unsqueeze"] = ([23, 24, 25], null), ["Transpose"] = ([23, 24, 25], null),
+        };
 
     private OnnxImporter(string source, string? directory)
     {
@@ -54,7 +82,11 @@ internal sealed class OnnxImporter
             throw Bad("imports no ai.onnx operator set (opset_import); it is truncated or not an ONNX model");
         int opset = (int)model.OpsetImport.Where(o => IsDefaultDomain(o.Domain)).Max(o => o.Version);
         if (opset is < MinOpset or > MaxOpset)
-            _problems.Add($"opset {opset} (Secateur reads opsets {MinOpset} to {MaxOpset}; convert the model with onnx.version_converter)");
+            _problems.Add($"opset {opset} (Secateur reads opsets {MinOpset} to {MaxOpset}, the newest ONNX Runtime 1.31 runs; convert the model with onnx.version_converter)");
+        else if (opset > 21)
+            foreach (var n in gp.Node.Where(n => IsDefaultDomain(n.Domain)))
+                if (RevisedAfter21.TryGetValue(n.OpType, out var r) && r.Changed is { } changed && r.Opsets.Any(v => v <= opset))
+                    _problems.Add($"node '{n.Name}' ({n.OpType}) at opset {opset}: {changed}");
         if (gp.SparseInitializer.Count > 0)
             _problems.Add($"sparse initializers ({string.Join(", ", gp.SparseInitializer.Select(s => $"'{s.Values?.Name}'"))}) are not supported");
 
@@ -123,6 +155,7 @@ internal sealed class OnnxImporter
         }
         graph.Outputs.AddRange(outputs.Select(o => o.Info!));
         foreach (var kv in model.MetadataProps) graph.Metadata[kv.Key] = kv.Value;
+        graph.SourceOpset = opset;
         _ = graph.Preprocessing; // a malformed recorded preprocessing fails the load, not a later step
 
         graph.Nodes.AddRange(TopologicalOrder(built, graph.Inputs.Select(i => i.Name).Concat(graph.Initializers.Keys)));

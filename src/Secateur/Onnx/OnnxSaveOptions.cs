@@ -9,11 +9,11 @@ public sealed record OnnxSaveOptions
     public const int MinOpset = 11;
 
     /// <summary>
-    /// Highest ai.onnx opset Secateur writes (21): the newest one it also reads back (<c>OnnxImporter</c>), so that
-    /// every file it saves loads again. The bundled ONNX Runtime 1.31 runs up to opset 26 (its own refusal of 27 says
-    /// so); going beyond 21 means checking each op's changes in 22–26 for reading and writing alike.
+    /// Highest ai.onnx opset Secateur writes (26): the newest one the bundled ONNX Runtime 1.31 runs (its own refusal of
+    /// 27 says so) and the newest one Secateur reads back (<c>OnnxImporter</c>), so that every file it saves loads again.
+    /// Opsets 22–26 revised none of Secateur's ops in meaning (they add data types), so they write as 21 does.
     /// </summary>
-    public const int MaxOpset = 21;
+    public const int MaxOpset = 26;
 
     /// <summary>
     /// The opset an automatic choice starts from (17): a graph whose ops all exist in it is saved in it, as every
@@ -24,7 +24,8 @@ public sealed record OnnxSaveOptions
     /// <summary>
     /// The ai.onnx opset version written into opset_import, or null (the default) to choose the lowest one from
     /// <see cref="DefaultOpset"/> up in which every op of the graph can be written as it is (GroupNormalization with
-    /// a scale per channel, say, needs 21). An explicit opset too old for an op writes the op as an equivalent formula
+    /// a scale per channel, say, needs 21) — or the opset of the file the graph came from
+    /// (<see cref="Graph.ModelGraph.SourceOpset"/>) when that is newer and Secateur writes it. An explicit opset too old for an op writes the op as an equivalent formula
     /// where one exists (Gelu, Mish, GroupNormalization) and is an error naming the node otherwise.
     /// </summary>
     public int? Opset { get; init; }

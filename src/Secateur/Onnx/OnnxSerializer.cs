@@ -23,7 +23,7 @@ namespace Secateur.Onnx;
 /// <item>Unnamed nodes get the name <c>&lt;op_type&gt;_&lt;index&gt;</c>; an unnamed graph is called "model".</item>
 /// <item>Nodes not in topological order are sorted (stably). value_info, doc strings and training info are not kept.</item>
 /// <item>A graph output without a shape gets one from shape inference (dimensions that follow the batch are unknown).</item>
-/// <item>Files of opsets 7 to 21 load (the attribute forms of Pad, Slice and BatchNormalization before 11 are translated). The shape arithmetic exporters emit (Shape, Gather, Unsqueeze, Concat, Cast, ...)
+/// <item>Files of opsets 7 to 26 load (the attribute forms of Pad, Slice and BatchNormalization before 11 are translated). The shape arithmetic exporters emit (Shape, Gather, Unsqueeze, Concat, Cast, ...)
 /// is folded into constants at two batch sizes; a batch-dependent Reshape target becomes 0 or -1. Split becomes Slices,
 /// ReduceMean over the spatial axes GlobalAveragePool (+ Flatten) and over other axes (not the batch) a ReduceMean with attribute axes, Squeeze/Unsqueeze of activations Reshape, Identity of
 /// a weight that weight, and a float initializer several nodes read is copied per node. Tensors with external data are

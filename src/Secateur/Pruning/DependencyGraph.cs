@@ -19,6 +19,9 @@ public enum SliceRole
 /// <c>[(Offset + j)·Factor, (Offset + j + 1)·Factor)</c> along <c>Axis</c> of <c>Tensor</c> — or, when
 /// <c>Modulo</c> is positive, index <c>(Offset + j) mod Modulo</c>: the input axis of a grouped convolution's
 /// filters (Cout, Cin/groups, …), where channel <c>j</c> is column <c>j mod (Cin/groups)</c> of its group's filters.
+/// When <c>Divisor</c> is above 1, <c>Divisor</c> consecutive channels of the group share one index,
+/// <c>⌊(Offset + j) / Divisor⌋</c>: a tensor read after a DepthToSpace in CRD mode, whose every channel is made of
+/// <c>Divisor</c> channels of the group (which then goes in runs of that many, see <see cref="PruningGroup.Chunk"/>).
 /// </summary>
 /// <param name="Node">The node the tensor belongs to.</param>
 /// <param name="Tensor">Initializer name.</param>
@@ -27,10 +30,14 @@ public enum SliceRole
 /// <param name="Factor">Elements per channel along the axis (H·W for a Linear after Flatten, else 1).</param>
 /// <param name="Role">What kind of dependency this is.</param>
 /// <param name="Modulo">Channels per convolution group for a grouped convolution's input axis, else 0.</param>
-public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Offset, long Factor, SliceRole Role, long Modulo = 0)
+/// <param name="Divisor">Channels of the group that share one index along the axis (after a DepthToSpace), else 1.</param>
+public sealed record ChannelSlice(string Node, string Tensor, int Axis, long Offset, long Factor, SliceRole Role, long Modulo = 0, long Divisor = 1)
 {
     /// <summary>The first index along <see cref="Axis"/> that channel <paramref name="j"/> of the group removes (then <see cref="Factor"/> in a row).</summary>
-    public long Start(long j) => (Modulo > 0 ? (Offset + j) % Modulo : Offset + j) * Factor;
+    public long Start(long j) => (Modulo > 0 ? (Offset + j) % Modulo : Offset + j) / Divisor * Factor;
+
+    /// <summary>True when every channel of the group has indices of its own here (no grouped-convolution column, no DepthToSpace share).</summary>
+    public bool OneToOne => Modulo == 0 && Divisor == 1;
 }
 
 /// <summary>
@@ -83,7 +90,8 @@ public sealed class PruningGroup
     /// <summary>
     /// When above 1, the channels are runs of <see cref="Chunk"/> consecutive channels that go together: a group
     /// normalization's groups (removing part of one would change the statistics of the rest; removing whole ones leaves
-    /// the others' as they were). 1 when nothing constrains it.
+    /// the others' as they were), or the r² channels a DepthToSpace in CRD mode makes one output channel of. 1 when
+    /// nothing constrains it.
     /// </summary>
     public long Chunk { get; }
 
@@ -165,8 +173,12 @@ public sealed class DependencyGraph
 {
     private readonly record struct Segment(int Group, long Length);
 
-    /// <summary>Where a value's channels are: on <c>Axis</c>, in segments of groups, each channel <c>Factor</c> indices wide.</summary>
-    internal sealed record ValueChannels(int Axis, long Factor, IReadOnlyList<(PruningGroup? Group, long Length)> Segments);
+    /// <summary>
+    /// Where a value's channels are: on <c>Axis</c>, in segments of groups, each channel <c>Factor</c> indices wide; when
+    /// <c>Divisor</c> is above 1, each index is made of <c>Divisor</c> consecutive channels of the segments (after a
+    /// DepthToSpace in CRD mode; segment lengths count the groups' channels).
+    /// </summary>
+    internal sealed record ValueChannels(int Axis, long Factor, IReadOnlyList<(PruningGroup? Group, long Length)> Segments, long Divisor = 1);
 
     private DependencyGraph(ModelGraph graph, IReadOnlyList<PruningGroup> groups, IReadOnlyDictionary<string, ValueChannels> values,
         IReadOnlyDictionary<string, long[]> shapes)
@@ -203,7 +215,11 @@ public sealed class DependencyGraph
     private sealed class Builder(ModelGraph graph)
     {
         /// <summary>A value's channels while the graph is visited: segments of groups on an axis (see <see cref="ValueChannels"/>).</summary>
-        private readonly record struct Layout(Segment[] Segments, long Factor, int Axis = 1);
+        /// <remarks>
+        /// <c>NonZero</c>, when set, says why the value's removed channels are not 0 in the model with them zeroed (an op
+        /// that maps 0 elsewhere, see <see cref="OpDefinition.MapsZeroTo"/>): a layer reading it blocks its groups.
+        /// </remarks>
+        private readonly record struct Layout(Segment[] Segments, long Factor, int Axis = 1, long Divisor = 1, string? NonZero = null);
 
         private readonly Dictionary<string, long[]> _shapes = ShapeInference.Infer(graph);
         private readonly Dictionary<string, Layout> _layout = new(StringComparer.Ordinal);
@@ -221,6 +237,9 @@ public sealed class DependencyGraph
 
         private void Constrain(int group, long period) =>
             _period[group] = _period.TryGetValue(group, out var p) ? Gcd(p, period) : period;
+
+        private void Chunk(int group, long chunk) =>
+            _chunk[group] = _chunk.TryGetValue(group, out var c) ? c / Gcd(c, chunk) * chunk : chunk;
 
         private static long Gcd(long a, long b)
         {
@@ -274,8 +293,11 @@ public sealed class DependencyGraph
             var members = Enumerable.Range(0, _parent.Count).Where(m => !_children.ContainsKey(m) && Find(m) == root).ToList();
             // Equal blocks a grouped convolution imposes span both parts, a tie between them that groups cannot say.
             bool grouped = members.Any(m => _period.TryGetValue(m, out var p) && p < _size[m]);
+            // Runs that must go together (norm groups, DepthToSpace's r² channels) survive a cut only between runs.
+            long chunk = members.Select(m => _chunk.GetValueOrDefault(m, 1)).Aggregate(1L, (a, c) => a / Gcd(a, c) * c);
             string? why = _blocked.GetValueOrDefault(root)
-                ?? (grouped ? $"a slice of the channels cuts a group that grouped convolutions cut in equal blocks" : null);
+                ?? (grouped ? $"a slice of the channels cuts a group that grouped convolutions cut in equal blocks" : null)
+                ?? (at % chunk != 0 ? $"a slice of the channels cuts a run of {chunk} channels that must go together" : null);
             int first = -1, second = -1;
             foreach (var m in members)
             {
@@ -287,6 +309,11 @@ public sealed class DependencyGraph
                     Union(first, a);
                     Union(second, b);
                 }
+            }
+            if (chunk > 1)
+            {
+                Chunk(first, chunk);
+                Chunk(second, chunk);
             }
             if (why is null) return;
             _blocked[Find(first)] = why;
@@ -316,12 +343,12 @@ public sealed class DependencyGraph
             foreach (var s in l.Segments) yield return offset += s.Length;
         }
 
-        private void Slices(Segment[] layout, long factor, Node node, string tensor, int axis, SliceRole role, long modulo = 0)
+        private void Slices(Segment[] layout, long factor, Node node, string tensor, int axis, SliceRole role, long modulo = 0, long divisor = 1)
         {
             long offset = 0;
             foreach (var s in layout)
             {
-                _slices.Add((s.Group, new ChannelSlice(node.Name, tensor, axis, offset, factor, role, modulo)));
+                _slices.Add((s.Group, new ChannelSlice(node.Name, tensor, axis, offset, factor, role, modulo, divisor)));
                 offset += s.Length;
             }
         }
@@ -390,15 +417,15 @@ public sealed class DependencyGraph
                 foreach (var (g, c) in _chunk)
                     if (Find(g) == root) chunk = chunk / Gcd(chunk, c) * c;
                 if (why is null && chunk > 1 && period < _size[root])
-                    why = "it feeds both a group normalization (whole norm groups) and grouped convolutions (the same positions in every block)";
+                    why = "its channels go in runs (a group normalization's groups, or a DepthToSpace's) and feed grouped convolutions (the same positions in every block)";
                 if (why is null && chunk > 1 && (chunk >= _size[root] || _size[root] % chunk != 0))
-                    why = $"a group normalization keeps its {_size[root]} channels in one norm group ({chunk} channels together): only all of them could go";
+                    why = $"its {_size[root]} channels must go in runs of {chunk} (a group normalization's groups, or the channels a DepthToSpace makes one of): only all of them could go";
                 var group = new PruningGroup(groups.Count, _size[root], period, slices, values.GetValueOrDefault(root) ?? [], why, Part(slices, _size[root]), chunk);
                 groups.Add(group);
                 byRoot[root] = group;
             }
             var channels = _layout.ToDictionary(kv => kv.Key, kv => new ValueChannels(kv.Value.Axis, kv.Value.Factor,
-                kv.Value.Segments.Select(s => (byRoot.GetValueOrDefault(Find(s.Group)), s.Length)).ToList()), StringComparer.Ordinal);
+                kv.Value.Segments.Select(s => (byRoot.GetValueOrDefault(Find(s.Group)), s.Length)).ToList(), kv.Value.Divisor), StringComparer.Ordinal);
             return new DependencyGraph(graph, groups, channels, _shapes);
         }
 
@@ -410,10 +437,19 @@ public sealed class DependencyGraph
             return s.Offset == 0 && channels * s.Factor == t.Shape[s.Axis] ? null : $"[{s.Offset}:{s.Offset + channels}]";
         }
 
-        // The op's definition says how channels flow; this applies it to the groups.
+        // The op's definition says how channels flow; this applies it to the groups, then marks an output whose removed
+        // channels are no longer 0.
         private void Visit(Node node)
         {
-            switch (OpRegistry.For(node).Channels(node, graph, _shapes))
+            var op = OpRegistry.For(node);
+            Apply(node, op.Channels(node, graph, _shapes));
+            if (op.MapsZeroTo(node, graph) is { } z && _layout.TryGetValue(node.Output, out var o) && o.NonZero is null)
+                _layout[node.Output] = o with { NonZero = $"'{node.Name}' ({node.Op}) maps 0 to {z}" };
+        }
+
+        private void Apply(Node node, ChannelRule channelRule)
+        {
+            switch (channelRule)
             {
                 case ChannelRule.PassThrough rule:
                     {
@@ -424,10 +460,10 @@ public sealed class DependencyGraph
                             break;
                         }
                         _layout[node.Output] = l;
-                        foreach (var t in rule.PerChannel) Slices(l.Segments, l.Factor, node, t.Tensor, t.Axis, SliceRole.PerChannel);
+                        foreach (var t in rule.PerChannel) Slices(l.Segments, l.Factor, node, t.Tensor, t.Axis, SliceRole.PerChannel, divisor: l.Divisor);
                         if (rule.Chunk > 1)
                         {
-                            if (l.Segments.Length == 1 && l.Factor == 1) _chunk[l.Segments[0].Group] = rule.Chunk;
+                            if (l.Segments.Length == 1 && l.Factor == 1 && l.Divisor == 1) Chunk(l.Segments[0].Group, rule.Chunk);
                             else Block(l.Segments, $"'{node.Name}' ({node.Op}) normalises runs of {rule.Chunk} channels joined from several layers");
                         }
                         break;
@@ -469,6 +505,17 @@ public sealed class DependencyGraph
                         else _layout[node.Output] = l;
                         break;
                     }
+                case ChannelRule.DepthToSpace rule:
+                    DepthToSpace(node, rule);
+                    break;
+                case ChannelRule.SpaceToDepth rule:
+                    {
+                        // Output channel k·C + c is input channel c: the input's layout, laid end to end r² times.
+                        var l = LayoutOf(node.Inputs[0]);
+                        if (l.Factor != 1 || l.Axis != 1) BlockInto(node, l, $"'{node.Name}' (SpaceToDepth) reads a flattened or transposed value");
+                        else _layout[node.Output] = l with { Segments = Enumerable.Repeat(l.Segments, (int)rule.Squares).SelectMany(x => x).ToArray() };
+                        break;
+                    }
                 case ChannelRule.Block rule:
                     {
                         foreach (var i in node.Inputs.Where(i => i.Length > 0 && !graph.IsInitializer(i))) Block(LayoutOf(i).Segments, rule.Why);
@@ -498,6 +545,7 @@ public sealed class DependencyGraph
             var (inLayout, inFactor) = (l.Segments, l.Factor);
             string? why = inFactor != 1 && !rule.ReadsFlattened ? $"'{node.Name}' reads a flattened value"
                 : l.Axis != rule.Axis ? $"'{node.Name}' ({node.Op}) reads axis {rule.Axis}, but the channels are on axis {l.Axis}"
+                : l.Divisor != 1 && rule.Groups > 1 ? $"grouped convolution '{node.Name}' (group {rule.Groups}) reads the output of a DepthToSpace"
                 : null;
             if (why is not null)
             {
@@ -506,6 +554,8 @@ public sealed class DependencyGraph
                 return;
             }
             var fresh = Fresh(rule.OutChannels, axis: rule.Axis);
+            // A removed channel that is not 0 here still feeds the layer (its constant times the weights), unlike a removed one.
+            if (l.NonZero is not null) Block(inLayout, $"{l.NonZero}, so a removed channel would change what '{node.Name}' reads");
             if (rule.Groups > 1)
             {
                 // A grouped convolution: its input must be one group (a Concat's parts would have to be cut in step with
@@ -519,7 +569,7 @@ public sealed class DependencyGraph
                 else Block(inLayout, $"grouped convolution '{node.Name}' (group {rule.Groups}) reads channels joined from several layers");
                 Constrain(fresh.Segments[0].Group, rule.OutChannels / rule.Groups);
             }
-            else Slices(inLayout, inFactor, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer);
+            else Slices(inLayout, inFactor, node, rule.Consumer.Tensor, rule.Consumer.Axis, SliceRole.Consumer, divisor: l.Divisor);
             _layout[node.Output] = fresh;
             foreach (var p in rule.Producers) Slices(fresh.Segments, 1, node, p.Tensor, p.Axis, SliceRole.Producer);
             if (rule.OutputBlocked is not null) _blocked[fresh.Segments[0].Group] = rule.OutputBlocked;
@@ -530,12 +580,15 @@ public sealed class DependencyGraph
         {
             var layouts = node.Inputs.Where(i => i.Length > 0).Select(LayoutOf).ToList();
             int channelAxis = layouts[0].Axis;
-            if (axis == channelAxis && layouts.All(l => l.Factor == 1 && l.Axis == channelAxis))
+            if (axis == channelAxis && layouts.All(l => l.Factor == 1 && l.Axis == channelAxis && l.Divisor == layouts[0].Divisor))
             {
-                _layout[node.Output] = new(layouts.SelectMany(l => l.Segments).ToArray(), 1, channelAxis);
+                _layout[node.Output] = new(layouts.SelectMany(l => l.Segments).ToArray(), 1, channelAxis, layouts[0].Divisor,
+                    layouts.Select(l => l.NonZero).FirstOrDefault(z => z is not null));
                 return;
             }
-            var why = $"'{node.Name}' concatenates along axis {axis}";
+            var why = axis == channelAxis && layouts.All(l => l.Factor == 1 && l.Axis == channelAxis)
+                ? $"'{node.Name}' concatenates the output of a DepthToSpace with channels made otherwise"
+                : $"'{node.Name}' concatenates along axis {axis}";
             foreach (var l in layouts) Block(l.Segments, why);
             _layout[node.Output] = FreshOutput(node, why);
         }
@@ -555,6 +608,7 @@ public sealed class DependencyGraph
                 return;
             }
             string? why = l.Factor != 1 ? $"'{node.Name}' (Slice) slices a flattened value"
+                : l.Divisor != 1 ? $"'{node.Name}' (Slice) slices the output of a DepthToSpace"
                 : range.Step != 1 ? $"'{node.Name}' (Slice) takes every {range.Step}th channel"
                 : range.Count == 0 ? $"'{node.Name}' (Slice) takes no channel"
                 : null;
@@ -634,7 +688,11 @@ public sealed class DependencyGraph
                 // A per-channel constant — (C,1,1) or (1,C,1,1) channels first, (C) channels last — must lose the same channels.
                 int axis = cShape.Length - (vShape.Length - l.Axis);
                 if (axis >= 0 && cShape[axis] == vShape[l.Axis] && cShape.Where((d, i) => i != axis).All(d => d == 1) && l.Factor == 1)
-                    Slices(l.Segments, 1, node, constant, axis, SliceRole.PerChannel);
+                {
+                    Slices(l.Segments, 1, node, constant, axis, SliceRole.PerChannel, divisor: l.Divisor);
+                    // A per-channel scale is zeroed with the channel, so the product is 0 again.
+                    if (node.Op == OpKind.Mul) _layout[output] = _layout[output] with { NonZero = null };
+                }
                 else Block(l.Segments, $"'{node.Name}' combines the channels with a constant of shape {TensorData.FormatShape(cShape)}");
                 return;
             }
@@ -643,22 +701,13 @@ public sealed class DependencyGraph
             var sa = _shapes[a];
             var sb = _shapes[b];
             if (sa.Length - la.Axis == sb.Length - lb.Axis && la.Axis < sa.Length && lb.Axis < sb.Length && sa[la.Axis] == sb[lb.Axis]
-                && la.Factor == lb.Factor)
+                && la.Factor == lb.Factor && la.Divisor == lb.Divisor && Tie(ref la, ref lb))
             {
-                // Residual connections and gates: channel j of both operands is channel j of the result, so their groups are
-                // cut at each other's boundaries (a chunk added to a whole) and then tied part by part.
-                for (int round = 0; !Aligned(la.Segments, lb.Segments) && round <= sa[la.Axis]; round++)
-                {
-                    foreach (var p in Boundaries(Expand(lb)).ToList()) la = CutAt(la, p);
-                    foreach (var p in Boundaries(Expand(la)).ToList()) lb = CutAt(lb, p);
-                    (la, lb) = (Expand(la), Expand(lb));
-                }
-                if (Aligned(la.Segments, lb.Segments))
-                {
-                    for (int i = 0; i < la.Segments.Length; i++) Union(la.Segments[i].Group, lb.Segments[i].Group);
-                    _layout[output] = la with { Axis = outShape.Length - (sa.Length - la.Axis) };
-                    return;
-                }
+                // Residual connections and gates: channel j of both operands is channel j of the result. A product is 0 where
+                // either operand is (the gate x·σ(x) zeroes what σ made 0.5); a sum, difference or extremum is not.
+                var nonZero = node.Op == OpKind.Mul ? (la.NonZero is null || lb.NonZero is null ? null : la.NonZero) : la.NonZero ?? lb.NonZero;
+                _layout[output] = la with { Axis = outShape.Length - (sa.Length - la.Axis), NonZero = nonZero };
+                return;
             }
             var why = $"'{node.Name}' ({node.Op}) combines operands whose channels do not line up";
             Block(la.Segments, why);
@@ -668,6 +717,66 @@ public sealed class DependencyGraph
             _layout[output] = outAxis >= 0 && outAxis < outShape.Length && la.Factor == 1
                 ? Fresh(outShape[outAxis], why, outAxis)
                 : Fresh(outShape.Length > 1 ? outShape[1] : 1, why);
+        }
+
+        /// <summary>
+        /// Ties channel j of <paramref name="la"/> to channel j of <paramref name="lb"/>: their groups are cut at each other's
+        /// boundaries (a chunk added to a whole) and then tied part by part. False when they cannot be made to line up.
+        /// </summary>
+        private bool Tie(ref Layout la, ref Layout lb)
+        {
+            long channels = la.Segments.Sum(s => s.Length);
+            for (int round = 0; !Aligned(la.Segments, lb.Segments) && round <= channels; round++)
+            {
+                foreach (var p in Boundaries(Expand(lb)).ToList()) la = CutAt(la, p);
+                foreach (var p in Boundaries(Expand(la)).ToList()) lb = CutAt(lb, p);
+                (la, lb) = (Expand(la), Expand(lb));
+            }
+            if (!Aligned(la.Segments, lb.Segments)) return false;
+            for (int i = 0; i < la.Segments.Length; i++) Union(la.Segments[i].Group, lb.Segments[i].Group);
+            return true;
+        }
+
+        /// <summary>
+        /// DepthToSpace with block size r: each output channel is made of r² input channels. In CRD mode they are consecutive
+        /// (output c' reads inputs [c'·r², (c'+1)·r²)): the input's groups go in runs of r² (see <see cref="PruningGroup.Chunk"/>)
+        /// and the output keeps the input's layout, each of its channels one run (<see cref="Layout.Divisor"/>). In DCR mode they
+        /// are strided (output c' reads inputs k·C' + c'): the input is tied, block by block of C', to the output's fresh channels,
+        /// as r² residual operands would be, so channel c' of the output's group is input channel c' of every block.
+        /// </summary>
+        private void DepthToSpace(Node node, ChannelRule.DepthToSpace rule)
+        {
+            var l = LayoutOf(node.Inputs[0]);
+            if (l.Factor != 1 || l.Axis != 1)
+            {
+                BlockInto(node, l, $"'{node.Name}' (DepthToSpace) reads a flattened or transposed value");
+                return;
+            }
+            if (rule.Contiguous)
+            {
+                long run = l.Divisor * rule.Squares;
+                long offset = 0;
+                foreach (var s in l.Segments)
+                {
+                    if (offset % run != 0 || s.Length % run != 0)
+                    {
+                        BlockInto(node, l, $"'{node.Name}' (DepthToSpace) makes an output channel of {rule.Squares} input channels from different layers");
+                        return;
+                    }
+                    offset += s.Length;
+                }
+                foreach (var s in l.Segments) Chunk(s.Group, run);
+                _layout[node.Output] = l with { Divisor = run };
+                return;
+            }
+            var output = Fresh(_shapes[node.Output][1]);
+            var blocks = output with { Segments = Enumerable.Repeat(output.Segments, (int)rule.Squares).SelectMany(x => x).ToArray() };
+            if (l.Divisor != 1 || !Tie(ref l, ref blocks))
+            {
+                BlockInto(node, l, $"'{node.Name}' (DepthToSpace, DCR) reads channels that cannot be lined up with its {rule.Squares} blocks");
+                return;
+            }
+            _layout[node.Output] = output with { NonZero = l.NonZero };
         }
 
         private static bool Aligned(Segment[] a, Segment[] b) =>

@@ -75,8 +75,9 @@ public sealed class PlanCounter
         foreach (var (group, count) in removed)
             if (count > 0)
                 foreach (var s in group.Slices)
-                    // A grouped convolution's input axis holds one block: it loses the count per block.
-                    cut[(s.Tensor, s.Axis)] = cut.GetValueOrDefault((s.Tensor, s.Axis)) + (s.Modulo > 0 ? count * s.Modulo / group.Channels : count) * s.Factor;
+                    // A grouped convolution's input axis holds one block: it loses the count per block; after a DepthToSpace
+                    // (CRD) an index is Divisor channels, removed whole.
+                    cut[(s.Tensor, s.Axis)] = cut.GetValueOrDefault((s.Tensor, s.Axis)) + (s.Modulo > 0 ? count * s.Modulo / group.Channels : count / s.Divisor) * s.Factor;
         var newShapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
         long parameters = 0;
         foreach (var (name, shape) in _tensors)

@@ -26,6 +26,7 @@ public static class StructuredPruner
         result.Inputs.AddRange(graph.Inputs);
         result.Outputs.AddRange(graph.Outputs);
         foreach (var kv in graph.Metadata) result.Metadata[kv.Key] = kv.Value;
+        result.SourceOpset = graph.SourceOpset;
         var cutsByTensor = cuts.GroupBy(c => c.Key.Tensor, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToDictionary(c => c.Key.Axis, c => (IReadOnlySet<long>)c.Value), StringComparer.Ordinal);
         foreach (var (name, data) in graph.Initializers)
@@ -56,7 +57,7 @@ public static class StructuredPruner
                 throw new SecateurException(ErrorCode.ImpossibleTarget, $"removing all {group.Channels} channels of group '{group.Name}' would disconnect the network");
             if (group.Chunk > 1 && !group.IsAdmissible(indices))
                 throw new SecateurException(ErrorCode.BadArgument,
-                    $"group '{group.Name}' feeds a group normalization: its {group.Channels} channels are {group.Channels / group.Chunk} norm groups of {group.Chunk}, and a removal must take whole norm groups");
+                    $"group '{group.Name}' goes in runs of {group.Chunk} channels (a group normalization's groups, or the channels a DepthToSpace makes one of): its {group.Channels} channels are {group.Channels / group.Chunk} runs, and a removal must take whole runs");
             if (!group.IsAdmissible(indices))
                 throw new SecateurException(ErrorCode.BadArgument,
                     $"group '{group.Name}' feeds grouped convolutions: its {group.Channels} channels are {group.Blocks} blocks of {group.Period}, and a removal must take the same positions in every block");
@@ -82,17 +83,18 @@ public static class StructuredPruner
             long kept = 0, offset = 0;
             foreach (var (group, length) in v.Segments)
             {
-                long width = length * v.Factor;
-                var removed = group is not null && remove.TryGetValue(group, out var r) ? r : [];
+                // After a DepthToSpace (CRD) each index is Divisor channels of the group, removed whole.
+                long width = length / v.Divisor * v.Factor;
+                var removed = group is not null && remove.TryGetValue(group, out var r) ? r.Select(j => j / v.Divisor).Distinct().ToList() : [];
                 if (position >= offset + width)
                 {
-                    kept += width - removed.Distinct().Count() * v.Factor;
+                    kept += width - removed.Count * v.Factor;
                     offset += width;
                     continue;
                 }
                 // Inside this segment: channel j covers [offset + j·Factor, offset + (j+1)·Factor).
                 long inside = position - offset;
-                kept += inside - removed.Distinct().Sum(j => Math.Clamp(inside - j * v.Factor, 0, v.Factor));
+                kept += inside - removed.Sum(j => Math.Clamp(inside - j * v.Factor, 0, v.Factor));
                 return kept;
             }
             return kept + (position - offset);
@@ -177,7 +179,7 @@ public static class StructuredPruner
                 foreach (var j in indices)
                     for (long k = 0; k < s.Factor; k++)
                     {
-                        long index = (s.Offset + j) * s.Factor + k;
+                        long index = s.Start(j) + k;
                         for (long o = 0; o < outer; o++) Array.Clear(t.Floats, (int)((o * n + index) * inner), (int)inner);
                     }
             }

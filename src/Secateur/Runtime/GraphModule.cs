@@ -151,6 +151,7 @@ public sealed class GraphModule : nn.Module<Tensor, Tensor>
         g.Inputs.AddRange(_graph.Inputs);
         g.Outputs.AddRange(_graph.Outputs);
         foreach (var kv in _graph.Metadata) g.Metadata[kv.Key] = kv.Value;
+        g.SourceOpset = _graph.SourceOpset;
         foreach (var (name, data) in _graph.Initializers)
             g.Initializers.Add(name, FromTensor(_tensors[name], data.Type));
         return g;

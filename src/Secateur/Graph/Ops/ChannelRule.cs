@@ -104,6 +104,22 @@ public abstract record ChannelRule
     public sealed record Layer(ChannelTensor Consumer, bool ReadsFlattened, long OutChannels, IReadOnlyList<ChannelTensor> Producers,
         string? OutputBlocked = null, long Groups = 1, int Axis = 1) : ChannelRule;
 
+    /// <summary>
+    /// A DepthToSpace: each output channel is made of <paramref name="Squares"/> (r²) input channels, which must go
+    /// together — consecutive ones when <paramref name="Contiguous"/> (CRD mode: output c' reads inputs
+    /// [c'·r², (c'+1)·r²)), else strided by the output's channel count C' (DCR mode: output c' reads inputs k·C' + c').
+    /// </summary>
+    /// <param name="Squares">Input channels per output channel (the block size squared).</param>
+    /// <param name="Contiguous">True in CRD mode, false in DCR mode.</param>
+    public sealed record DepthToSpace(long Squares, bool Contiguous) : ChannelRule;
+
+    /// <summary>
+    /// A SpaceToDepth: input channel c of C becomes the <paramref name="Squares"/> (r²) output channels k·C + c, which
+    /// go with it (a consumer loses r² input columns per channel removed).
+    /// </summary>
+    /// <param name="Squares">Output channels per input channel (the block size squared).</param>
+    public sealed record SpaceToDepth(long Squares) : ChannelRule;
+
     /// <summary>Channels cannot be followed: every group the op reads is blocked, and so are the fresh channels it writes.</summary>
     /// <param name="Why">The reason shown for the groups read.</param>
     /// <param name="OutputWhy">The reason shown for the output's channels, when it differs.</param>

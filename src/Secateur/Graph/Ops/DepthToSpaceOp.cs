@@ -5,9 +5,9 @@ namespace Secateur.Graph.Ops;
 /// input channel k·C + c goes to output channel c) or CRD (channel c·r² + k, PyTorch's PixelShuffle).
 /// </summary>
 /// <remarks>
-/// Channel rule: blocked. One output channel is made of r² input channels, so removing an output channel means
-/// removing r² input channels together (strided in DCR, consecutive in CRD), a tie the dependency graph does not
-/// express yet; removing fewer would reshuffle every later pixel. The reason says so.
+/// Channel rule: one output channel is made of r² input channels, so removing an output channel removes those r²
+/// input channels together (strided by the output's channel count in DCR, consecutive in CRD) from the layers that
+/// produce them; removing fewer would reshuffle every later pixel.
 /// </remarks>
 internal sealed class DepthToSpaceOp() : OpDefinition(OpKind.DepthToSpace)
 {
@@ -30,5 +30,5 @@ internal sealed class DepthToSpaceOp() : OpDefinition(OpKind.DepthToSpace)
     }
 
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
-        new ChannelRule.Block($"'{node.Name}' (DepthToSpace) builds each output channel from {BlockSize(node) * BlockSize(node)} input channels, a tie Secateur does not follow yet");
+        new ChannelRule.DepthToSpace(BlockSize(node) * BlockSize(node), node.String("mode", "DCR") == "CRD");
 }

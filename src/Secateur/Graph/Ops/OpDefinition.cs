@@ -82,6 +82,16 @@ public abstract class OpDefinition
     public virtual IReadOnlyList<Node>? Lower(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes, int opset) => null;
 
     /// <summary>
+    /// What the op makes of a channel that is 0 in its inputs — the state of a removed channel in the model with that
+    /// channel zeroed — as a short text for messages ("0.5", "ln 2"), or null when it stays 0 (the default: Relu, BN with
+    /// its parameters zeroed, pooling, a per-channel constant, which is zeroed with the channel). Removing a channel is
+    /// exact only where it is 0: the dependency graph follows a value whose removed channels are not, and blocks the
+    /// groups it carries at the next layer that reads them, unless a Mul by a value whose removed channels are 0 first
+    /// zeroes them again (the gates of SiLU x·σ(x), squeeze-and-excitation, Mish x·tanh(softplus(x))).
+    /// </summary>
+    public virtual string? MapsZeroTo(Node node, ModelGraph graph) => null;
+
+    /// <summary>
     /// Checks of <paramref name="node"/>'s attributes and operands that the generic validation (names, arity,
     /// definedness) cannot know; throws <see cref="SecateurException"/> naming the node.
     /// </summary>

@@ -8,6 +8,11 @@ internal sealed class PadOp() : OpDefinition(OpKind.Pad, 2, 3)
 {
     public override bool IsConstantInput(int index) => index >= 1;
 
+    /// <summary>A constant pad with a nonzero value writes it around a removed channel's zeros.</summary>
+    public override string? MapsZeroTo(Node node, ModelGraph graph) =>
+        node.String("mode", "constant") == "constant" && node.InputOrNull(2) is { } fill
+        && graph.Initializers.GetValueOrDefault(fill) is { Type: ElementType.Float, Count: 1 } t && t.Floats[0] != 0 ? $"{t.Floats[0]:G6} on its border" : null;
+
     public override void Validate(Node node, ModelGraph graph)
     {
         if (node.String("mode", "constant") is not ("constant" or "reflect" or "edge"))

@@ -31,7 +31,11 @@ internal sealed class PowOp() : OpDefinition(OpKind.Pow, 2, 2)
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes)
     {
         float e = Exponent(node, graph.Initializers.GetValueOrDefault);
-        return e > 0 ? ChannelRule.PassThrough.Elementwise
-            : new ChannelRule.Block($"'{node.Name}' (Pow) raises to {e}, which does not map 0 to 0");
+        // 0^e is infinite for e < 0: not even a gate (0 · ∞) would zero it again.
+        return e >= 0 ? ChannelRule.PassThrough.Elementwise
+            : new ChannelRule.Block($"'{node.Name}' (Pow) raises to {e}, which maps 0 to infinity");
     }
+
+    /// <summary>0^0 = 1.</summary>
+    public override string? MapsZeroTo(Node node, ModelGraph graph) => Exponent(node, graph.Initializers.GetValueOrDefault) == 0 ? "1" : null;
 }

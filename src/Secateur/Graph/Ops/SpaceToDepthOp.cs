@@ -5,8 +5,8 @@ namespace Secateur.Graph.Ops;
 /// pixel of each r×r block of input channel c.
 /// </summary>
 /// <remarks>
-/// Channel rule: blocked. Each input channel becomes r² output channels (strided by C), so a consumer's r² input
-/// columns per channel would have to go together, a tie the dependency graph does not express yet.
+/// Channel rule: each input channel becomes r² output channels (strided by C), so removing an input channel removes
+/// those r² input columns of every consumer.
 /// </remarks>
 internal sealed class SpaceToDepthOp() : OpDefinition(OpKind.SpaceToDepth)
 {
@@ -21,5 +21,5 @@ internal sealed class SpaceToDepthOp() : OpDefinition(OpKind.SpaceToDepth)
     }
 
     public override ChannelRule Channels(Node node, ModelGraph graph, IReadOnlyDictionary<string, long[]> shapes) =>
-        new ChannelRule.Block($"'{node.Name}' (SpaceToDepth) spreads each channel over {DepthToSpaceOp.BlockSize(node) * DepthToSpaceOp.BlockSize(node)} output channels, a tie Secateur does not follow yet");
+        new ChannelRule.SpaceToDepth(DepthToSpaceOp.BlockSize(node) * DepthToSpaceOp.BlockSize(node));
 }

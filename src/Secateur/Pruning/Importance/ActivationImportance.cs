@@ -36,7 +36,7 @@ public sealed class ActivationImportance : IImportance
         var graph = dependencies.Graph;
         FeaturePoint At(string value, ChannelSlice s, long factor) =>
             new(value, s.Offset, factor, dependencies.Values.TryGetValue(value, out var c) ? c.Axis : 1);
-        var points = group.Slices.Where(s => s.Role == SliceRole.Consumer)
+        var points = group.Slices.Where(s => s.Role == SliceRole.Consumer && s.OneToOne)
             .Select(s => At(graph.FindNode(s.Node)!.Inputs[0], s, s.Factor)).Distinct().ToList();
         // A chunk's producer writes it at the chunk's offset.
         if (points.Count == 0)

@@ -38,11 +38,11 @@ internal static class ImportanceMath
 
     /// <summary>True for the batch-norm scale (gamma).</summary>
     public static bool IsBatchNormScale(ModelGraph graph, ChannelSlice s) =>
-        graph.FindNode(s.Node) is { Op: OpKind.BatchNormalization } n && n.Inputs[1] == s.Tensor;
+        s.OneToOne && graph.FindNode(s.Node) is { Op: OpKind.BatchNormalization } n && n.Inputs[1] == s.Tensor;
 
     /// <summary>True for the filters of a conv or linear layer (a MatMul by a constant weight too): producer weights and depthwise filters (not biases).</summary>
     public static bool IsFilter(ModelGraph graph, ChannelSlice s) =>
-        s.Role != SliceRole.Consumer && graph.FindNode(s.Node) is { } n && (OpRegistry.For(n).IsWeightedLayer || n.Op == OpKind.MatMul) && n.Inputs[1] == s.Tensor;
+        s.Role != SliceRole.Consumer && s.OneToOne && graph.FindNode(s.Node) is { } n && (OpRegistry.For(n).IsWeightedLayer || n.Op == OpKind.MatMul) && n.Inputs[1] == s.Tensor;
 
     /// <summary><paramref name="v"/> divided by its mean, so that every slice weighs the same; an all-zero vector stays zero.</summary>
     public static Tensor NormaliseByMean(Tensor v)

@@ -55,7 +55,7 @@ public sealed class MagnitudeImportance : IImportance
             var total = new double[group.Channels];
             // A grouped convolution's input axis is shared by its groups (column j mod Cin/groups), not one row per channel:
             // those slices are left out, and the channel is scored by its producer and per-channel parameters.
-            foreach (var s in group.Slices.Where(s => s.Modulo == 0 && include(s)))
+            foreach (var s in group.Slices.Where(s => s.OneToOne && include(s)))
             {
                 var norm = ChannelNorms(graph.Initializers[s.Tensor], s, group.Channels, p);
                 double mean = norm.Average();

@@ -34,7 +34,7 @@ public sealed class ReconstructionImportance : IImportance
         var data = ImportanceMath.RequireData(Name, context);
         var graph = dependencies.Graph;
         var groups = dependencies.Prunable.ToList();
-        var consumers = groups.ToDictionary(g => g, g => g.Slices.Where(s => s.Role == SliceRole.Consumer && s.Modulo == 0) // grouped inputs: see MagnitudeImportance
+        var consumers = groups.ToDictionary(g => g, g => g.Slices.Where(s => s.Role == SliceRole.Consumer && s.OneToOne) // grouped inputs: see MagnitudeImportance
             .Select(s => (Slice: s, Node: graph.FindNode(s.Node)!)).ToList());
         var capture = consumers.Values.SelectMany(c => c).SelectMany(c => new[] { c.Node.Inputs[0], c.Node.Output }).ToHashSet(StringComparer.Ordinal);
         var sums = groups.ToDictionary(g => g, g => new double[g.Channels]);

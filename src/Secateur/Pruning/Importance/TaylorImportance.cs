@@ -47,7 +47,7 @@ public sealed class TaylorImportance : IImportance
                 foreach (var group in groups)
                 {
                     var total = zeros(group.Channels, dtype: ScalarType.Float64, device: module.Device);
-                    foreach (var s in group.Slices.Where(s => s.Role != SliceRole.Consumer))
+                    foreach (var s in group.Slices.Where(s => s.Role != SliceRole.Consumer && s.OneToOne))
                     {
                         // Running statistics and constants are not parameters: they have no gradient.
                         if (!parameters.TryGetValue(s.Tensor, out var p) || p.grad is not { } grad) continue;
