@@ -25,11 +25,13 @@ public static class EvalCommand
         var limit = new Option<int?>("--test-limit") { Description = "evaluate only the first N test images" };
         var json = CommonOptions.Json();
         var against = new Option<string?>("--against") { Description = "also compare every output with this reference model (e.g. the dense model it was pruned from): relative error, cosine, top-1 agreement or mIoU; needs no labels" };
+        var threads = CommonOptions.Threads();
         var preprocess = new PreprocessOptions(task: true);
-        var cmd = new Command("eval", "evaluate a model on a dataset's test split") { model, data, dataDir, batch, device, limit, json, against };
+        var cmd = new Command("eval", "evaluate a model on a dataset's test split") { model, data, dataDir, batch, device, limit, threads, json, against };
         preprocess.AddTo(cmd);
         cmd.SetAction(r =>
         {
+            CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, threads));
             var spec = r.GetValue(model)!;
             var loaded = preprocess.Load(r, spec, r.GetValue(data)!, r.GetValue(dataDir), null, null, 0, choose: true);
             loaded.Tell(context);

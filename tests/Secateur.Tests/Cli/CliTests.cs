@@ -52,6 +52,7 @@ public sealed class CliTests
     [InlineData(5, "inspect", "resnet20", "--input", "0x28x28")]
     [InlineData(2, "inspect", "/nonexistent/model.onnx")]
     [InlineData(5, "eval", "lenet5", "--data", "nosuchdata")]
+    [InlineData(5, "eval", "lenet5", "--data", "embedded", "--threads", "0")]
     public void User_mistakes_give_one_line_and_an_exit_code(int expected, params string[] args)
     {
         var (code, _, error) = Run(args);
@@ -77,7 +78,7 @@ public sealed class CliTests
             trained.RootElement.GetProperty("params").GetInt64().ShouldBe(61_706);
             error.ShouldContain("epoch 1/1");
 
-            (code, output, error) = Run("eval", model, "--data", "embedded", "--json");
+            (code, output, error) = Run("eval", model, "--data", "embedded", "--threads", "1", "--json");
             code.ShouldBe(0, error);
             using var evaluated = JsonDocument.Parse(output);
             evaluated.RootElement.GetProperty("accuracy").GetDouble().ShouldBe(accuracy);
