@@ -6,6 +6,7 @@
 # Usage: benchmarks/training-throughput/variants.sh [BATCHES=8] [ROUNDS=2] [THREADS="1 2"]
 #   env MODEL=resnet20|mobilenetv2; BIN=<dir with a built Secateur.Benchmarks.dll> (default: publishes one);
 #   VARIANTS (default all): pytorch pytorch-bf16 secateur secateur-no-prefetch secateur-bf16 pytorch-eval secateur-eval secateur-eval-bf16
+#   also: secateur-passive secateur-active pytorch-passive pytorch-active (OMP_WAIT_POLICY=PASSIVE/ACTIVE, libgomp's wait policy)
 set -euo pipefail
 batches=${1:-8}; rounds=${2:-2}; threads=${3:-"1 2"}
 model=${MODEL:-resnet20}
@@ -28,6 +29,10 @@ for th in $threads; do
         secateur-no-prefetch) dotnet "$BIN/Secateur.Benchmarks.dll" throughput "${common[@]}" --no-prefetch ;;
         secateur-bf16) dotnet "$BIN/Secateur.Benchmarks.dll" throughput "${common[@]}" --precision bf16 ;;
         secateur-eval) dotnet "$BIN/Secateur.Benchmarks.dll" throughput "${common[@]}" --eval ;;
+        secateur-passive) OMP_WAIT_POLICY=PASSIVE dotnet "$BIN/Secateur.Benchmarks.dll" throughput "${common[@]}" ;;
+        secateur-active) OMP_WAIT_POLICY=ACTIVE dotnet "$BIN/Secateur.Benchmarks.dll" throughput "${common[@]}" ;;
+        pytorch-passive) OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$here/torch_reference.py" "${common[@]}" ;;
+        pytorch-active) OMP_WAIT_POLICY=ACTIVE /usr/bin/python3 "$here/torch_reference.py" "${common[@]}" ;;
         secateur-eval-bf16) dotnet "$BIN/Secateur.Benchmarks.dll" throughput "${common[@]}" --eval --precision bf16 ;;
         *) echo "unknown variant $v" >&2; exit 2 ;;
       esac | sed "s/^{/{\"variant\": \"$v\", /" >> "$raw"
