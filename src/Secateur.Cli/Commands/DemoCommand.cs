@@ -21,9 +21,11 @@ public static class DemoCommand
         var output = new Option<string>("--output", "-o") { Description = "where to save the trained model", DefaultValueFactory = _ => "demo.onnx" };
         var json = CommonOptions.Json();
         var seed = CommonOptions.Seed();
-        var cmd = new Command("demo", "train LeNet-5 on the built-in Fashion-MNIST subset, report accuracy, params and MACs, save demo.onnx") { model, epochs, output, json, seed };
+        var threads = CommonOptions.Threads();
+        var cmd = new Command("demo", "train LeNet-5 on the built-in Fashion-MNIST subset, report accuracy, params and MACs, save demo.onnx") { model, epochs, output, json, seed, threads };
         cmd.SetAction(r =>
         {
+            CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, threads));
             var data = DataSource.Resolve("embedded");
             var graph = ModelZoo.Create(r.GetValue(model)!, new ZooOptions(1, 28, 28, 10, r.GetValue(seed)));
             // SGD with one-cycle at a learning rate that suits a small BN-free network on 3,000 images.

@@ -22,18 +22,21 @@ public static class SensitivityCommand
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
         var report = new Option<string?>("--report") { Description = "write a report: .html (with the sensitivity curves; .md and .json beside it), .md or .json" };
+        var threads = CommonOptions.Threads();
         var preprocess = new PreprocessOptions();
         var cmd = new Command("sensitivity", "measure how much accuracy each group loses when pruned alone (per-group table or JSON)")
-        { model, data, dataDir, criterion, ratios, validation, json, seed, device, report };
+        { model, data, dataDir, criterion, ratios, validation, json, seed, device, threads, report };
         preprocess.AddTo(cmd);
-        // What a recipe step is checked with before any step runs (secateur run): the criterion and the ratios.
+        // What a recipe step is checked with before any step runs (secateur run): the criterion, the ratios, the threads.
         context.Checks[cmd.Name] = r =>
         {
             Importances.Create(r.GetValue(criterion)!);
             Sensitivity.CheckRatios(CommonOptions.ParseRatios(r.GetValue(ratios)!, "--ratios"));
+            CommonOptions.ThreadCount(r, threads);
         };
         cmd.SetAction(r =>
         {
+            CommonOptions.ApplyTorchThreads(CommonOptions.ThreadCount(r, threads));
             var loaded = preprocess.Load(r, r.GetValue(model)!, r.GetValue(data)!, r.GetValue(dataDir), null, null, r.GetValue(seed), choose: true);
             loaded.Tell(context);
             var (graph, set) = (loaded.Graph, loaded.Data);

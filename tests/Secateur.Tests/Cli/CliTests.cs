@@ -53,6 +53,8 @@ public sealed class CliTests
     [InlineData(2, "inspect", "/nonexistent/model.onnx")]
     [InlineData(5, "eval", "lenet5", "--data", "nosuchdata")]
     [InlineData(5, "eval", "lenet5", "--data", "embedded", "--threads", "0")]
+    [InlineData(5, "sensitivity", "lenet5", "--data", "embedded", "--threads", "0")]
+    [InlineData(5, "demo", "--threads", "0")]
     public void User_mistakes_give_one_line_and_an_exit_code(int expected, params string[] args)
     {
         var (code, _, error) = Run(args);
@@ -201,7 +203,7 @@ public sealed class SensitivityCliTests
     [Fact]
     public void Sensitivity_reports_a_point_per_group_and_ratio()
     {
-        var (code, output, error) = CliTests.Run("sensitivity", "lenet5", "--data", "embedded", "--ratios", "0.5,0.9", "--validation-images", "200", "--json");
+        var (code, output, error) = CliTests.Run("sensitivity", "lenet5", "--data", "embedded", "--ratios", "0.5,0.9", "--validation-images", "200", "--threads", "1", "--json");
         code.ShouldBe(0, error);
         using var doc = JsonDocument.Parse(output);
         var points = doc.RootElement.GetProperty("points").EnumerateArray().ToList();
