@@ -181,13 +181,14 @@ public static class Refit
                 for (int k = 0; k < layers.Count; k++)
                 {
                     var layer = layers[k];
+                    double g0 = clocks.Gram.Elapsed.TotalSeconds + clocks.Rows.Elapsed.TotalSeconds, f0 = frontier.Compute.Elapsed.TotalSeconds;
                     if (k > 0)
                     {
                         equations = layer.Begin();
                         for (int b = 0; b < images.Count; b++)
                             Advance(frontier, b, null, at[k - 1], layer, prunedModule, equations, targets, clocks);
                     }
-                    double s0 = clocks.Solve.Elapsed.TotalSeconds, g0 = clocks.Gram.Elapsed.TotalSeconds + clocks.Rows.Elapsed.TotalSeconds;
+                    double s0 = clocks.Solve.Elapsed.TotalSeconds;
                     var r = layer.Solve(prunedModule, equations!, options, clocks);
                     equations!.Dispose();
                     equations = null;
@@ -199,7 +200,7 @@ public static class Refit
                     targets.Remove(layer.Index);
                     done.Add(r);
                     progress.Log(string.Create(CultureInfo.InvariantCulture,
-                        $"refit {done.Count}/{layers.Count} {r.Node}: {r.Inputs} inputs × {r.Samples:N0} samples, relative error {r.ErrorBefore:0.####} -> {r.ErrorAfter:0.####} (rows and equations {clocks.Gram.Elapsed.TotalSeconds + clocks.Rows.Elapsed.TotalSeconds - g0:0.0} s, solve {clocks.Solve.Elapsed.TotalSeconds - s0:0.0} s)"));
+                        $"refit {done.Count}/{layers.Count} {r.Node}: {r.Inputs} inputs × {r.Samples:N0} samples, relative error {r.ErrorBefore:0.####} -> {r.ErrorAfter:0.####} (forward {frontier.Compute.Elapsed.TotalSeconds - f0:0.0} s, rows and equations {clocks.Gram.Elapsed.TotalSeconds + clocks.Rows.Elapsed.TotalSeconds - g0:0.0} s, solve {clocks.Solve.Elapsed.TotalSeconds - s0:0.0} s)"));
                 }
                 peakStoredBytes = frontier.PeakBytes;
             }
@@ -435,7 +436,7 @@ public static class Refit
             {
                 Storage.Start();
                 // float16 holds magnitudes up to 65504; a value beyond that (or not finite) stays float32.
-                using (var m = t.abs().max()) narrow = m.item<float>() < 65000f;
+                using (var scope = NewDisposeScope()) narrow = t.max().item<float>() < 65000f && t.min().item<float>() > -65000f;
                 if (narrow)
                 {
                     var h = t.to_type(ScalarType.Float16);
