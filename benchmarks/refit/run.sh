@@ -68,6 +68,9 @@ if [[ $what == rerun ]]; then
   # One accuracy configuration again after the refit's memory and speed rework (streamed dense targets, float32
   # per-batch products above 256 regressors), to compare with its line in accuracy.jsonl.
   run rerun.jsonl l1-2x-refit-streamed --speedup 2 --criterion l1 --refit
+  # Again after the pruned model streams too (values live between refit layers only, rows folded in batch by batch,
+  # block-triangular XᵀX, intercept products as column sums).
+  run rerun.jsonl l1-2x-refit-frontier --speedup 2 --criterion l1 --refit
 fi
 if [[ $what == cost || $what == all ]]; then
   # Self-contained: builds, prunes and refits; a few minutes on a quiet 2-core machine. Wall times depend on the load,
