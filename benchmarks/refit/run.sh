@@ -71,6 +71,7 @@ if [[ $what == rerun ]]; then
   # Again after the pruned model streams too (values live between refit layers only, rows folded in batch by batch,
   # block-triangular XᵀX, intercept products as column sums).
   run rerun.jsonl l1-2x-refit-frontier --speedup 2 --criterion l1 --refit
+  run rerun.jsonl l1-4x-refit-frontier --speedup 4 --criterion l1 --refit
 fi
 if [[ $what == cost || $what == all ]]; then
   # Self-contained: builds, prunes and refits; a few minutes on a quiet 2-core machine. Wall times depend on the load,
