@@ -254,11 +254,14 @@ static class RefitSpeed
         string load = File.ReadAllText("/proc/loadavg").Trim();
         Console.Error.WriteLine($"[peak RSS after building and pruning the model: {PeakMB()} MB]");
         // The same-run baseline: one plain forward of the dense model over the same images (batches of 32, as the refit).
-        double forward;
+        double forward, forwardCpu;
+        var process = Process.GetCurrentProcess();
         using (var module = new GraphModule(graph))
         using (TorchSharp.torch.no_grad())
         {
             module.eval();
+            process.Refresh();
+            var cpu0 = process.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             foreach (var b in source.Epoch(0))
             {
@@ -267,16 +270,28 @@ static class RefitSpeed
                 module.forward(x);
             }
             forward = sw.Elapsed.TotalSeconds;
+            process.Refresh();
+            forwardCpu = (process.TotalProcessorTime - cpu0).TotalSeconds;
         }
         Console.Error.WriteLine($"[peak RSS after the baseline forward: {PeakMB()} MB]");
+        process.Refresh();
+        var refitCpu0 = process.TotalProcessorTime;
+        string last = "";
         var clock = Stopwatch.StartNew();
         var result = Secateur.Pruning.Refit.Run(pruning.Plan, pruning.Pruned, source, new Secateur.Pruning.RefitOptions { Images = images },
-            WorkflowProgress.ToLines(l => Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s, peak RSS {PeakMB()} MB] {l}")));
+            WorkflowProgress.ToLines(l => { last = l; Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.0} s, peak RSS {PeakMB()} MB] {l}"); }));
         double seconds = clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        double refitCpu = (process.TotalProcessorTime - refitCpu0).TotalSeconds;
+        // The phase breakdown from the refit's last progress line ("dense forward 12.3 s, ...").
+        var phases = System.Text.RegularExpressions.Regex.Matches(last, @"([a-z][a-z ]+?) ([0-9.]+) s")
+            .ToDictionary(m => m.Groups[1].Value.Trim().Replace(' ', '_'), m => double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             model = "resnet50 3x224x224", speedup = Math.Round(pruning.Speedup, 3), images, threads, layers = result.Layers.Count,
-            seconds = Math.Round(seconds, 1), denseForwardSeconds = Math.Round(forward, 1), loadBefore = load, loadAfter = File.ReadAllText("/proc/loadavg").Trim(),
+            seconds = Math.Round(seconds, 1), denseForwardSeconds = Math.Round(forward, 1),
+            cpuSeconds = Math.Round(refitCpu, 1), denseForwardCpuSeconds = Math.Round(forwardCpu, 1), cpuRatio = Math.Round(refitCpu / forwardCpu, 2),
+            phases, loadBefore = load, loadAfter = File.ReadAllText("/proc/loadavg").Trim(),
             meanErrorBefore = Math.Round(result.Layers.Average(l => l.ErrorBefore), 4), meanErrorAfter = Math.Round(result.Layers.Average(l => l.ErrorAfter), 4),
         }));
         return 0;

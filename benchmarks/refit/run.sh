@@ -68,16 +68,28 @@ if [[ $what == rerun ]]; then
   # One accuracy configuration again after the refit's memory and speed rework (streamed dense targets, float32
   # per-batch products above 256 regressors), to compare with its line in accuracy.jsonl.
   run rerun.jsonl l1-2x-refit-streamed --speedup 2 --criterion l1 --refit
+  # Again after the pruned model streams too (values live between refit layers only, rows folded in batch by batch,
+  # block-triangular XᵀX, intercept products as column sums).
+  run rerun.jsonl l1-2x-refit-frontier --speedup 2 --criterion l1 --refit
+  run rerun.jsonl l1-4x-refit-frontier --speedup 4 --criterion l1 --refit
 fi
 if [[ $what == cost || $what == all ]]; then
+  # Self-contained: builds, prunes and refits; a few minutes on a quiet 2-core machine. Wall times depend on the load,
+  # so the line also records CPU seconds (in-process, of the refit and of the same-run plain dense forward, whose
+  # ratio is load-robust) and the whole process's user+sys and CPU% from /usr/bin/time -v.
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  /usr/bin/time -v dotnet "$bin/bench/Secateur.Benchmarks.dll" refit-speed --images 256 --threads "${THREADS:-2}" > "$bin/cost.json" 2> "$bin/cost.log"
-  peak=$(grep 'Maximum resident set size' "$bin/cost.log" | awk '{print $NF}')
-  LOAD="$load" PEAK="$peak" MACHINE="$machine" /usr/bin/python3 -c "
+  uptime_before=$(uptime)
+  /usr/bin/time -v dotnet "$bin/bench/Secateur.Benchmarks.dll" refit-speed --images "${IMAGES:-256}" --threads "${THREADS:-2}" > "$bin/cost.json" 2> "$bin/cost.log"
+  uptime_after=$(uptime)
+  field() { grep "$1" "$bin/cost.log" | awk -F': ' '{print $NF}'; }
+  LOAD="$load" UPB="$uptime_before" UPA="$uptime_after" PEAK="$(field 'Maximum resident set size')" USER_S="$(field 'User time')" SYS_S="$(field 'System time')" \
+  CPU="$(field 'Percent of CPU')" WALL="$(field 'Elapsed (wall clock)')" MACHINE="$machine" /usr/bin/python3 -c "
 import json, os, datetime
 d = json.load(open('$bin/cost.json'))
-d |= {'peakRssMB': round(int(os.environ['PEAK']) / 1024), 'loadAtStart': os.environ['LOAD'], 'machine': os.environ['MACHINE'],
-      'command': 'dotnet Secateur.Benchmarks.dll refit-speed --images 256 --threads ${THREADS:-2} (under /usr/bin/time -v)',
+d |= {'peakRssMB': round(int(os.environ['PEAK']) / 1024), 'processUserSeconds': float(os.environ['USER_S']), 'processSysSeconds': float(os.environ['SYS_S']),
+      'processCpuPercent': os.environ['CPU'], 'processWall': os.environ['WALL'], 'loadAtStart': os.environ['LOAD'],
+      'uptimeBefore': os.environ['UPB'].strip(), 'uptimeAfter': os.environ['UPA'].strip(), 'machine': os.environ['MACHINE'],
+      'command': 'dotnet Secateur.Benchmarks.dll refit-speed --images ${IMAGES:-256} --threads ${THREADS:-2} (under /usr/bin/time -v)',
       'date': datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%MZ')}
 print(json.dumps(d))" | tee -a "$out/cost.jsonl"
   grep -v '^\[' "$bin/cost.log" | grep -E 'Elapsed|Maximum resident|Percent of CPU' || true

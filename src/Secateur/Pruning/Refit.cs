@@ -72,24 +72,29 @@ public sealed record RefitResult(ModelGraph Graph, IReadOnlyList<RefitLayer> Lay
 /// Least-squares refit after pruning: every layer that reads a pruned group (Conv of any kernel, stride, dilation,
 /// padding and group; ConvTranspose; Gemm; MatMul with a constant weight) gets new weights so that, from the channels
 /// that remain, it reproduces the dense model's pre-activation output on calibration images — the seed's
-/// input–output reconstruction min ‖W X − Y‖² solved rather than only used for scoring. The pruned model is run node
-/// by node over all calibration images at once, so a layer's inputs come from the already-refit pruned model; its
-/// targets come from the dense model (restricted to the output channels that were kept), which is run first, batch by
-/// batch, keeping only the targets at the sampled positions: errors do not accumulate.
+/// input–output reconstruction min ‖W X − Y‖² solved rather than only used for scoring. Layers are solved in
+/// topological order, so a layer's inputs come from the already-refit pruned model; its targets come from the dense
+/// model (restricted to the output channels that were kept): errors do not accumulate.
+/// <para>
+/// Both models stream batch by batch. The dense model runs once and leaves only each layer's targets at its sampled
+/// positions. The pruned model advances from one refit layer to the next: batch by batch, it runs the nodes between
+/// them and keeps only the values a later node still reads (float32, or float16 when they would exceed 256 MB for all
+/// images); each batch's regression rows are folded into the normal equations as soon as the layer's input exists.
+/// </para>
 /// <para>
 /// Each layer is a ridge regression on input patches (im2col) at <see cref="RefitOptions.PositionsPerImage"/> sampled
 /// output positions per image; the normal equations XᵀX and XᵀY are accumulated in float64 (per-batch products in
-/// float32 for layers with more than 256 regressors, where float64 products would dominate the run), one layer at
-/// a time, and solved per convolution group by a Cholesky factorisation for all its output channels at once. The
-/// bias is fitted too: into the layer's own bias, else folded into a following batch norm's running mean or a
-/// following Add of a per-channel constant; a layer with none of them is fitted without one. A solution that fits the
-/// samples worse than the pruned weights (possible only with a large ridge) is dropped.
+/// float32, XᵀX as the upper block triangle only, for layers with more than 256 regressors, where float64 products
+/// would dominate the run), and solved per convolution group by a float64 Cholesky factorisation for all its output
+/// channels at once. The bias is fitted too: into the layer's own bias, else folded into a following batch norm's
+/// running mean or a following Add of a per-channel constant; a layer with none of them is fitted without one. A
+/// solution that fits the samples worse than the pruned weights (possible only with a large ridge) is dropped.
 /// </para>
 /// <para>
-/// Memory: one layer's equations at a time, Σ over its groups of (D+1)·(D+1+O) doubles for D regressors and O outputs
-/// (ResNet-50's widest 3×3 layer pruned 2×: about 90 MB); the dense targets at the sampled positions (float32, or
-/// float16 when they would exceed 256 MB), freed layer by layer; and the pruned model's live activations for all
-/// calibration images, which dominates for large inputs. The dense model's activations are held for one batch only.
+/// Memory: one batch's activations of one model at a time; one layer's equations, Σ over its groups of
+/// (D+1)·(D+1+O) doubles for D regressors and O outputs (ResNet-50's widest 3×3 layer pruned 2×: about 90 MB); and per
+/// calibration image, the dense targets at the sampled positions (float32, or float16 when they would exceed
+/// 256 MB; freed layer by layer) and the pruned model's values that are live between two refit layers.
 /// </para>
 /// </summary>
 public static class Refit
@@ -101,12 +106,22 @@ public static class Refit
     /// <param name="options">Images, ridge, sampling (defaults when null).</param>
     /// <param name="progress">Receives a line per refit layer (null: silent).</param>
     public static RefitResult Run(PruningPlan plan, ModelGraph pruned, IBatchSource data, RefitOptions? options = null, IWorkflowProgress? progress = null)
+        => Run(plan, pruned, data, options, progress, StoreBudgetBytes, out _);
+
+    /// <summary>
+    /// <see cref="Run(PruningPlan, ModelGraph, IBatchSource, RefitOptions?, IWorkflowProgress?)"/>, also reporting the
+    /// most bytes the pruned model's stored values took at once (<paramref name="peakStoredBytes"/>); dense targets and
+    /// pruned values beyond <paramref name="storeBudgetBytes"/> (for all images) are stored in float16. For tests.
+    /// </summary>
+    internal static RefitResult Run(PruningPlan plan, ModelGraph pruned, IBatchSource data, RefitOptions? options, IWorkflowProgress? progress,
+        long storeBudgetBytes, out long peakStoredBytes)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(pruned);
         ArgumentNullException.ThrowIfNull(data);
         options = (options ?? new RefitOptions()).Validated();
         progress ??= WorkflowProgress.Silent;
+        peakStoredBytes = 0;
         var clock = Stopwatch.StartNew();
         var dense = plan.Dependencies.Graph;
         if (dense.Nodes.Count != pruned.Nodes.Count || dense.Nodes.Zip(pruned.Nodes).Any(p => p.First.Name != p.Second.Name))
@@ -126,57 +141,76 @@ public static class Refit
         var byNode = layers.ToDictionary(l => l.Index);
         var targets = new Dictionary<int, List<(Tensor? Positions, Tensor Targets)>>();
         var clocks = new RefitLayers.Clocks();
-        double denseSeconds, prunedSeconds = 0;
+        var denseClock = new Stopwatch();
+        List<Tensor>? images = null;
+        Frontier? frontier = null;
+        RefitLayers.Equations? equations = null;
         try
         {
             using (no_grad())
             {
-                var images = Images(data, options.Images, device);
+                images = Images(data, options.Images, device);
+                long count = images.Sum(x => x.shape[0]);
                 // The positions, drawn layer by layer and batch by batch, before any forward.
                 var shapes = ShapeInference.Infer(dense);
                 var generator = new Random(options.Seed);
                 var samples = layers.ToDictionary(l => l.Index, l => images.Select(x => l.SamplePositions(shapes[l.Output], x.shape[0], options.PositionsPerImage, generator)).ToList());
-                // The dense model streams batch by batch and leaves only each layer's targets at its sampled positions
-                // (float32, or float16 beyond the budget); only the pruned model runs node by node over all images.
                 long bytes = layers.Sum(l => Enumerable.Range(0, images.Count)
                     .Sum(b => (samples[l.Index][b]?.LongLength ?? images[b].shape[0] * RowsPerImage(shapes[l.Output])) * l.KeptOutputs * 4L));
-                var store = bytes > TargetBudgetBytes ? ScalarType.Float16 : ScalarType.Float32;
-                var clock0 = Stopwatch.StartNew();
+                var store = bytes > storeBudgetBytes ? ScalarType.Float16 : ScalarType.Float32;
+                long live = Frontier.LiveElementsPerImage(pruned, layers.Select(l => l.Index)) * count * 4L;
+                frontier = new Frontier(prunedModule, images.Count, compact: live > storeBudgetBytes);
+                var at = layers.Select(l => l.Index).ToArray();
+
+                // One pass over the calibration batches: the dense model cuts every layer's targets, and the pruned
+                // model advances to the first refit layer, whose equations take that batch's rows at once.
+                equations = layers[0].Begin();
                 for (int b = 0; b < images.Count; b++)
                 {
-                    using var scope = NewDisposeScope();
-                    DenseBatch(denseModule, images[b], byNode, l => samples[l.Index][b], store, targets);
-                }
-                denseSeconds = clock0.Elapsed.TotalSeconds;
-                progress.Log(string.Create(CultureInfo.InvariantCulture,
-                    $"refit: dense targets of {layers.Count} layers at sampled positions, {bytes * (store == ScalarType.Float16 ? 0.5 : 1) / 1048576.0:0} MB in {(store == ScalarType.Float16 ? "float16" : "float32")}, in {denseSeconds:0.0} s"));
-                using var p = new Stepper(prunedModule, images);
-                foreach (var t in images) t.Dispose();
-                for (int i = 0; i < pruned.Nodes.Count; i++)
-                {
-                    if (byNode.TryGetValue(i, out var layer))
+                    using (var scope = NewDisposeScope())
                     {
-                        double s0 = clocks.Solve.Elapsed.TotalSeconds, g0 = clocks.Gram.Elapsed.TotalSeconds;
-                        var r = layer.Fit(prunedModule, p, targets[i], options, clocks);
-                        foreach (var (q, t) in targets[i])
-                        {
-                            q?.Dispose();
-                            t.Dispose();
-                        }
-                        targets.Remove(i);
-                        done.Add(r);
-                        progress.Log(string.Create(CultureInfo.InvariantCulture,
-                            $"refit {done.Count}/{layers.Count} {r.Node}: {r.Inputs} inputs × {r.Samples:N0} samples, relative error {r.ErrorBefore:0.####} -> {r.ErrorAfter:0.####} (equations {clocks.Gram.Elapsed.TotalSeconds - g0:0.0} s, solve {clocks.Solve.Elapsed.TotalSeconds - s0:0.0} s)"));
+                        denseClock.Start();
+                        DenseBatch(denseModule, images[b], byNode, l => samples[l.Index][b], store, targets);
+                        denseClock.Stop();
                     }
-                    var stepClock = Stopwatch.StartNew();
-                    p.Step(i);
-                    p.Release(i);
-                    prunedSeconds += stepClock.Elapsed.TotalSeconds;
+                    Advance(frontier, b, images[b], 0, layers[0], prunedModule, equations, targets, clocks);
+                    images[b].Dispose();
                 }
+                progress.Log(string.Create(CultureInfo.InvariantCulture,
+                    $"refit: dense targets of {layers.Count} layers at sampled positions, {bytes * (store == ScalarType.Float16 ? 0.5 : 1) / 1048576.0:0} MB in {(store == ScalarType.Float16 ? "float16" : "float32")}, in {denseClock.Elapsed.TotalSeconds:0.0} s; pruned values between layers in {(frontier.Compact ? "float16" : "float32")}"));
+                for (int k = 0; k < layers.Count; k++)
+                {
+                    var layer = layers[k];
+                    double g0 = clocks.Gram.Elapsed.TotalSeconds + clocks.Rows.Elapsed.TotalSeconds, f0 = frontier.Compute.Elapsed.TotalSeconds;
+                    if (k > 0)
+                    {
+                        equations = layer.Begin();
+                        for (int b = 0; b < images.Count; b++)
+                            Advance(frontier, b, null, at[k - 1], layer, prunedModule, equations, targets, clocks);
+                    }
+                    double s0 = clocks.Solve.Elapsed.TotalSeconds;
+                    var r = layer.Solve(prunedModule, equations!, options, clocks);
+                    equations!.Dispose();
+                    equations = null;
+                    foreach (var (q, t) in targets[layer.Index])
+                    {
+                        q?.Dispose();
+                        t.Dispose();
+                    }
+                    targets.Remove(layer.Index);
+                    done.Add(r);
+                    progress.Log(string.Create(CultureInfo.InvariantCulture,
+                        $"refit {done.Count}/{layers.Count} {r.Node}: {r.Inputs} inputs × {r.Samples:N0} samples, relative error {r.ErrorBefore:0.####} -> {r.ErrorAfter:0.####} (forward {frontier.Compute.Elapsed.TotalSeconds - f0:0.0} s, rows and equations {clocks.Gram.Elapsed.TotalSeconds + clocks.Rows.Elapsed.TotalSeconds - g0:0.0} s, solve {clocks.Solve.Elapsed.TotalSeconds - s0:0.0} s)"));
+                }
+                peakStoredBytes = frontier.PeakBytes;
             }
         }
         finally
         {
+            equations?.Dispose();
+            frontier?.Dispose();
+            if (images is not null)
+                foreach (var t in images) t.Dispose();
             foreach (var list in targets.Values)
                 foreach (var (q, t) in list)
                 {
@@ -185,12 +219,21 @@ public static class Refit
                 }
         }
         progress.Log(string.Create(CultureInfo.InvariantCulture,
-            $"refit: {clock.Elapsed.TotalSeconds:0.0} s: dense forward {denseSeconds:0.0} s, pruned forward {prunedSeconds:0.0} s, sampling rows {clocks.Rows.Elapsed.TotalSeconds:0.0} s, normal equations {clocks.Gram.Elapsed.TotalSeconds:0.0} s, solves {clocks.Solve.Elapsed.TotalSeconds:0.0} s"));
+            $"refit: {clock.Elapsed.TotalSeconds:0.0} s: dense forward {denseClock.Elapsed.TotalSeconds:0.0} s, pruned forward {frontier!.Compute.Elapsed.TotalSeconds:0.0} s (storing values {frontier.Storage.Elapsed.TotalSeconds:0.0} s), sampling rows {clocks.Rows.Elapsed.TotalSeconds:0.0} s, normal equations {clocks.Gram.Elapsed.TotalSeconds:0.0} s, solves {clocks.Solve.Elapsed.TotalSeconds:0.0} s; pruned values stored at most {frontier.PeakBytes / 1048576.0:0} MB"));
         return new RefitResult(prunedModule.ToGraph(), done, clock.Elapsed.TotalSeconds);
     }
 
-    // Dense targets above this size are kept in float16 (relative rounding 5e-4, well below a pruned layer's fit error).
-    private const long TargetBudgetBytes = 256L << 20;
+    /// <summary>Advances batch <paramref name="b"/> of the pruned model from node <paramref name="from"/> to <paramref name="layer"/> and adds its rows to <paramref name="equations"/>.</summary>
+    private static void Advance(Frontier frontier, int b, Tensor? input, int from, RefitLayers layer, GraphModule module, RefitLayers.Equations equations,
+        Dictionary<int, List<(Tensor? Positions, Tensor Targets)>> targets, RefitLayers.Clocks clocks)
+    {
+        var (positions, stored) = targets[layer.Index][b];
+        frontier.Advance(b, input, from, layer.Index, value => layer.Accumulate(module, equations, value(layer.Input), positions, stored, clocks));
+    }
+
+    // Dense targets or pruned values above this size (for all calibration images) are kept in float16 (relative
+    // rounding 5e-4, well below a pruned layer's fit error).
+    internal const long StoreBudgetBytes = 256L << 20;
 
     private static long RowsPerImage(long[] shape) => shape.Length > 2 ? shape[1..^1].Aggregate(1L, (a, b) => a * b) : 1;
 
@@ -236,7 +279,7 @@ public static class Refit
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelGraph, Dictionary<string, int>> LastUses = new();
 
     /// <summary>The node index that last reads each value (a value nobody reads: the node that makes it).</summary>
-    private static Dictionary<string, int> LastUse(ModelGraph graph) => LastUses.GetValue(graph, g =>
+    internal static Dictionary<string, int> LastUse(ModelGraph graph) => LastUses.GetValue(graph, g =>
     {
         var last = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < g.Nodes.Count; i++)
@@ -269,68 +312,163 @@ public static class Refit
     }
 
     /// <summary>
-    /// Runs one graph node by node over all calibration batches, keeping every value until its last use: the refit
-    /// of a layer must see the outputs of every earlier refit layer on all images before it is solved.
+    /// The pruned model's state between two refit layers, for every calibration batch: the values that a later node
+    /// still reads, and nothing else. <see cref="Advance"/> runs one batch through a range of nodes, reading its inputs
+    /// from and writing its live outputs to that state; in <see cref="Compact"/> mode float32 values are stored in
+    /// float16 (those with a magnitude beyond float16's range stay float32) and widened again when read.
     /// </summary>
-    internal sealed class Stepper : IDisposable
+    internal sealed class Frontier : IDisposable
     {
         private readonly GraphModule _module;
-        private readonly List<Dictionary<string, Tensor>> _values;
-        private readonly Dictionary<string, int> _lastUse = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _lastUse;
+        private readonly List<Dictionary<string, (Tensor Tensor, bool Narrowed)>> _stored;
+        private readonly string _input;
 
-        public Stepper(GraphModule module, IReadOnlyList<Tensor> images)
+        public Frontier(GraphModule module, int batches, bool compact)
         {
             _module = module;
-            var graph = module.Graph;
-            string input = graph.Inputs[0].Name;
-            _values = images.Select(x =>
+            Compact = compact;
+            _lastUse = LastUse(module.Graph);
+            _input = module.Graph.Inputs[0].Name;
+            _stored = Enumerable.Range(0, batches).Select(_ => new Dictionary<string, (Tensor, bool)>(StringComparer.Ordinal)).ToList();
+        }
+
+        /// <summary>Whether float32 values are stored in float16.</summary>
+        public bool Compact { get; }
+
+        /// <summary>Time in the nodes' kernels.</summary>
+        public Stopwatch Compute { get; } = new();
+
+        /// <summary>Time narrowing and widening stored values.</summary>
+        public Stopwatch Storage { get; } = new();
+
+        /// <summary>Bytes stored now, over all batches.</summary>
+        public long Bytes { get; private set; }
+
+        /// <summary>The most bytes stored at once.</summary>
+        public long PeakBytes { get; private set; }
+
+        /// <summary>
+        /// The most elements per image that are live (made before and read at or after) at any of the node indices
+        /// <paramref name="barriers"/> — what <see cref="Advance"/> stores between refit layers.
+        /// </summary>
+        public static long LiveElementsPerImage(ModelGraph graph, IEnumerable<int> barriers)
+        {
+            var shapes = ShapeInference.Infer(graph);
+            var last = LastUse(graph);
+            var made = new Dictionary<string, int>(StringComparer.Ordinal) { [graph.Inputs[0].Name] = -1 };
+            for (int i = 0; i < graph.Nodes.Count; i++) made.TryAdd(graph.Nodes[i].Output, i);
+            long PerImage(string v) => shapes.TryGetValue(v, out var s) && s.Length > 0 ? s[1..].Aggregate(1L, (a, b) => a * b) : 1;
+            return barriers.Select(at => made.Where(m => m.Value < at && last.GetValueOrDefault(m.Key, m.Value) >= at).Sum(m => PerImage(m.Key))).DefaultIfEmpty(0).Max();
+        }
+
+        /// <summary>
+        /// Runs nodes [<paramref name="from"/>, <paramref name="to"/>) on batch <paramref name="b"/> (whose graph input
+        /// is <paramref name="input"/> when given, not taken over), then hands <paramref name="atEnd"/> a reader of the
+        /// batch's float32 values at that point (the inputs of node <paramref name="to"/>), then stores what is still live.
+        /// </summary>
+        public void Advance(int b, Tensor? input, int from, int to, Action<Func<string, Tensor>> atEnd)
+        {
+            var graph = _module.Graph;
+            var stored = _stored[b];
+            var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            var owned = new HashSet<string>(StringComparer.Ordinal);   // working tensors this call must dispose or store
+            var made = new HashSet<string>(StringComparer.Ordinal);    // values this call produced
+            Tensor Get(string name)
             {
-                var c = x.alias();
-                c.DetachFromDisposeScope();
-                return new Dictionary<string, Tensor>(StringComparer.Ordinal) { [input] = c };
-            }).ToList();
-            for (int i = 0; i < graph.Nodes.Count; i++)
+                if (values.TryGetValue(name, out var t)) return t;
+                if (!stored.TryGetValue(name, out var s)) return _module.Tensor(name);
+                Storage.Start();
+                t = s.Narrowed ? s.Tensor.to_type(ScalarType.Float32) : s.Tensor;
+                Storage.Stop();
+                if (s.Narrowed) owned.Add(name);
+                values[name] = t;
+                return t;
+            }
+            try
             {
-                _lastUse.TryAdd(graph.Nodes[i].Output, i); // a value nobody reads goes right after it is made
-                foreach (var v in graph.Nodes[i].Inputs.Where(v => v.Length > 0)) _lastUse[v] = i;
+                if (input is not null)
+                {
+                    values[_input] = input;
+                    made.Add(_input);
+                }
+                for (int i = from; i < to; i++)
+                {
+                    var node = graph.Nodes[i];
+                    foreach (var v in node.Inputs)
+                        if (v.Length > 0) Get(v);
+                    Compute.Start();
+                    using (var scope = NewDisposeScope())
+                    {
+                        var y = Kernels.For(node)(new KernelCall(_module, node, values));
+                        y.DetachFromDisposeScope();
+                        values[node.Output] = y;
+                    }
+                    Compute.Stop();
+                    owned.Add(node.Output);
+                    made.Add(node.Output);
+                    foreach (var v in node.Inputs.Append(node.Output).Distinct())
+                        if (_lastUse.TryGetValue(v, out int last) && last == i)
+                        {
+                            if (values.Remove(v, out var dead) && owned.Remove(v)) dead.Dispose();
+                            if (stored.Remove(v, out var gone)) Drop(gone.Tensor);
+                        }
+                }
+                atEnd(Get);
+                foreach (var v in made)
+                    if (values.TryGetValue(v, out var t) && _lastUse.GetValueOrDefault(v, -1) >= to)
+                    {
+                        if (!owned.Remove(v)) t = t.alias(); // the caller's input: stored as a new handle
+                        Store(stored, v, t);
+                    }
+            }
+            finally
+            {
+                foreach (var v in owned)
+                    if (values.TryGetValue(v, out var t)) t.Dispose();
             }
         }
 
-        /// <summary>Batches.</summary>
-        public int Count => _values.Count;
-
-        /// <summary>The value <paramref name="name"/> of batch <paramref name="b"/>, or an initializer's live tensor.</summary>
-        public Tensor Value(int b, string name) => _values[b].TryGetValue(name, out var t) ? t : _module.Tensor(name);
-
-        /// <summary>Computes node <paramref name="i"/> on every batch.</summary>
-        public void Step(int i)
+        private void Store(Dictionary<string, (Tensor, bool)> stored, string name, Tensor t)
         {
-            var node = _module.Graph.Nodes[i];
-            var kernel = Kernels.For(node);
-            foreach (var values in _values)
+            bool narrow = false;
+            if (Compact && t.dtype == ScalarType.Float32)
             {
-                using var scope = NewDisposeScope();
-                var y = kernel(new KernelCall(_module, node, values));
-                y.DetachFromDisposeScope();
-                values[node.Output] = y;
+                Storage.Start();
+                // float16 holds magnitudes up to 65504; a value beyond that (or not finite) stays float32.
+                using (var scope = NewDisposeScope()) narrow = t.max().item<float>() < 65000f && t.min().item<float>() > -65000f;
+                if (narrow)
+                {
+                    var h = t.to_type(ScalarType.Float16);
+                    t.Dispose();
+                    t = h;
+                }
+                Storage.Stop();
             }
+            stored[name] = (t, narrow);
+            Bytes += Size(t);
+            PeakBytes = Math.Max(PeakBytes, Bytes);
         }
 
-        /// <summary>Frees every value whose last reader is node <paramref name="i"/>.</summary>
-        public void Release(int i)
+        private void Drop(Tensor t)
         {
-            var node = _module.Graph.Nodes[i];
-            foreach (var v in node.Inputs.Append(node.Output).Distinct())
-                if (_lastUse.TryGetValue(v, out int last) && last == i)
-                    foreach (var values in _values)
-                        if (values.Remove(v, out var t)) t.Dispose();
+            Bytes -= Size(t);
+            t.Dispose();
         }
+
+        private static long Size(Tensor t) => t.numel() * t.dtype switch
+        {
+            ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+            ScalarType.Float64 or ScalarType.Int64 => 8,
+            ScalarType.Bool or ScalarType.Byte or ScalarType.Int8 => 1,
+            _ => 4,
+        };
 
         public void Dispose()
         {
-            foreach (var values in _values)
-                foreach (var t in values.Values) t.Dispose();
-            _values.Clear();
+            foreach (var s in _stored)
+                foreach (var (t, _) in s.Values) t.Dispose();
+            _stored.Clear();
         }
     }
 }

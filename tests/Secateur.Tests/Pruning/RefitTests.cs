@@ -181,3 +181,99 @@ public sealed class RefitTests
         }
     }
 }
+
+public sealed class RefitStreamingTests
+{
+    private static float[] Outputs(ModelGraph g, IBatchSource data)
+    {
+        using var m = new GraphModule(g);
+        m.eval();
+        var all = new List<float>();
+        using (no_grad())
+            foreach (var batch in data.Epoch(0))
+            {
+                using var scope = NewDisposeScope();
+                var (x, _) = Secateur.Training.Trainer.ToTensors(batch, m.Device);
+                all.AddRange(m.forward(x).contiguous().data<float>().ToArray());
+            }
+        return [.. all];
+    }
+
+    private static double MaxAbs(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+
+    [Fact]
+    public void Refit_in_small_batches_equals_refit_in_one_batch()
+    {
+        var dense = ModelZoo.Create("resnet20", new ZooOptions(1, 8, 8, 10, Seed: 4));
+        var deps = DependencyGraph.Build(dense);
+        var rng = new Random(15);
+        var remove = deps.Prunable.ToDictionary(g => g, g => (IReadOnlyCollection<long>)g.InEveryBlock(
+            Enumerable.Range(0, (int)g.Period).OrderBy(_ => rng.Next()).Take((int)g.Period / 2).Select(i => (long)i)));
+        var plan = new PruningPlan(deps, remove);
+        var pruned = plan.Apply();
+        // Every position of every map (8×8 at most): the normal equations do not depend on how the images are batched.
+        var options = new RefitOptions { Ridge = 1e-3, PositionsPerImage = 64 };
+        var one = Refit.Run(plan, pruned, new RandomImages(40, [1, 8, 8], batchSize: 40), options);
+        var many = Refit.Run(plan, pruned, new RandomImages(40, [1, 8, 8], batchSize: 6), options);
+        one.Layers.Count.ShouldBeGreaterThan(10);
+        one.Layers.Select(l => l.Samples).ShouldBe(many.Layers.Select(l => l.Samples));
+        var fresh = new RandomImages(16, [1, 8, 8], seed: 9);
+        var a = Outputs(one.Graph, fresh);
+        double scale = Math.Max(1, a.Max(Math.Abs));
+        MaxAbs(Outputs(pruned, fresh), a).ShouldBeGreaterThan(1e-2 * scale);
+        MaxAbs(Outputs(many.Graph, fresh), a).ShouldBeLessThan(1e-3 * scale);
+        one.Layers.Zip(many.Layers).ShouldAllBe(p => Math.Abs(p.First.ErrorAfter - p.Second.ErrorAfter) < 1e-5);
+    }
+
+    [Fact]
+    public void Pruned_values_are_stored_only_while_a_later_layer_reads_them()
+    {
+        var b = new GraphBuilder("chain", 3, 12, 12, seed: 14);
+        var a = b.Relu(b.Conv(b.Input, "a", 8, 3, pad: 1));
+        var c = b.Relu(b.Conv(a, "b", 10, 3, pad: 1));
+        var g = b.Build(b.Conv(c, "c", 6, 3, pad: 1), "y");
+        var deps = DependencyGraph.Build(g);
+        var plan = new PruningPlan(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>>
+        {
+            [deps.Prunable.Single(x => x.Producers.Contains("a"))] = [1, 5],        // 6 channels stay
+            [deps.Prunable.Single(x => x.Producers.Contains("b"))] = [0, 4, 9],     // 7 channels stay
+        });
+        var r = Refit.Run(plan, plan.Apply(), new RandomImages(24, [3, 12, 12], batchSize: 5), new RefitOptions(), null, Refit.StoreBudgetBytes, out long peak);
+        r.Layers.Select(l => l.Node).ShouldBe(["b", "c"]);
+        // For b only a's map is kept (6 channels), for c only b's (7): never both, never the images, float32.
+        peak.ShouldBe(24L * 7 * 12 * 12 * 4);
+    }
+
+    [Fact]
+    public void Float16_storage_beyond_the_budget_halves_the_stored_values_and_stays_close()
+    {
+        var b = new GraphBuilder("conv", 3, 12, 12, seed: 2);
+        var a = b.Conv(b.Input, "a", 8, 3, pad: 1);
+        var g = b.Build(b.Conv(a, "b", 6, 3, stride: 2, pad: 2, dilation: 2, bias: true), "y");
+        var w = g.Initializers["a.weight"];
+        long row = w.Floats.Length / w.Shape[0];
+        var rng = new Random(4);
+        foreach (var r in new[] { 5, 6, 7 })
+        {
+            // Channel r becomes a fixed combination of channels 0..4, so a refit on the rest can be exact.
+            var c = Enumerable.Range(0, 5).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+            for (long k = 0; k < row; k++)
+                w.Floats[r * row + k] = Enumerable.Range(0, 5).Sum(j => c[j] * w.Floats[j * row + k]);
+        }
+        var deps = DependencyGraph.Build(g);
+        var plan = new PruningPlan(deps, new Dictionary<PruningGroup, IReadOnlyCollection<long>> { [deps.Prunable.Single(x => x.Producers.Contains("a"))] = [5, 6, 7] });
+        var pruned = plan.Apply();
+        var calibration = new RandomImages(64, [3, 12, 12]);
+        var options = new RefitOptions { Ridge = 0, PositionsPerImage = 32 };
+        var wide = Refit.Run(plan, pruned, calibration, options, null, long.MaxValue, out long peak32);
+        var narrow = Refit.Run(plan, pruned, calibration, options, null, 0, out long peak16);
+        peak32.ShouldBe(64L * 5 * 12 * 12 * 4);
+        peak16.ShouldBe(peak32 / 2);
+        var fresh = new RandomImages(16, [3, 12, 12], seed: 9);
+        var want = Outputs(g, fresh);
+        double prunedError = MaxAbs(Outputs(pruned, fresh), want);
+        MaxAbs(Outputs(wide.Graph, fresh), want).ShouldBeLessThan(1e-4 * Math.Max(1, want.Max(Math.Abs)));
+        MaxAbs(Outputs(narrow.Graph, fresh), want).ShouldBeLessThan(1e-2 * prunedError);
+        narrow.Layers.ShouldAllBe(l => l.ErrorAfter < 1e-5);
+    }
+}
