@@ -8,19 +8,23 @@
 #           the refit and label-free rows come from other branches and run with the same data and dense model.
 #   table:  results/summary.md from every results/*.json
 # Usage: benchmarks/segmentation/run.sh [data|dense|prune [FLAGS...]|table|all]
-#   env: THREADS=2, WORK=dir for data and checkpoints, FACTORS="2 4" (e.g. FACTORS=4 to run one factor beside another)
+#   env: THREADS=2, WORK=dir for data and checkpoints, FACTORS="2 4" (e.g. FACTORS=4 to run one factor beside another),
+#        OUT=dir for the result files (default results/; the short recipe experiments went to results/explore/),
+#        CLI=dir of the published CLI (default WORK/cli; REBUILD=1 republishes it)
 # Every step resumes: the training and fine-tuning write a checkpoint after every epoch (--checkpoint/--resume),
-# and a step whose result file exists is skipped (delete it to rerun).
+# and a step whose result file exists is skipped (delete it to rerun). A fine-tuning checkpoint's name carries FT_EPOCHS:
+# a run of another length must not resume it (its learning-rate schedule is another one).
 set -euo pipefail
 what=${1:-all}; shift || true
 root=$(cd "$(dirname "$0")/../.." && pwd)
-out="$root/benchmarks/segmentation/results"; mkdir -p "$out"
+out=${OUT:-$root/benchmarks/segmentation/results}; mkdir -p "$out"
 work=${WORK:-$root/benchmarks/segmentation/work}; mkdir -p "$work"
 SIZE=${SIZE:-48} CANVASES_TRAIN=${CANVASES_TRAIN:-800} CANVASES_TEST=${CANVASES_TEST:-200}
 EPOCHS=${EPOCHS:-4} FT_EPOCHS=${FT_EPOCHS:-2} LR=${LR:-0.1} THREADS=${THREADS:-2}
 data="$work/fashion-seg-$SIZE-$CANVASES_TRAIN-$CANVASES_TEST"
-if [[ ! -f $work/cli/Secateur.Cli.dll || ${REBUILD:-0} == 1 ]]; then dotnet publish "$root/src/Secateur.Cli" -c Release -o "$work/cli" >/dev/null; fi
-secateur() { dotnet "$work/cli/Secateur.Cli.dll" "$@"; }
+cli=${CLI:-$work/cli}
+if [[ ! -f $cli/Secateur.Cli.dll || ${REBUILD:-0} == 1 ]]; then dotnet publish "$root/src/Secateur.Cli" -c Release -o "$cli" >/dev/null; fi
+secateur() { dotnet "$cli/Secateur.Cli.dll" "$@"; }
 machine="$(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 # Runs one step: its JSON summary goes to results/NAME.json, with the command, the time and the load before and after.
 step() {
@@ -51,7 +55,7 @@ if [[ $what == prune || $what == all ]]; then
   tag=$(printf '%s' "$*" | tr -s ' =' '--' | tr -cd 'a-zA-Z0-9.-' | sed 's/^-*//'); tag=${tag:+-$tag}
   for f in ${FACTORS:-2 4}; do
     step "prune-${f}x$tag" prune "$work/unet-dense.onnx" --data "segfolder:$data" --speedup "$f" --round-to 1 --criterion l1 \
-      --finetune-epochs "$FT_EPOCHS" --batch-size 32 --seed 0 --threads "$THREADS" --checkpoint "$work/prune-${f}x$tag.ckpt" --resume \
+      --finetune-epochs "$FT_EPOCHS" --batch-size 32 --seed 0 --threads "$THREADS" --checkpoint "$work/prune-${f}x$tag-ft$FT_EPOCHS.ckpt" --resume \
       -o "$work/unet-${f}x$tag.onnx" "$@"
   done
 fi

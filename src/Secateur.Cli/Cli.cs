@@ -125,6 +125,7 @@ public static class Cli
         { nameof(DistillationOptions.Alpha), "--distill-alpha" },
         { nameof(DistillationOptions.Temperature), "--distill-temperature" },
         { nameof(DistillationOptions.FeatureWeight), "--distill-feature-weight" },
+        { nameof(DistillationOptions.ClassMaps), "--distill-class-maps" },
         { nameof(DistillationOptions.Teachers), "--teacher" },
         { ParameterNames.Against, "--against" },
         { nameof(SparsityRequest.Schedule), "--schedule" },

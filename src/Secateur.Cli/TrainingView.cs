@@ -52,7 +52,7 @@ public static class TrainingView
 
     /// <summary>One line per finished epoch.</summary>
     public static string EpochLine(EpochResult e, int epochs) =>
-        FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} acc {e.Train.Top1:P2}") +
+        FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000} {(e.TrainAgreement ? "agreement" : "acc")} {e.Train.Top1:P2}") +
         (e.Test is { Segmentation: { } seg } st ? FormattableString.Invariant($" | test loss {st.Loss:0.0000} mIoU {seg.MeanIoU:P2} pixel acc {seg.PixelAccuracy:P2}")
             : e.Test is { } t ? FormattableString.Invariant($" | test loss {t.Loss:0.0000} acc {t.Top1:P2}{Top5(t)}") : "") +
         FormattableString.Invariant($" | {e.ImagesPerSecond:0} img/s, {Wording.Duration(e.Seconds)}");
@@ -62,7 +62,7 @@ public static class TrainingView
         result.Top5 is { } t ? prefix + t.ToString("P2", CultureInfo.InvariantCulture) : "";
 
     private static string Describe(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} acc {p.Accuracy:P1} {p.ImagesPerSecond:0} img/s lr {p.LearningRate:0.####} ETA {p.Eta:hh\\:mm\\:ss}");
+        $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} {(p.Agreement ? "agreement" : "acc")} {p.Accuracy:P1} {p.ImagesPerSecond:0} img/s lr {p.LearningRate:0.####} ETA {p.Eta:hh\\:mm\\:ss}");
 
     private sealed class WorkflowView(CliContext context) : IWorkflowProgress
     {

@@ -42,12 +42,17 @@ internal sealed class RecoveryOptions
     public Option<bool> DistillFeatures { get; } = new("--distill-features") { Description = "also match the unpruned model's activations where channels were pruned (attention transfer)" };
     public Option<double> FeatureWeight { get; } = new("--distill-feature-weight") { Description = "weight of --distill-features", DefaultValueFactory = _ => 1.0 };
     public Option<string> Precision { get; } = CommonOptions.Precision();
+    public Option<string> ClassMaps { get; } = new Option<string>("--distill-class-maps")
+    {
+        Description = "how segmentation outputs (N×K×H×W class maps) are distilled: auto (balanced-kl on segmentation data, else mse), balanced-kl (per-pixel KL, every class weighted equally), kl (per-pixel KL), mse",
+        DefaultValueFactory = _ => "auto",
+    }.AcceptOnlyFromAmong("auto", "balanced-kl", "kl", "mse");
 
     /// <summary>Adds every option (and the model argument) to <paramref name="cmd"/>.</summary>
     public void AddTo(Command cmd)
     {
         cmd.Arguments.Add(Model);
-        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes, LabelFree, Teachers, DistillFeatures, FeatureWeight, Precision })
+        foreach (var o in new Option[] { Data, DataDir, TrainLimit, Exclude, Epochs, LearningRate, Batch, Distill, Alpha, Temperature, Steps, Checkpoint, Resume, Output, Report, Json, Opset, Seed, Device, Threads, Input, Classes, LabelFree, Teachers, DistillFeatures, FeatureWeight, Precision, ClassMaps })
             cmd.Options.Add(o);
         Preprocess.AddTo(cmd);
     }
@@ -91,17 +96,25 @@ internal sealed class RecoveryOptions
     };
 
     /// <summary>
-    /// Distillation settings with <c>--distill</c>, <c>--teacher</c> or <c>--distill-features</c>, else null (a
-    /// label-free run distils anyway, with the default settings).
+    /// Distillation settings with <c>--distill</c>, <c>--teacher</c>, <c>--distill-features</c> or <c>--label-free</c>
+    /// (which always distils, so its temperature and class-map loss must reach it), else null (an unlabelled folder
+    /// distils anyway, with the default settings).
     /// </summary>
     public DistillationOptions? Distillation(ParseResult r)
     {
         var teachers = r.GetValue(Teachers) ?? [];
         bool features = r.GetValue(DistillFeatures);
-        if (!r.GetValue(Distill) && teachers.Length == 0 && !features) return null;
+        if (!r.GetValue(Distill) && teachers.Length == 0 && !features && !r.GetValue(LabelFree)) return null;
         return new DistillationOptions(r.GetValue(Alpha), r.GetValue(Temperature))
         {
             FeatureWeight = features ? r.GetValue(FeatureWeight) : 0,
+            ClassMaps = r.GetValue(ClassMaps) switch
+            {
+                "balanced-kl" => ClassMapLoss.BalancedKl,
+                "kl" => ClassMapLoss.PixelKl,
+                "mse" => ClassMapLoss.Mse,
+                _ => ClassMapLoss.Auto,
+            },
             Teachers = [.. teachers.Select(t => ModelSource.Load(t, r.GetValue(Input), r.GetValue(Classes)))],
         };
     }

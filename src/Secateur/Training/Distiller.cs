@@ -7,14 +7,41 @@ namespace Secateur.Training;
 
 /// <summary>The distillation term of one batch, and what the trainer reports from it.</summary>
 /// <param name="Loss">The scalar loss (summed over every output, plus feature matching when on).</param>
-/// <param name="TeacherTop1">The teachers' top class per sample of the first classifier output (N), or null when no output is a classifier.</param>
-/// <param name="StudentTop1">The student's top class per sample of the same output, or null.</param>
+/// <param name="TeacherTop1">
+/// The teachers' top class per sample of the first classifier output (N), or per pixel of the first class map
+/// (N, H, W), whichever comes first; null when no output is either.
+/// </param>
+/// <param name="StudentTop1">The student's top class per sample (or pixel) of the same output, or null.</param>
 public sealed record DistillationLoss(Tensor Loss, Tensor? TeacherTop1, Tensor? StudentTop1);
+
+/// <summary>How <see cref="Distiller"/> compares a class map: an output of rank 4, <c>[N, K, H, W]</c> with K ≥ 2 (per-pixel class scores).</summary>
+public enum ClassMapLoss
+{
+    /// <summary>
+    /// Chosen by the fine-tuner from the data: <see cref="BalancedKl"/> when the data set is a segmentation set (either
+    /// split has masks), else <see cref="Mse"/> (a rank-4 output of a classification model is a feature map, not class
+    /// scores). A <see cref="Distiller"/> built directly with it uses <see cref="Mse"/>.
+    /// </summary>
+    Auto,
+    /// <summary>Normalised MSE on the scores, as for any output that is not a classifier's.</summary>
+    Mse,
+    /// <summary>Per-pixel T²·KL(teacher ‖ student) at temperature T over the K classes, averaged over all N·H·W pixels.</summary>
+    PixelKl,
+    /// <summary>
+    /// Per-pixel T²·KL at temperature T, class-balanced: with c(p) the teachers' top class at pixel p, n_c the number of
+    /// the batch's P pixels whose top class is c and C the number of classes that occur, pixel p weighs
+    /// P / (C · n_c(p)), so the weights average 1 and every class that occurs weighs the same in total (a rare
+    /// foreground class as much as the background): D = T² · Σ_p w_p·KL_p / P.
+    /// </summary>
+    BalancedKl,
+}
 
 /// <summary>
 /// Makes a student match its teachers' outputs: for every graph output (matched by position, so a multi-head model
 /// keeps every head), KL divergence at temperature T scaled by T² for classifier logits — an output of rank 2,
-/// <c>[N, K]</c> with K ≥ 2 — against the teachers' averaged softened probabilities, and normalised MSE (MSE divided by
+/// <c>[N, K]</c> with K ≥ 2 — against the teachers' averaged softened probabilities; for class maps (rank 4,
+/// <c>[N, K, H, W]</c>, K ≥ 2) what <see cref="DistillationOptions.ClassMaps"/> says (per-pixel KL, class-balanced or
+/// not, or normalised MSE); and normalised MSE (MSE divided by
 /// the variance of the averaged teacher output) for any other output; the terms are summed. With a feature weight,
 /// it adds attention transfer (Zagoruyko and Komodakis 2017) at every pruned activation: a value whose channel count
 /// differs between the student and the dense model it was pruned from and that a weighted layer
@@ -27,6 +54,7 @@ public sealed class Distiller
     private readonly GraphModule _student;
     private readonly double _temperature;
     private readonly double _featureWeight;
+    private readonly ClassMapLoss _classMaps;
     private readonly string[] _features;
     private readonly GraphModule _reference;
 
@@ -55,6 +83,7 @@ public sealed class Distiller
         _teachers = teachers;
         _temperature = options.Temperature;
         _featureWeight = options.FeatureWeight;
+        _classMaps = options.ClassMaps == ClassMapLoss.Auto ? ClassMapLoss.Mse : options.ClassMaps;
         _reference = featureReference ?? teachers[0];
         _features = options.FeatureWeight > 0 ? PrunedActivations(student.Graph, _reference.Graph) : [];
     }
@@ -81,6 +110,22 @@ public sealed class Distiller
 
     /// <summary>True for an output the distillation treats as classifier logits: rank 2, <c>[N, K]</c> with K ≥ 2.</summary>
     public static bool IsClassifier(Tensor output) => output.dim() == 2 && output.shape[1] >= 2;
+
+    /// <summary>True for an output that can be a class map (per-pixel class scores): rank 4, <c>[N, K, H, W]</c> with K ≥ 2.</summary>
+    public static bool IsClassMap(Tensor output) => output.dim() == 4 && output.shape[1] >= 2;
+
+    /// <summary>
+    /// The class-balanced pixel weights of <see cref="ClassMapLoss.BalancedKl"/> for the teachers' top classes
+    /// <paramref name="top"/> (N, H, W) of <paramref name="classes"/> classes: P / (C · n_c(p)) per pixel (N, H, W),
+    /// float32, summing to P.
+    /// </summary>
+    public static Tensor BalancedWeights(Tensor top, long classes)
+    {
+        ArgumentNullException.ThrowIfNull(top);
+        var counts = top.flatten().bincount(null, classes).to_type(ScalarType.Float32); // (K) pixels per top class
+        var present = counts.gt(0).sum().to_type(ScalarType.Float32);                          // C
+        return top.numel() / (present * counts[top]);                                          // (N, H, W)
+    }
 
     /// <summary>The distillation loss of one batch.</summary>
     /// <param name="student">The student's outputs (and <see cref="Capture"/>d values) by name, from <see cref="GraphModule.Run"/>.</param>
@@ -114,7 +159,21 @@ public sealed class Distiller
             var s = student[_student.Graph.Outputs[o].Name];
             var ts = teacherRuns.Select((run, i) => run[_teachers[i].Graph.Outputs[o].Name]).ToList();
             Tensor term;
-            if (IsClassifier(s))
+            if (IsClassMap(s) && _classMaps != ClassMapLoss.Mse)
+            {
+                Tensor p, weights; // (N, K, H, W) averaged softened teacher probabilities; (N, H, W) pixel weights
+                using (no_grad())
+                {
+                    p = ts.Select(t => F.softmax(t / temp, 1)).Aggregate((a, b) => a + b) / ts.Count;
+                    var top = p.argmax(1);
+                    teacherTop1 ??= top;
+                    weights = _classMaps == ClassMapLoss.BalancedKl ? BalancedWeights(top, p.shape[1]) : ones_like(top, ScalarType.Float32);
+                }
+                studentTop1 ??= s.detach().argmax(1);
+                var kl = (p * (p.clamp_min(1e-12).log() - F.log_softmax(s / temp, 1))).sum(1); // (N, H, W)
+                term = (kl * weights).mean() * (temp * temp);
+            }
+            else if (IsClassifier(s))
             {
                 Tensor p; // (N, K) averaged softened teacher probabilities
                 using (no_grad())
@@ -130,6 +189,12 @@ public sealed class Distiller
             {
                 Tensor mean;
                 using (no_grad()) mean = ts.Aggregate((a, b) => a + b) / ts.Count;
+                if (IsClassMap(s))
+                {
+                    // Even when the scores are matched by MSE, per-pixel agreement is what a class map's progress reports.
+                    using (no_grad()) teacherTop1 ??= mean.argmax(1);
+                    studentTop1 ??= s.detach().argmax(1);
+                }
                 // Normalised by the teacher's variance: outputs of any scale weigh alike in the sum.
                 term = F.mse_loss(s, mean) / (mean.var() + 1e-8);
             }

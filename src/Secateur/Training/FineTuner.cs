@@ -7,8 +7,8 @@ namespace Secateur.Training;
 /// <summary>
 /// Knowledge distillation settings. With labelled training images the loss is (1 − α)·CE + α·D, without labels it is
 /// D alone, where D is <see cref="Distiller"/>'s term: T²·KL(teacher ‖ student) at temperature T for classifier
-/// outputs and normalised MSE for the others, summed over every output, plus <see cref="FeatureWeight"/> × attention
-/// transfer at the pruned activations.
+/// outputs, what <see cref="ClassMaps"/> says for class maps (segmentation outputs), and normalised MSE for the others,
+/// summed over every output, plus <see cref="FeatureWeight"/> × attention transfer at the pruned activations.
 /// </summary>
 /// <param name="Alpha">Weight α of the distillation term, in [0, 1] (not read without labels).</param>
 /// <param name="Temperature">Softmax temperature T, positive.</param>
@@ -16,6 +16,20 @@ public sealed record DistillationOptions(double Alpha = 0.7, double Temperature 
 {
     /// <summary>Weight of feature matching (attention transfer) at the pruned activations; 0 (the default) turns it off.</summary>
     public double FeatureWeight { get; init; }
+
+    /// <summary>
+    /// How class maps (outputs <c>[N, K, H, W]</c>, K ≥ 2) are distilled; <see cref="ClassMapLoss.Auto"/> (the default):
+    /// class-balanced per-pixel KL on segmentation data, normalised MSE otherwise (see <see cref="ClassMapLoss"/>).
+    /// </summary>
+    public ClassMapLoss ClassMaps { get; init; } = ClassMapLoss.Auto;
+
+    /// <summary>These settings with <see cref="ClassMaps"/> decided for <paramref name="data"/> when it is <see cref="ClassMapLoss.Auto"/>.</summary>
+    public DistillationOptions For(DataSet data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (ClassMaps != ClassMapLoss.Auto) return this;
+        return this with { ClassMaps = data.Train.HasMasks || data.Test.HasMasks ? ClassMapLoss.BalancedKl : ClassMapLoss.Mse };
+    }
 
     /// <summary>
     /// Teachers whose outputs are averaged (an ensemble fused into one student) instead of the unpruned model's; empty
@@ -33,6 +47,8 @@ public sealed record DistillationOptions(double Alpha = 0.7, double Temperature 
             throw new SecateurException(ErrorCode.BadArgument, $"the distillation temperature must be positive (got {Temperature})", nameof(Temperature));
         if (!(FeatureWeight >= 0) || double.IsInfinity(FeatureWeight))
             throw new SecateurException(ErrorCode.BadArgument, $"the feature-matching weight must be at least 0 (got {FeatureWeight})", nameof(FeatureWeight));
+        if (!Enum.IsDefined(ClassMaps))
+            throw new SecateurException(ErrorCode.BadArgument, $"unknown class-map distillation loss {ClassMaps}", nameof(ClassMaps));
         return this;
     }
 }
@@ -118,7 +134,7 @@ public sealed class FineTuner
             foreach (var t in Distillation.Teachers) teachers.Add(new GraphModule(t, device));
             var outputTeachers = Distillation.Teachers.Count > 0 && teachers.Count > Distillation.Teachers.Count ? teachers.Skip(1).ToList() : teachers;
             // Distillation's teachers alone distil too, with or without the dense model.
-            var distiller = teachers.Count == 0 ? null : new Distiller(module, outputTeachers, Distillation, teachers[0]);
+            var distiller = teachers.Count == 0 ? null : new Distiller(module, outputTeachers, Distillation.For(_data), teachers[0]);
             var trainer = new Trainer(module, options)
             {
                 Constraint = constraint,

@@ -35,7 +35,14 @@ public sealed record EvaluationResult(double Loss, double Top1, double? Top5, lo
 /// <param name="Elapsed">Time since training started (this process).</param>
 /// <param name="Eta">Estimated time to the end of training.</param>
 public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy,
-    double ImagesPerSecond, double LearningRate, TimeSpan Elapsed, TimeSpan Eta);
+    double ImagesPerSecond, double LearningRate, TimeSpan Elapsed, TimeSpan Eta)
+{
+    /// <summary>
+    /// True when <see cref="Accuracy"/> is agreement with the teachers rather than accuracy against labels (label-free
+    /// training): the fraction of samples, or of pixels for a class map, whose top class is the teachers'.
+    /// </summary>
+    public bool Agreement { get; init; }
+}
 
 /// <summary>Summary of one finished epoch.</summary>
 /// <param name="Epoch">1-based epoch.</param>
@@ -43,4 +50,8 @@ public sealed record TrainingProgress(int Epoch, int Epochs, int Batch, int Batc
 /// <param name="Test">Evaluation on the held-out set, when one was given.</param>
 /// <param name="ImagesPerSecond">Training throughput.</param>
 /// <param name="Seconds">Wall time of the epoch.</param>
-public sealed record EpochResult(int Epoch, EvaluationResult Train, EvaluationResult? Test, double ImagesPerSecond, double Seconds);
+public sealed record EpochResult(int Epoch, EvaluationResult Train, EvaluationResult? Test, double ImagesPerSecond, double Seconds)
+{
+    /// <summary>True when <see cref="Train"/>'s top-1 is agreement with the teachers (label-free training), as in <see cref="TrainingProgress.Agreement"/>.</summary>
+    public bool TrainAgreement { get; init; }
+}

@@ -41,7 +41,8 @@ public sealed class Trainer
 
     /// <summary>
     /// Train without labels (the batches' labels are placeholders): the loss is the distillation term alone, and the
-    /// running "accuracy" is top-1 agreement with the teachers. Needs <see cref="Distillation"/>.
+    /// running "accuracy" is top-1 agreement with the teachers (per pixel for a class map; see
+    /// <see cref="DistillationLoss.TeacherTop1"/>). Needs <see cref="Distillation"/>.
     /// </summary>
     public bool LabelFree { get; init; }
 
@@ -147,7 +148,7 @@ public sealed class Trainer
                         long remaining = totalSteps - ((long)epoch * train.BatchesPerEpoch + batchIndex);
                         var eta = TimeSpan.FromSeconds(remaining * (double)_options.BatchSize / Math.Max(1e-9, imagesThisRun / clock.Elapsed.TotalSeconds));
                         progress.Report(new TrainingProgress(epoch + 1, _options.Epochs, batchIndex, train.BatchesPerEpoch,
-                            lossSum / seen, (double)correct / Math.Max(1, targets), ips, lr, clock.Elapsed, eta));
+                            lossSum / seen, (double)correct / Math.Max(1, targets), ips, lr, clock.Elapsed, eta) { Agreement = LabelFree });
                     }
                     if (profile is not null)
                     {
@@ -164,7 +165,7 @@ public sealed class Trainer
             double seconds = epochClock.Elapsed.TotalSeconds;
             var trainResult = new EvaluationResult(lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, targets), null, seen);
             var testResult = test is null ? null : Evaluate(_module, test);
-            var result = new EpochResult(epoch + 1, trainResult, testResult, seen / Math.Max(1e-9, seconds), seconds);
+            var result = new EpochResult(epoch + 1, trainResult, testResult, seen / Math.Max(1e-9, seconds), seconds) { TrainAgreement = LabelFree };
             history.Add(result);
             if (_options.CheckpointPath is { } path) Checkpoint.Save(path, _module, optimizer, new CheckpointState(epoch + 1, history));
             onEpoch?.Invoke(result);

@@ -40,7 +40,7 @@ public static class WorkflowProgress
             ArgumentNullException.ThrowIfNull(run);
             if (log is null) return run(null, null);
             log(title);
-            return run(null, e => log(FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000}, accuracy {e.Train.Top1:P2}")
+            return run(null, e => log(FormattableString.Invariant($"epoch {e.Epoch}/{epochs}: train loss {e.Train.Loss:0.0000}, {(e.TrainAgreement ? "agreement" : "accuracy")} {e.Train.Top1:P2}")
                 + (e.Test is { } t ? FormattableString.Invariant($", test {t.Top1:P2}") : "")));
         }
     }
