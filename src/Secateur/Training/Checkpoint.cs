@@ -9,7 +9,14 @@ namespace Secateur.Training;
 /// <summary>What a checkpoint remembers besides the weights.</summary>
 /// <param name="EpochsDone">Completed epochs.</param>
 /// <param name="History">Per-epoch results so far.</param>
-public sealed record CheckpointState(int EpochsDone, IReadOnlyList<EpochResult> History);
+public sealed record CheckpointState(int EpochsDone, IReadOnlyList<EpochResult> History)
+{
+    /// <summary>
+    /// Epochs of the run that wrote the checkpoint (its learning-rate schedule spans them); null in checkpoints
+    /// written before this was recorded. Resuming under another epoch count is refused.
+    /// </summary>
+    public int? Epochs { get; init; }
+}
 
 /// <summary>
 /// A training checkpoint: one zip file holding the model as ONNX (graph, weights and batch-norm statistics),

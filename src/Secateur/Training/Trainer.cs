@@ -76,6 +76,10 @@ public sealed class Trainer
         if (_options.Resume && _options.CheckpointPath is { } resumeFrom && File.Exists(resumeFrom))
         {
             var state = Checkpoint.Restore(resumeFrom, _module, optimizer);
+            if (state.Epochs is { } written && written != _options.Epochs)
+                throw new SecateurException(ErrorCode.BadArgument,
+                    $"checkpoint '{resumeFrom}' was written by a run of {written} epochs and this run has {_options.Epochs}: resuming it would join two learning-rate schedules; train {written} epochs, or give another checkpoint file",
+                    nameof(TrainingOptions.CheckpointPath));
             startEpoch = state.EpochsDone;
             history.AddRange(state.History);
             // Dropout draws continue from a state that depends only on the seed and the epoch.
@@ -167,7 +171,7 @@ public sealed class Trainer
             var testResult = test is null ? null : Evaluate(_module, test);
             var result = new EpochResult(epoch + 1, trainResult, testResult, seen / Math.Max(1e-9, seconds), seconds) { TrainAgreement = LabelFree };
             history.Add(result);
-            if (_options.CheckpointPath is { } path) Checkpoint.Save(path, _module, optimizer, new CheckpointState(epoch + 1, history));
+            if (_options.CheckpointPath is { } path) Checkpoint.Save(path, _module, optimizer, new CheckpointState(epoch + 1, history) { Epochs = _options.Epochs });
             onEpoch?.Invoke(result);
         }
         _module.eval();

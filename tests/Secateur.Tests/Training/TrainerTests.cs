@@ -103,6 +103,25 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void Resuming_under_another_epoch_count_is_refused()
+    {
+        var data = Small(64);
+        var dir = Directory.CreateTempSubdirectory("secateur-ckpt");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "run.ckpt");
+            var options = new TrainingOptions { Epochs = 1, BatchSize = 64, CheckpointPath = path };
+            Train(options, data);
+            var ex = Should.Throw<SecateurException>(() => Train(options with { Epochs = 3, Resume = true }, data));
+            ex.Code.ShouldBe(ErrorCode.BadArgument);
+            ex.Parameter.ShouldBe(nameof(TrainingOptions.CheckpointPath));
+            ex.Message.ShouldContain("1 epochs and this run has 3");
+            Should.NotThrow(() => Train(options with { Resume = true }, data)); // the same count resumes (here: nothing left to do)
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
     [Trait("Category", TestCategories.Slow)]
     public void Repeated_train_and_eval_cycles_do_not_grow_live_tensors()
     {
