@@ -38,8 +38,8 @@ done
 
 stamp="$(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 { echo "# $stamp"; echo "# before: $before_dir ($(cat "$before_dir/COMMIT" 2>/dev/null || echo '?')); after: $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo '+dirty')";
-  echo "# secateur quantize X.onnx --data D --calibration-images C --test-limit T --batch 1 --runs 2 --threads $threads --json (accuracy only; its timing is not used)";
-  echo "# secateur bench X.int8.onnx --against X.onnx --batch 1,32 --threads $threads --runs $runs --json"; } > "$out/int8-speed.meta"
+  echo "# secateur quantize X.onnx --data D --calibration-images C --test-limit T --batch 1 --runs 2 --threads T --json (accuracy only; its timing is not used)";
+  echo "# secateur bench X.int8.onnx --against X.onnx --batch 1,32 --threads T --runs R --json (T, R: the threads and runs columns)"; } >> "$out/int8-speed.meta"
 for name in $models; do
   src="$m/$name.onnx"
   case $name in
@@ -56,11 +56,11 @@ for name in $models; do
     l0=$(load)
     after bench "$q" --against "$src" --batch 1,32 --threads "$threads" --runs "$runs" --json 2>>"$work/log" > "$work/$name.$v.bench.json"
     l1=$(load)
-    /usr/bin/python3 - "$work/$name.$v.quantize.json" "$work/$name.$v.bench.json" "$name" "$v" "$threads" "$l0" "$l1" "$q" <<'PY' | tee -a "$out/int8-speed.jsonl"
+    /usr/bin/python3 - "$work/$name.$v.quantize.json" "$work/$name.$v.bench.json" "$name" "$v" "$threads" "$l0" "$l1" "$q" "$runs" <<'PY' | tee -a "$out/int8-speed.jsonl"
 import json, os, sys
-qf, bf, name, v, threads, l0, l1, path = sys.argv[1:]
+qf, bf, name, v, threads, l0, l1, path, runs = sys.argv[1:]
 q, b = json.load(open(qf)), json.load(open(bf))
-row = dict(model=name, quantizer=v, threads=int(threads), loadBefore=l0, loadAfter=l1, int8Bytes=os.path.getsize(path),
+row = dict(model=name, quantizer=v, threads=int(threads), runs=int(runs), loadBefore=l0, loadAfter=l1, int8Bytes=os.path.getsize(path),
            quantizedNodes=q["quantizedNodes"], testImages=q["testImages"], floatTop1=q["floatAccuracy"], int8Top1=q["int8Accuracy"],
            agreement=q["agreement"], trained=name in ("resnet20", "mobilenetv2"),
            bench=[dict(batch=r["batch"], fp32P50Ms=r["baseline"]["p50Ms"], int8P50Ms=r["model"]["p50Ms"], speedup=r["speedup"],

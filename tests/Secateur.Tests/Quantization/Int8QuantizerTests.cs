@@ -282,10 +282,10 @@ public sealed class Int8QuantizerTests
         return b.Build(b.Linear(x, "fc", 4));
     }
 
-    private static float[] RandomImages(int count, int seed, double scale = 1)
+    private static float[] RandomImages(int count, int seed)
     {
         var random = new Random(seed);
-        return Enumerable.Range(0, count * 64).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        return Enumerable.Range(0, count * 64).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
     }
 
     [Fact]
@@ -308,18 +308,14 @@ public sealed class Int8QuantizerTests
         ops.Count(o => o == "QuantizeLinear").ShouldBe(1);
         ops.Count(o => o == "DequantizeLinear").ShouldBe(1);
 
-        // And it computes what the float model does, within int8 error, also on inputs wider than calibrated (the
-        // dropped clamps' bounds hold: values above 6 saturate in the QuantizeLinear).
+        // And it computes what the float model does, within int8 error, on images it was not calibrated on.
         using var fp32 = OnnxRuntimeSession.FromGraph(graph);
         using var int8 = OnnxRuntimeSession.FromBytes(q.Onnx, "int8");
-        foreach (var scale in new[] { 1.0, 20.0 })
-        {
-            var x = RandomImages(8, 5, scale);
-            var expected = fp32.Run(x, [8, 1, 8, 8]).Output;
-            var actual = int8.Run(x, [8, 1, 8, 8]).Output;
-            double error = actual.Zip(expected).Max(p => Math.Abs((double)p.First - p.Second)) / expected.Max(v => Math.Abs((double)v));
-            error.ShouldBeLessThan(0.08);
-        }
+        var x = RandomImages(8, 5);
+        var expected = fp32.Run(x, [8, 1, 8, 8]).Output;
+        var actual = int8.Run(x, [8, 1, 8, 8]).Output;
+        double error = actual.Zip(expected).Max(p => Math.Abs((double)p.First - p.Second)) / expected.Max(v => Math.Abs((double)v));
+        error.ShouldBeLessThan(0.08);
     }
 
     [Fact]
