@@ -3,6 +3,7 @@
 //     --profile adds the trainer's per-phase breakdown (TrainingProfile) of the measured batches to the JSON line
 //     and prints its table to stderr; --no-prefetch builds each batch on the training thread; --precision bf16 trains
 //     in bfloat16 mixed precision; --eval measures evaluation (Trainer.Evaluate, batch 256, test images) instead.
+//   ort-profile FILE.onnx BATCH THREADS RUNS OUT_PREFIX   (ORT per-node profile + optimised graph summary, OrtProfile.cs)
 //   ort-accuracy FILE.onnx IDX_DIR   (top-1 of a classifier in ONNX Runtime on [0, 1] Fashion-MNIST test pixels)
 using System.Diagnostics;
 using System.Text.Json;
@@ -13,6 +14,8 @@ using Secateur.Training;
 
 var argsList = args.ToList();
 string Opt(string name, string fallback) { int i = argsList.IndexOf(name); return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback; }
+if (argsList.Count == 6 && argsList[0] == "ort-profile")
+    return OrtProfile.Run(argsList[1], int.Parse(argsList[2], System.Globalization.CultureInfo.InvariantCulture), int.Parse(argsList[3], System.Globalization.CultureInfo.InvariantCulture), int.Parse(argsList[4], System.Globalization.CultureInfo.InvariantCulture), argsList[5]);
 if (argsList.Count == 2 && argsList[0] == "onnx-speed") return OnnxSpeed.Run(argsList[1]);
 if (argsList.Count == 3 && argsList[0] == "fold-bn") return FoldBn.Run(argsList[1], argsList[2]);
 if (argsList.Count == 3 && argsList[0] == "ort-accuracy") return OrtAccuracy.Run(argsList[1], argsList[2]);

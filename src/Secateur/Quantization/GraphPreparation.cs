@@ -6,8 +6,9 @@ namespace Secateur.Quantization;
 /// <summary>
 /// Rewrites a float graph into the form that is quantized: batch norms that follow a convolution are folded into its
 /// weights and bias (ONNX Runtime cannot fold a batch norm into a convolution whose weight comes out of a
-/// DequantizeLinear, so it must happen before quantization), and ReLUs that directly follow a quantized Conv, Gemm or
-/// Add are found, so that the writer can drop them: a uint8 QuantizeLinear with zero point 0 clips at 0 exactly.
+/// DequantizeLinear, so it must happen before quantization), and the ReLUs and ReLU6s (Clip to [0, 6]) that directly
+/// follow a quantized node are found, so that the writer can drop them: a uint8 QuantizeLinear with zero point 0 clips
+/// at 0 exactly, and one whose range ends at or below the Clip's max saturates there.
 /// </summary>
 internal static class GraphPreparation
 {
@@ -68,19 +69,21 @@ internal static class GraphPreparation
     }
 
     /// <summary>
-    /// The ReLUs that may be dropped: the only consumer of a quantizable node's output, neither of them a graph output.
-    /// Keyed by the producer's output; the value is the ReLU node.
+    /// The clamps at zero that may be dropped — ReLU, and Clip with min 0 (ReLU6) — that are the only consumer of a
+    /// quantizable node's output, neither of them a graph output. Keyed by the producer's output; the value is the
+    /// clamp node and its upper bound (+∞ for ReLU).
     /// </summary>
-    public static Dictionary<string, Node> FusibleRelus(ModelGraph graph)
+    public static Dictionary<string, (Node Node, float Bound)> FusibleActivations(ModelGraph graph)
     {
         var outputs = graph.Outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var result = new Dictionary<string, Node>(StringComparer.Ordinal);
+        var result = new Dictionary<string, (Node, float)>(StringComparer.Ordinal);
         foreach (var n in graph.Nodes.Where(n => IsQuantizable(graph, n)))
         {
             if (outputs.Contains(n.Output)) continue;
             var consumers = graph.Consumers(n.Output).ToList();
-            // A ReLU whose output leaves the graph stays: that output is not quantized, so nothing would clip it.
-            if (consumers is [{ Op: OpKind.Relu } relu] && !outputs.Contains(relu.Output)) result[n.Output] = relu;
+            // A clamp whose output leaves the graph stays: that output is not quantized, so nothing would clip it.
+            if (consumers is [var clamp] && !outputs.Contains(clamp.Output) && OpRegistry.For(clamp).ZeroClampBound(graph, clamp) is { } bound)
+                result[n.Output] = (clamp, bound);
         }
         return result;
     }

@@ -7,7 +7,7 @@ namespace Secateur.Quantization;
 /// <summary>An int8 QDQ model produced by <see cref="Int8Quantizer"/>.</summary>
 /// <param name="Onnx">The ONNX bytes (opset 17, QuantizeLinear/DequantizeLinear around every quantized tensor).</param>
 /// <param name="Ranges">Calibrated range of every quantized activation, by value name in the float graph.</param>
-/// <param name="QuantizedNodes">Names of the Conv, Gemm and Add nodes whose inputs (and weights) are quantized.</param>
+/// <param name="QuantizedNodes">Names of the Conv, Gemm, Add and GlobalAveragePool nodes whose inputs (and weights) are quantized.</param>
 /// <param name="CalibrationImages">Images the ranges were calibrated on.</param>
 public sealed record QuantizedModel(byte[] Onnx, IReadOnlyDictionary<string, ActivationRange> Ranges, IReadOnlyList<string> QuantizedNodes, int CalibrationImages)
 {
@@ -33,15 +33,17 @@ public sealed record QuantizedModel(byte[] Onnx, IReadOnlyDictionary<string, Act
 
 /// <summary>
 /// Int8 post-training quantization of any <see cref="ModelGraph"/> (zoo, imported, pruned) into an ONNX QDQ model that
-/// ONNX Runtime runs with integer kernels (QLinearConv, QGemm, QLinearAdd).
+/// ONNX Runtime runs with integer kernels (QLinearConv, QGemm, QLinearAdd, QLinearGlobalAveragePool).
 /// </summary>
 /// <remarks>
 /// Format: ONNX Runtime's recommended "QDQ, U8S8" — activations per-tensor asymmetric uint8, weights per-output-channel
 /// symmetric int8 (zero point 0), biases int32 at scale input scale × weight scale, all read through DequantizeLinear,
 /// so the file is a plain ONNX model that ORT fuses into integer kernels when it optimises the graph.
 /// Quantized: every Conv and Gemm (linear layer) with constant weights, and every Add of two activations; their inputs
-/// and outputs (a graph output stays float). Batch norms after a Conv are folded first; a ReLU right after a quantized
-/// node is dropped, the QuantizeLinear after it (zero point 0) doing the clipping. MaxPool, Flatten, Reshape and
+/// and outputs (a graph output stays float); and every GlobalAveragePool (ORT's QLinearGlobalAveragePool). Batch norms
+/// after a Conv are folded first; a ReLU or a ReLU6 (Clip with min 0) right after a quantized node is dropped, the
+/// QuantizeLinear after it (zero point 0, its range ending at or below the Clip's max) doing the clipping, so that no
+/// float island (DequantizeLinear → Clip → QuantizeLinear) is left between two integer kernels. MaxPool, Flatten, Reshape and
 /// Identity outputs reuse their input's quantization, so ORT runs them on uint8 too. Other ops run in float between a
 /// DequantizeLinear and a QuantizeLinear. Input and output names and the dynamic batch are kept.
 /// </remarks>
@@ -62,12 +64,12 @@ public static class Int8Quantizer
         if (graph.Inputs.Count != 1) throw new SecateurException(ErrorCode.BadArgument, $"'{graph.Name}' has {graph.Inputs.Count} inputs; only one-input models are quantized");
 
         var prepared = GraphPreparation.FoldBatchNorms(graph);
-        var relus = GraphPreparation.FusibleRelus(prepared);
+        var clamps = GraphPreparation.FusibleActivations(prepared);
         var quantized = prepared.Nodes.Where(n => GraphPreparation.IsQuantizable(prepared, n)).ToList();
         if (!quantized.Any(n => n.Op is OpKind.Conv or OpKind.Gemm))
             throw new SecateurException(ErrorCode.UnsupportedOp, $"'{graph.Name}' has no Conv or Gemm with constant weights: nothing to quantize");
         var graphOutputs = prepared.Outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        string Effective(string value) => relus.TryGetValue(value, out var relu) ? relu.Output : value;
+        string Effective(string value) => clamps.TryGetValue(value, out var clamp) ? clamp.Node.Output : value;
 
         // The activations to quantize, in first-seen order; `shares` maps a pass-through op's output to its input.
         var tensors = new List<string>();
@@ -92,17 +94,22 @@ public static class Int8Quantizer
         var roots = tensors.Where(t => !shares.ContainsKey(t)).ToList();
         var batches = Limit(calibration, options.CalibrationImages);
         var ranges = Calibrator.Calibrate(prepared, batches, roots, options.Method, options.EffectivePercentile, progress);
+        // A dropped Clip's max bounds its output's range, so that the QuantizeLinear that replaces it saturates no later
+        // than the Clip did, even when calibration saw no positive value (an all-zero range gets some positive scale).
+        foreach (var (clamp, bound) in clamps.Values)
+            if (float.IsFinite(bound) && ranges.TryGetValue(clamp.Output, out var r) && !(r.Max > 0 && r.Max <= bound))
+                ranges[clamp.Output] = r with { Max = bound };
         var all = tensors.ToDictionary(t => t, t => ranges[Root(t)], StringComparer.Ordinal);
         var parameters = tensors.ToDictionary(t => t, t => all[t].Uint8(), StringComparer.Ordinal);
 
-        // The exported graph: fused ReLUs removed, their producer writing the ReLU's output.
+        // The exported graph: fused clamps removed, their producer writing the clamp's output.
         var export = prepared.Clone();
-        var dropped = relus.Values.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        var dropped = clamps.Values.Select(c => c.Node.Name).ToHashSet(StringComparer.Ordinal);
         export.Nodes.Clear();
         foreach (var n in prepared.Nodes)
         {
             if (dropped.Contains(n.Name)) continue;
-            export.Nodes.Add(relus.TryGetValue(n.Output, out var relu) ? n.With(outputs: [relu.Output]) : n);
+            export.Nodes.Add(clamps.TryGetValue(n.Output, out var clamp) ? n.With(outputs: [clamp.Node.Output]) : n);
         }
         var model = QdqWriter.Write(export, quantized.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), parameters, options.ReduceRange ? 63 : 127);
         return new QuantizedModel(model.ToByteArray(), all, quantized.Select(n => n.Name).ToList(), CountImages(batches));

@@ -55,7 +55,7 @@ public sealed record QuantizeLatency(int Batch, int Runs, double FloatP50Ms, dou
 /// <param name="Data">Dataset name.</param>
 /// <param name="Method">Calibration method, as text.</param>
 /// <param name="CalibrationImages">Images calibrated on.</param>
-/// <param name="QuantizedNodes">Conv, Gemm and Add nodes quantized.</param>
+/// <param name="QuantizedNodes">Conv, Gemm, Add and GlobalAveragePool nodes quantized.</param>
 /// <param name="TestImages">Test images evaluated.</param>
 /// <param name="FloatAccuracy">fp32 top-1 (ONNX Runtime).</param>
 /// <param name="Int8Accuracy">int8 top-1 (ONNX Runtime).</param>

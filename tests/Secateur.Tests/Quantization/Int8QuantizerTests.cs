@@ -43,11 +43,19 @@ public sealed class Int8QuantizerTests
     [Theory]
     [InlineData("lenet5", 2, 3)]
     [InlineData("resnet20", 21, 1)]
+    [InlineData("mobilenetv2", 52, 1)]
     public void A_quantized_zoo_model_runs_in_ort_on_integer_kernels_only(string name, int convs, int gemms)
     {
         var q = Quantize(ModelZoo.Create(name));
 
         var ops = OptimizedOps(q.Onnx);
+        // One QuantizeLinear for the float input and one DequantizeLinear for the float output: no float island
+        // (DequantizeLinear → Clip, ReLU or pooling → QuantizeLinear) is left between two integer kernels.
+        ops.Count(o => o == "QuantizeLinear").ShouldBe(1);
+        ops.Count(o => o == "DequantizeLinear").ShouldBe(1);
+        ops.ShouldNotContain("Clip");
+        ops.ShouldNotContain("Relu");
+        ops.ShouldNotContain("GlobalAveragePool");
         ops.Count(o => o == "QLinearConv").ShouldBe(convs);
         ops.Count(o => o == "QGemm").ShouldBe(gemms);
         // No float convolution or matrix product is left: every one became an integer kernel.
@@ -262,6 +270,82 @@ public sealed class Int8QuantizerTests
         var actual = int8.Run(images, [4, 1, 8, 8]).Output;
         actual.ShouldAllBe(v => v >= 0f);
         actual.Zip(expected).Max(p => Math.Abs(p.First - p.Second)).ShouldBeLessThan(0.05f * expected.Max());
+    }
+
+    /// <summary>Conv → BN → ReLU6 → depthwise Conv → BN → ReLU6 → 1x1 Conv → GAP → Flatten → Linear, MobileNetV2's block shape.</summary>
+    private static ModelGraph Relu6Block(int seed = 0)
+    {
+        var b = new GraphBuilder("relu6block", 1, 8, 8, seed);
+        var x = b.Relu6(b.BatchNorm(b.Conv(b.Input, "expand", 8, 3, pad: 1), "expand.bn"), "expand.relu");
+        x = b.Relu6(b.BatchNorm(b.Conv(x, "dw", 8, 3, pad: 1, groups: 8), "dw.bn"), "dw.relu");
+        x = b.Flatten(b.GlobalAvgPool(b.Conv(x, "project", 8, 1, bias: true), "gap"), "flatten");
+        return b.Build(b.Linear(x, "fc", 4));
+    }
+
+    private static float[] RandomImages(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count * 64).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    [Fact]
+    public void A_relu6_block_is_written_and_run_without_float_clips()
+    {
+        var graph = Relu6Block();
+        var images = RandomImages(16, 3);
+        var q = Int8Quantizer.Quantize(graph, [new Batch(images, new long[16], 16, [1, 8, 8])], new QuantizationOptions { CalibrationImages = 16 });
+
+        // The written file: the ReLU6s are gone, their outputs' QuantizeLinear clamping to [0, max <= 6].
+        var written = ModelProto.Parser.ParseFrom(q.Onnx).Graph.Node.Select(n => n.OpType).ToList();
+        written.ShouldNotContain("Clip");
+        q.Ranges["expand.relu"].Min.ShouldBe(0f);
+        q.Ranges["expand.relu"].Max.ShouldBeInRange(1e-3f, 6f);
+        q.QuantizedNodes.ShouldContain("gap");
+        // What ORT runs: integer kernels from the input's QuantizeLinear to the output's DequantizeLinear.
+        var ops = OptimizedOps(q.Onnx);
+        ops.Count(o => o == "QLinearConv").ShouldBe(3);
+        ops.ShouldContain("QLinearGlobalAveragePool");
+        ops.Count(o => o == "QuantizeLinear").ShouldBe(1);
+        ops.Count(o => o == "DequantizeLinear").ShouldBe(1);
+
+        // And it computes what the float model does, within int8 error, on images it was not calibrated on.
+        using var fp32 = OnnxRuntimeSession.FromGraph(graph);
+        using var int8 = OnnxRuntimeSession.FromBytes(q.Onnx, "int8");
+        var x = RandomImages(8, 5);
+        var expected = fp32.Run(x, [8, 1, 8, 8]).Output;
+        var actual = int8.Run(x, [8, 1, 8, 8]).Output;
+        double error = actual.Zip(expected).Max(p => Math.Abs((double)p.First - p.Second)) / expected.Max(v => Math.Abs((double)v));
+        error.ShouldBeLessThan(0.08);
+    }
+
+    [Fact]
+    public void A_dropped_clip_bounds_its_range_even_when_calibration_saw_only_zeros()
+    {
+        var graph = Relu6Block();
+        graph.Initializers["const.six"] = TensorData.FromFloats([0.25f]);
+        // expand's output before the clip is negative everywhere on zero images: calibration sees a clip output of 0.
+        var expandBn = graph.Nodes.Single(n => n.Name == "expand.bn");
+        graph.Initializers[expandBn.Inputs[2]] = TensorData.Filled(-1f, 8); // β = −1
+        var q = Int8Quantizer.Quantize(graph, [new Batch(new float[4 * 64], new long[4], 4, [1, 8, 8])], new QuantizationOptions { CalibrationImages = 4 });
+        ModelProto.Parser.ParseFrom(q.Onnx).Graph.Node.ShouldNotContain(n => n.OpType == "Clip");
+        // The range ends at the clip's max, so the QuantizeLinear saturates where the Clip did, not at 1/255 · 255 = 1.
+        q.Ranges["expand.relu"].ShouldBe(new ActivationRange(0f, 0.25f));
+        q.Ranges["expand.relu"].Uint8().Scale.ShouldBe(0.25f / 255, 1e-9);
+    }
+
+    [Fact]
+    public void A_clip_that_does_not_start_at_zero_is_kept()
+    {
+        var graph = Relu6Block();
+        graph.Initializers["const.zero"] = TensorData.FromFloats([-1f]); // Clip(−1, 6): a zero point-0 uint8 cannot clamp at −1
+        var images = RandomImages(8, 4);
+        var q = Int8Quantizer.Quantize(graph, [new Batch(images, new long[8], 8, [1, 8, 8])], new QuantizationOptions { CalibrationImages = 8 });
+        ModelProto.Parser.ParseFrom(q.Onnx).Graph.Node.Count(n => n.OpType == "Clip").ShouldBe(2);
+        using var fp32 = OnnxRuntimeSession.FromGraph(graph);
+        using var int8 = OnnxRuntimeSession.FromBytes(q.Onnx, "int8");
+        var expected = fp32.Run(images, [8, 1, 8, 8]).Output;
+        var actual = int8.Run(images, [8, 1, 8, 8]).Output;
+        (actual.Zip(expected).Max(p => Math.Abs((double)p.First - p.Second)) / expected.Max(v => Math.Abs((double)v))).ShouldBeLessThan(0.08);
     }
 
     [Fact]

@@ -145,6 +145,14 @@ public abstract class OpDefinition
     /// </summary>
     public virtual bool IsQuantizationPassThrough => false;
 
+    /// <summary>
+    /// When the op clamps its input to [0, bound] and nothing else (ReLU: bound +∞; Clip with min 0 and a constant max),
+    /// the bound; otherwise null. A uint8 QuantizeLinear with zero point 0 whose range ends at or below the bound clamps
+    /// the same way, so the quantizer drops such an op after a quantized node and ONNX Runtime fuses the node's integer
+    /// kernel straight into the next one, with no float Dequantize → op → Quantize island between them.
+    /// </summary>
+    public virtual float? ZeroClampBound(ModelGraph graph, Node node) => null;
+
     /// <summary>The InvalidGraph error every definition raises for a malformed node, naming it.</summary>
     internal static SecateurException Fail(Node node, string why) =>
         new(ErrorCode.InvalidGraph, $"node '{node.Name}' ({node.Op}): {why}");
