@@ -58,7 +58,7 @@ public sealed class RefitTests
         return (plan, plan.Apply());
     }
 
-    private static float[] Outputs(ModelGraph g, IBatchSource data)
+    internal static float[] Outputs(ModelGraph g, IBatchSource data)
     {
         using var m = new GraphModule(g);
         m.eval();
@@ -73,7 +73,7 @@ public sealed class RefitTests
         return [.. all];
     }
 
-    private static double MaxAbs(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+    internal static double MaxAbs(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
 
     private static double Mse(float[] a, float[] b) => a.Zip(b).Average(p => (double)(p.First - p.Second) * (p.First - p.Second));
 
@@ -184,22 +184,9 @@ public sealed class RefitTests
 
 public sealed class RefitStreamingTests
 {
-    private static float[] Outputs(ModelGraph g, IBatchSource data)
-    {
-        using var m = new GraphModule(g);
-        m.eval();
-        var all = new List<float>();
-        using (no_grad())
-            foreach (var batch in data.Epoch(0))
-            {
-                using var scope = NewDisposeScope();
-                var (x, _) = Secateur.Training.Trainer.ToTensors(batch, m.Device);
-                all.AddRange(m.forward(x).contiguous().data<float>().ToArray());
-            }
-        return [.. all];
-    }
+    private static float[] Outputs(ModelGraph g, IBatchSource data) => RefitTests.Outputs(g, data);
 
-    private static double MaxAbs(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+    private static double MaxAbs(float[] a, float[] b) => RefitTests.MaxAbs(a, b);
 
     [Fact]
     public void Refit_in_small_batches_equals_refit_in_one_batch()

@@ -10,18 +10,7 @@ namespace Secateur.Tests.Segmentation;
 [Trait("Category", TestCategories.Slow)]
 public sealed class SegmentationTrainingTests
 {
-    private static DataSet Canvases(int train, int test)
-    {
-        var options = new FashionSegmentationOptions { CanvasSize = 32, MaxGarments = 2, Seed = 1 };
-        ImageDataset Set(ImageDataset garments, int count, int stream)
-        {
-            var (images, masks) = FashionSegmentation.Compose(garments, count, options, stream);
-            var pixels = images.SelectMany(i => i).ToArray();
-            return ImageDataset.FromBytes(pixels, new ImageShape(1, 32, 32), new int[count], 1, name: "canvases")
-                .WithMasks([.. masks.Select(m => (ReadOnlyMemory<byte>)m)], FashionSegmentation.ClassNames.Count, classNames: FashionSegmentation.ClassNames);
-        }
-        return new DataSet("canvases", Set(EmbeddedFashionMnist.Load(true), train, 1), Set(EmbeddedFashionMnist.Load(false), test, 2), Secateur.Graph.InputPreprocessing.Unit);
-    }
+    private static DataSet Canvases(int train, int test) => Secateur.Tests.Training.SegmentationCanvases.Make(train, test);
 
     [Fact]
     public void A_tiny_unet_trains_on_generated_canvases_and_its_mean_IoU_rises()
